@@ -1,0 +1,87 @@
+/* Argument checks and status -> exception mapping shared by every binding file. */
+#include "bind_common.h"
+
+static const char *dtype_name(int typenum)
+{
+    switch (typenum) {
+    case NPY_FLOAT32: return "float32";
+    case NPY_FLOAT64: return "float64";
+    case NPY_INT64: return "int64";
+    case NPY_INT32: return "int32";
+    case NPY_UINT8: return "uint8";
+    case NPY_BOOL: return "bool";
+    case TLL_DT_FLOAT: return "float32 or float64";
+    }
+    return "another dtype";
+}
+
+PyArrayObject *tll_array_arg(PyObject *obj, const char *name, int ndim, int typenum, int writable)
+{
+    if (!PyArray_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "%s must be a numpy.ndarray, got %s", name, Py_TYPE(obj)->tp_name);
+        return NULL;
+    }
+    PyArrayObject *a = (PyArrayObject *)obj;
+    int t = PyArray_TYPE(a);
+    int ok = typenum == TLL_DT_FLOAT ? (t == NPY_FLOAT32 || t == NPY_FLOAT64) : t == typenum;
+    if (!ok) {
+        PyErr_Format(PyExc_TypeError, "%s must have dtype %s, got %s", name, dtype_name(typenum),
+                     dtype_name(t));
+        return NULL;
+    }
+    if (ndim >= 0 && PyArray_NDIM(a) != ndim) {
+        PyErr_Format(PyExc_ValueError, "%s must have %d dimensions, got %d", name, ndim, PyArray_NDIM(a));
+        return NULL;
+    }
+    if (!PyArray_IS_C_CONTIGUOUS(a) || !PyArray_ISALIGNED(a)) {
+        PyErr_Format(PyExc_ValueError, "%s must be C-contiguous and aligned (call .contiguous() first)", name);
+        return NULL;
+    }
+    if (writable && !PyArray_ISWRITEABLE(a)) {
+        PyErr_Format(PyExc_ValueError, "%s must be writeable", name);
+        return NULL;
+    }
+    return a;
+}
+
+int tll_same_dtype(PyArrayObject *a, const char *na, PyArrayObject *b, const char *nb)
+{
+    if (PyArray_TYPE(a) != PyArray_TYPE(b)) {
+        PyErr_Format(PyExc_TypeError, "%s and %s must have the same dtype (%s vs %s)", na, nb,
+                     dtype_name(PyArray_TYPE(a)), dtype_name(PyArray_TYPE(b)));
+        return -1;
+    }
+    return 0;
+}
+
+int tll_same_shape(PyArrayObject *a, const char *na, PyArrayObject *b, const char *nb)
+{
+    int nd = PyArray_NDIM(a);
+    int same = nd == PyArray_NDIM(b);
+    for (int i = 0; same && i < nd; i++)
+        same = PyArray_DIM(a, i) == PyArray_DIM(b, i);
+    if (!same) {
+        PyErr_Format(PyExc_ValueError, "%s and %s must have the same shape", na, nb);
+        return -1;
+    }
+    return 0;
+}
+
+int tll_dim_is(PyArrayObject *a, const char *na, int dim, npy_intp expect)
+{
+    if (PyArray_NDIM(a) <= dim || PyArray_DIM(a, dim) != expect) {
+        PyErr_Format(PyExc_ValueError, "%s: dimension %d must be %zd, got %zd", na, dim, (Py_ssize_t)expect,
+                     PyArray_NDIM(a) > dim ? (Py_ssize_t)PyArray_DIM(a, dim) : (Py_ssize_t)-1);
+        return -1;
+    }
+    return 0;
+}
+
+PyObject *tll_raise_status(tll_status s, const char *what)
+{
+    if (s == TLL_ERR_NOMEM)
+        PyErr_Format(PyExc_MemoryError, "%s: %s", what, tll_status_string(s));
+    else
+        PyErr_Format(PyExc_ValueError, "%s: %s", what, tll_status_string(s));
+    return NULL;
+}

@@ -1,0 +1,1 @@
+"""Sub-commands of the ``tasklle`` CLI: one module each, with ``register(subparsers)``."""

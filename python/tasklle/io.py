@@ -1,0 +1,208 @@
+"""Image and checkpoint input/output shared by every part of tasklle.
+
+- Images: files are read with Pillow into float32 tensors (3, H, W) in [0, 1];
+  a corrupt or unreadable file raises ``ImageReadError`` naming the path.
+- Every file tasklle writes goes through ``atomic_write`` (a temporary file in
+  the same folder, fsync, then ``os.replace``), so an interrupted job never
+  leaves a half-written image, checkpoint or log behind.
+- Checkpoints are loaded with ``torch.load(..., weights_only=True)``: files
+  from users are untrusted.
+"""
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+# Bound what the decoder allocates for one untrusted image (pixels).
+MAX_IMAGE_PIXELS = 16384 * 16384
+
+
+class ImageReadError(ValueError):
+    """An image file is missing, corrupt or not an image."""
+
+
+@contextlib.contextmanager
+def atomic_write(path, mode="wb"):
+    """Open a temporary file beside ``path``; on success it replaces ``path``
+    atomically, on error it is removed and ``path`` is untouched."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def list_images(root):
+    """All image files below ``root`` (sorted, relative order stable)."""
+    root = Path(root)
+    if not root.exists():
+        raise FileNotFoundError(f"folder not found: {root}")
+    if root.is_file():
+        return [root]
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+
+
+def read_image(path):
+    """Read an image file as a float32 torch tensor (3, H, W) in [0, 1] (RGB)."""
+    import torch
+    from PIL import Image
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"image not found: {path}")
+    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+    try:
+        with Image.open(path) as im:
+            im.load()
+            im = im.convert("RGB")
+            arr = np.asarray(im, dtype=np.uint8)
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        raise ImageReadError(f"cannot read image {path}: {e}") from e
+    return torch.from_numpy(arr.copy()).permute(2, 0, 1).float().div_(255.0)
+
+
+def to_uint8_hwc(image):
+    """(3, H, W) float tensor/array in [0, 1] -> (H, W, 3) uint8 array (rounded, clipped)."""
+    import torch
+
+    if isinstance(image, torch.Tensor):
+        image = image.detach().cpu().float().numpy()
+    image = np.asarray(image, dtype=np.float32)
+    if image.ndim != 3 or image.shape[0] != 3:
+        raise ValueError(f"image must have shape (3, H, W), got {tuple(image.shape)}")
+    return (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8).transpose(1, 2, 0)
+
+
+def write_image(path, image, quality=95):
+    """Write a (3, H, W) float image in [0, 1] atomically; format from the suffix."""
+    from PIL import Image
+
+    path = Path(path)
+    fmt = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF",
+           ".webp": "WEBP"}.get(path.suffix.lower())
+    if fmt is None:
+        raise ValueError(f"path: unsupported image suffix {path.suffix!r}")
+    im = Image.fromarray(to_uint8_hwc(image))
+    with atomic_write(path) as f:
+        if fmt == "JPEG":
+            im.save(f, format=fmt, quality=quality)
+        else:
+            im.save(f, format=fmt)
+
+
+def to_tensor(image, name="images"):
+    """Convert one image or a batch to a float32 tensor (B, 3, H, W) in [0, 1].
+
+    Accepts a tensor (3,H,W) or (B,3,H,W) in [0, 1]; a NumPy array (H,W,3) or
+    (B,H,W,3), uint8 (0..255) or float in [0, 1]; a PIL image; or a path.
+    Returns ``(tensor, kind)`` where kind tells ``from_tensor`` how to give
+    the result back in the caller's type.
+    """
+    import torch
+
+    if isinstance(image, (str, os.PathLike)):
+        return read_image(image).unsqueeze(0), ("path", None)
+    try:
+        from PIL import Image
+
+        if isinstance(image, Image.Image):
+            arr = np.asarray(image.convert("RGB"), dtype=np.uint8)
+            return torch.from_numpy(arr.copy()).permute(2, 0, 1).float().div_(255.0).unsqueeze(0), ("pil", None)
+    except ImportError:  # pragma: no cover - pillow is a dependency
+        pass
+    if isinstance(image, np.ndarray):
+        arr = image
+        batched = arr.ndim == 4
+        if arr.ndim not in (3, 4) or arr.shape[-1] != 3:
+            raise ValueError(f"{name}: a NumPy image must be (H, W, 3) or (B, H, W, 3), got {arr.shape}")
+        if arr.dtype == np.uint8:
+            t = torch.from_numpy(np.ascontiguousarray(arr)).float().div_(255.0)
+        elif np.issubdtype(arr.dtype, np.floating):
+            t = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
+        else:
+            raise TypeError(f"{name}: NumPy images must be uint8 or float, got {arr.dtype}")
+        t = t.unsqueeze(0) if not batched else t
+        t = t.permute(0, 3, 1, 2).contiguous()
+        _check_finite(t, name)
+        return t, ("numpy", (batched, arr.dtype))
+    if isinstance(image, torch.Tensor):
+        if not image.is_floating_point():
+            raise TypeError(f"{name}: tensor images must be floating point in [0, 1], got {image.dtype}")
+        batched = image.dim() == 4
+        if image.dim() not in (3, 4) or image.shape[-3] != 3:
+            raise ValueError(f"{name}: a tensor image must be (3, H, W) or (B, 3, H, W), got {tuple(image.shape)}")
+        t = image if batched else image.unsqueeze(0)
+        _check_finite(t, name)
+        return t, ("tensor", batched)
+    raise TypeError(f"{name}: expected a tensor, NumPy array, PIL image or path, got {type(image).__name__}")
+
+
+def from_tensor(t, kind):
+    """Give a (B, 3, H, W) result back in the type ``to_tensor`` received."""
+    tag, extra = kind
+    if tag == "tensor":
+        return t if extra else t[0]
+    if tag == "pil":
+        from PIL import Image
+
+        return Image.fromarray(to_uint8_hwc(t[0]))
+    if tag == "path":
+        return t[0]
+    batched, dtype = extra
+    arr = t.detach().cpu().permute(0, 2, 3, 1).numpy()
+    if dtype == np.uint8:
+        arr = (np.clip(arr, 0, 1) * 255 + 0.5).astype(np.uint8)
+    else:
+        arr = arr.astype(dtype)
+    return arr if batched else arr[0]
+
+
+def _check_finite(t, name):
+    import torch
+
+    if t.numel() == 0:
+        raise ValueError(f"{name}: empty image")
+    if not torch.isfinite(t).all():
+        raise ValueError(f"{name}: contains NaN or infinite values")
+
+
+def save_checkpoint(path, state):
+    """Save a checkpoint dict atomically (tensors, numbers, strings, lists, dicts)."""
+    import torch
+
+    with atomic_write(path) as f:
+        torch.save(state, f)
+
+
+def load_checkpoint(path, map_location="cpu"):
+    """Load a checkpoint safely (``weights_only=True``); missing files raise
+    FileNotFoundError naming the path."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # torch raises several types for corrupt files
+        raise ValueError(f"cannot load checkpoint {path}: {e}") from e
+
+
+def write_json(path, obj):
+    """Write JSON atomically (indented, UTF-8)."""
+    import json
+
+    with atomic_write(path, "w") as f:
+        json.dump(obj, f, indent=2, sort_keys=False)
+        f.write("\n")

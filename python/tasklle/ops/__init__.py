@@ -1,0 +1,16 @@
+"""Torch-facing ops with autograd. CPU float32/float64 tensors run in the C
+core; tensors on any other device run the pure-PyTorch twin in
+``tasklle.reference`` with the same semantics."""
+from .._lazy import lazy_module
+
+__getattr__, __dir__ = lazy_module(__name__, {
+    "curve": ".curve",
+    "zero_dce_losses": ".zerodce_loss",
+    "box_iou": ".boxes",
+    "diou_loss": ".boxes",
+    "nms": ".boxes",
+    "assign_max_iou": ".assign",
+    "NEGATIVE": ".assign",
+    "IGNORED": ".assign",
+    "deform_conv2d": ".deform_conv",
+})

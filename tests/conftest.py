@@ -1,0 +1,42 @@
+"""Shared fixtures: the reference data in ../shared (tests using it skip when
+it is absent), deterministic seeds, and the `slow` marker."""
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("TASKLLE_SHARED", REPO.parent / "shared"))
+WIDER_GT = SHARED / "data" / "wider_face_gt"
+ZERO_DCE_PP_WEIGHTS = SHARED / "data" / "zero_dce_pp" / "Epoch99.pth"
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.environ.get("TASKLLE_SLOW") == "1":
+        return
+    skip_slow = pytest.mark.skip(reason="slow variant: set TASKLLE_SLOW=1 to run")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip_slow)
+
+
+@pytest.fixture
+def wider_gt_dir():
+    if not (WIDER_GT / "wider_face_val.mat").is_file():
+        pytest.skip("../shared/data/wider_face_gt is absent")
+    return WIDER_GT
+
+
+@pytest.fixture
+def zero_dce_pp_weights():
+    if not ZERO_DCE_PP_WEIGHTS.is_file():
+        pytest.skip("../shared/data/zero_dce_pp/Epoch99.pth is absent")
+    return ZERO_DCE_PP_WEIGHTS
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    import torch
+
+    torch.manual_seed(0)
+    yield
