@@ -1,6 +1,66 @@
-/* Binding of the assign kernels (placeholder until the family lands). */
+/*
+ * Binding of the anchor assignment (core/assign.c):
+ *   _C.assign_max_iou(assigned, max_iou, anchors, gts, gt_ignore,
+ *                     pos_thr, neg_thr, min_pos_thr, gt_max_assign_all, match_low_quality)
+ * assigned (A,) int64 and max_iou (A,) of the anchors' dtype are outputs;
+ * anchors (A, 4) and gts (G, 4) float32/float64 of one dtype; gt_ignore (G,)
+ * uint8 or None. Finite values are the caller's (tasklle.ops) check.
+ */
 #include "bind_common.h"
 
+static PyObject *py_assign_max_iou(PyObject *self, PyObject *args)
+{
+    PyObject *ao_, *mo, *ano, *go, *io;
+    double pos, neg, min_pos;
+    int all, lowq;
+    if (!PyArg_ParseTuple(args, "OOOOOdddpp:assign_max_iou", &ao_, &mo, &ano, &go, &io, &pos, &neg, &min_pos, &all,
+                          &lowq))
+        return NULL;
+    PyArrayObject *anchors = tll_array_arg(ano, "anchors", 2, TLL_DT_FLOAT, 0);
+    if (!anchors || tll_dim_is(anchors, "anchors", 1, 4))
+        return NULL;
+    PyArrayObject *gts = tll_array_arg(go, "gts", 2, TLL_DT_FLOAT, 0);
+    if (!gts || tll_dim_is(gts, "gts", 1, 4) || tll_same_dtype(gts, "gts", anchors, "anchors"))
+        return NULL;
+    npy_intp na = PyArray_DIM(anchors, 0), ng = PyArray_DIM(gts, 0);
+    PyArrayObject *ign = NULL;
+    if (io != Py_None) {
+        ign = tll_array_arg(io, "gt_ignore", 1, NPY_UINT8, 0);
+        if (!ign || tll_dim_is(ign, "gt_ignore", 0, ng))
+            return NULL;
+    }
+    PyArrayObject *assigned = tll_array_arg(ao_, "assigned", 1, NPY_INT64, 1);
+    if (!assigned || tll_dim_is(assigned, "assigned", 0, na))
+        return NULL;
+    PyArrayObject *max_iou = tll_array_arg(mo, "max_iou", 1, TLL_DT_FLOAT, 1);
+    if (!max_iou || tll_dim_is(max_iou, "max_iou", 0, na) || tll_same_dtype(max_iou, "max_iou", anchors, "anchors"))
+        return NULL;
+    const char *names[3] = {"pos_thr", "neg_thr", "min_pos_thr"};
+    double vals[3] = {pos, neg, min_pos};
+    for (int k = 0; k < 3; k++) {
+        if (!(vals[k] == vals[k]) || vals[k] == Py_HUGE_VAL || vals[k] == -Py_HUGE_VAL) {
+            PyErr_Format(PyExc_ValueError, "%s must be finite", names[k]);
+            return NULL;
+        }
+    }
+    const uint8_t *ig = ign ? PyArray_DATA(ign) : NULL;
+    tll_status st;
+    Py_BEGIN_ALLOW_THREADS
+    if (PyArray_TYPE(anchors) == NPY_FLOAT32)
+        st = tll_assign_max_iou_f32(PyArray_DATA(assigned), PyArray_DATA(max_iou), PyArray_DATA(anchors), na,
+                                    PyArray_DATA(gts), ng, ig, pos, neg, min_pos, all, lowq);
+    else
+        st = tll_assign_max_iou_f64(PyArray_DATA(assigned), PyArray_DATA(max_iou), PyArray_DATA(anchors), na,
+                                    PyArray_DATA(gts), ng, ig, pos, neg, min_pos, all, lowq);
+    Py_END_ALLOW_THREADS
+    if (st != TLL_OK)
+        return tll_raise_status(st, "assign_max_iou");
+    Py_RETURN_NONE;
+}
+
 PyMethodDef tll_assign_methods[] = {
+    {"assign_max_iou", py_assign_max_iou, METH_VARARGS,
+     "assign_max_iou(assigned, max_iou, anchors, gts, gt_ignore_u8_or_None, pos_thr, neg_thr, min_pos_thr, "
+     "gt_max_assign_all, match_low_quality)"},
     {NULL, NULL, 0, NULL},
 };

@@ -1,9 +1,23 @@
 """WIDER FACE parsing and datasets, the built-in demo dataset."""
+import importlib
+
 from .._lazy import lazy_module
 
-__getattr__, __dir__ = lazy_module(__name__, {
+_getattr, __dir__ = lazy_module(__name__, {
     "WiderFace": ".wider",
     "read_wider_annotations": ".wider",
     "collate": ".wider",
     "demo": ".demo",
+    "transforms": ".transforms",
+    "wider": ".wider",
+    "TrainTransform": ".transforms",
+    "TestTransform": ".transforms",
 })
+_SUBMODULES = ("demo", "transforms", "wider")
+
+
+def __getattr__(name):
+    # Submodules are returned as modules (lazy_module looks the name up inside the module).
+    if name in _SUBMODULES:
+        return importlib.import_module("." + name, __name__)
+    return _getattr(name)

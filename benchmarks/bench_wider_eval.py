@@ -1,0 +1,134 @@
+"""WIDER FACE evaluation: the C path (tasklle.eval.wider.evaluate) on the full
+val set with ~200 predictions per image, all three settings, including the
+Python-side packing; and C vs the reference twin on a subset of events (the
+twin is a literal Python loop, far too slow for the full set).
+
+    PYTHONPATH=python python benchmarks/bench_wider_eval.py [--gt DIR] [--per-image 200] [--folder]
+
+Uses the real val ground truth (../shared/data/wider_face_gt or --gt); without
+it, a synthetic ground truth of the same size. --folder also times writing and
+reading a prediction folder in the official format.
+"""
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from common import timeit, write_results
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "eval"))
+from wider_eval_testutil import generate_predictions  # noqa: E402
+
+import tasklle  # noqa: E402
+from tasklle import _C  # noqa: E402
+from tasklle.eval import wider  # noqa: E402
+
+SUBSET = ["19--Couple", "21--Festival", "34--Baseball", "39--Ice_Skating"]
+
+
+def synthetic_gt(n_images=3226, n_events=61, seed=0):
+    rng = np.random.default_rng(seed)
+    faces = rng.integers(1, 25, n_images)
+    offsets = np.concatenate([[0], np.cumsum(faces)])
+    g = int(offsets[-1])
+    xy = rng.uniform(0, 900, (g, 2))
+    wh = np.exp(rng.uniform(np.log(4), np.log(300), (g, 2)))
+    boxes = np.round(np.concatenate([xy, wh], 1))
+    events = [f"{k}--Event" for k in range(n_events)]
+    event_index = np.sort(rng.integers(0, n_events, n_images))
+    names = [f"{event_index[i]}_img_{i}" for i in range(n_images)]
+    keep = {}
+    for s, min_side in (("easy", 50), ("medium", 25), ("hard", 0)):
+        vals, lens = [], []
+        for i in range(n_images):
+            b = boxes[offsets[i]:offsets[i + 1]]
+            k = np.nonzero(np.minimum(b[:, 2], b[:, 3]) >= min_side)[0] + 1
+            vals.append(k)
+            lens.append(len(k))
+        keep[s] = (np.concatenate(vals), np.concatenate([[0], np.cumsum(lens)]))
+    return wider.GroundTruth(events, event_index, names, boxes, offsets, keep, source="synthetic")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--gt", default=str(REPO.parent / "shared" / "data" / "wider_face_gt"))
+    ap.add_argument("--per-image", type=int, default=200, help="mean predictions per image")
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--folder", action="store_true", help="also time writing + reading a prediction folder")
+    args = ap.parse_args()
+
+    results = {}
+    gt_dir = Path(args.gt)
+    if (gt_dir / "wider_face_val.mat").is_file():
+        import scipy.io  # noqa: F401  (import cost is not the reader's)
+
+        wider._GT_CACHE.clear()
+        t0 = time.perf_counter()
+        gt = wider.load_ground_truth(gt_dir)
+        results["gt_load_s"] = time.perf_counter() - t0
+        results["ground_truth"] = str(gt_dir)
+    else:
+        gt = synthetic_gt()
+        results["ground_truth"] = "synthetic (real val gt absent)"
+    print(gt)
+
+    # ~per_image predictions per image: most faces (jittered) plus false positives
+    n_fp = max(0, int(2 * (args.per_image - 0.8 * len(gt.boxes) / gt.n_images)))
+    preds = generate_predictions(gt, n_fp=n_fp, seed=0)
+    n_pred = sum(len(v) for v in preds.values())
+    results["images"] = gt.n_images
+    results["predictions"] = n_pred
+    results["predictions_per_image"] = n_pred / gt.n_images
+    print(f"{n_pred} predictions, {n_pred / gt.n_images:.1f} per image")
+
+    # evaluate(mapping, gt): packing + C kernel + AP, all three settings
+    for threads in sorted({1, tasklle.get_num_threads()}):
+        tasklle.set_num_threads(threads)
+        r = timeit(lambda: wider.evaluate(preds, gt), repeat=args.repeat)
+        results[f"evaluate_threads{threads}"] = r
+        print(f"evaluate (threads={threads}): median {r['median_s']:.3f} s")
+    tasklle.set_num_threads(0)
+
+    # the parts: packing alone, kernel alone
+    results["pack"] = timeit(lambda: wider._pack(preds, gt), repeat=args.repeat)
+    pred, offsets, _, _ = wider._pack(preds, gt)
+    counted = np.ascontiguousarray(np.stack([gt.counted[s] for s in wider.SETTINGS]).astype(np.uint8))
+    sums = np.zeros((3, wider.THRESH_NUM, 2), dtype=np.int64)
+    lo, hi = float(pred[:, 4].min()), float(pred[:, 4].max())
+    results["kernel"] = timeit(lambda: _C.wider_eval_forward(sums, pred, offsets, gt.boxes, gt.offsets, counted,
+                                                             lo, hi, 0.5), repeat=args.repeat)
+    print(f"pack {results['pack']['median_s']:.3f} s, kernel {results['kernel']['median_s']:.3f} s")
+    res = wider.evaluate(preds, gt)
+    results["ap"] = {s: res[s] for s in wider.SETTINGS}
+
+    # C vs the reference twin on a subset, same predictions, same threads
+    events = SUBSET if all(e in gt.events for e in SUBSET) else list(gt.events[:4])
+    sub = gt.subset(events)
+    sub_preds = {k: preds[k] for k in sub.keys()}
+    rc = timeit(lambda: wider.evaluate(sub_preds, sub), repeat=args.repeat)
+    rr = timeit(lambda: wider.evaluate(sub_preds, sub, impl="reference"), repeat=1, warmup=0)
+    a, b = wider.evaluate(sub_preds, sub), wider.evaluate(sub_preds, sub, impl="reference")
+    results["subset"] = {"events": events, "images": sub.n_images,
+                         "predictions": sum(len(v) for v in sub_preds.values()),
+                         "c": rc, "reference": rr, "speedup": rr["median_s"] / rc["median_s"],
+                         "max_abs_ap_diff": max(abs(a[s] - b[s]) for s in wider.SETTINGS)}
+    print(f"subset ({sub.n_images} images): C {rc['median_s']:.4f} s, reference {rr['median_s']:.2f} s, "
+          f"x{results['subset']['speedup']:.0f}")
+
+    if args.folder:
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            wider.write_predictions(Path(tmp) / "pred", preds)
+            results["write_folder_s"] = time.perf_counter() - t0
+            results["evaluate_folder"] = timeit(lambda: wider.evaluate(Path(tmp) / "pred", gt), repeat=2)
+        print(f"write folder {results['write_folder_s']:.1f} s, evaluate folder "
+              f"{results['evaluate_folder']['median_s']:.2f} s")
+    write_results("wider_eval", results)
+
+
+if __name__ == "__main__":
+    main()

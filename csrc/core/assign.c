@@ -1,0 +1,37 @@
+/*
+ * Max-IoU anchor assignment (mmdet MaxIoUAssigner as configured by TinaFace),
+ * float32 and float64; the body is in assign_tmpl.h. Semantics:
+ * tasklle.reference.assign. Memory O(A + G) plus O(G) per thread: the A x G
+ * IoU matrix is never stored -- it is recomputed in a second pass, and only
+ * for anchors that can take part in low-quality matching.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "tasklle.h"
+#include "box_iou_inline.h"
+
+#define TLL_CAT_(a, b) a##b
+#define TLL_CAT(a, b) TLL_CAT_(a, b)
+
+/* Anchors per block: gts that cannot overlap a block's bounding box are skipped
+   for the whole block (anchors in grid order make blocks spatially compact). */
+#define TLL_ASSIGN_BLOCK 64
+/* anchors x gts below which both passes run on one thread */
+#define TLL_ASSIGN_PARALLEL_PAIRS 65536.0
+
+#define T float
+#define S f32
+#include "assign_tmpl.h"
+#undef T
+#undef S
+
+#define T double
+#define S f64
+#include "assign_tmpl.h"
+#undef T
+#undef S

@@ -1,0 +1,62 @@
+/*
+ * Box kernels: pairwise / aligned IoU, mmdet DIoU loss forward and backward,
+ * greedy NMS (float32 and float64; the bodies are in boxes_tmpl.h).
+ * Semantics and operation order follow tasklle.reference.boxes exactly.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "tasklle.h"
+#include "box_iou_inline.h"
+
+#define TLL_CAT_(a, b) a##b
+#define TLL_CAT(a, b) TLL_CAT_(a, b)
+
+/* Pairs per partial sum of the DIoU forward: fixed, so the sum does not depend on threads. */
+#define TLL_DIOU_BLOCK 4096
+
+/*
+ * order (n) <- 0..n-1 sorted by descending score, equal scores in index order
+ * (bottom-up merge sort; tmp is n scratch). NaN compares as "not greater", so
+ * it never makes the comparison inconsistent -- the order is merely arbitrary.
+ */
+static void tll_sort_desc_stable(int64_t *order, int64_t *tmp, const double *scores, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        order[i] = i;
+    int64_t *src = order, *dst = tmp;
+    for (int64_t width = 1; width < n; width *= 2) {
+        for (int64_t lo = 0; lo < n; lo += 2 * width) {
+            int64_t mid = lo + width < n ? lo + width : n;
+            int64_t hi = lo + 2 * width < n ? lo + 2 * width : n;
+            int64_t i = lo, j = mid, o = lo;
+            while (i < mid && j < hi) /* right wins only when strictly greater: stable */
+                dst[o++] = scores[src[j]] > scores[src[i]] ? src[j++] : src[i++];
+            while (i < mid)
+                dst[o++] = src[i++];
+            while (j < hi)
+                dst[o++] = src[j++];
+        }
+        int64_t *s = src;
+        src = dst;
+        dst = s;
+    }
+    if (src != order)
+        memcpy(order, src, (size_t)n * sizeof(int64_t));
+}
+
+#define T float
+#define S f32
+#include "boxes_tmpl.h"
+#undef T
+#undef S
+
+#define T double
+#define S f64
+#include "boxes_tmpl.h"
+#undef T
+#undef S

@@ -1,0 +1,261 @@
+/*
+ * boxes_tmpl.h -- private template of csrc/core/boxes.c, included once per
+ * element type with T (float / double) and S (f32 / f64) defined.
+ */
+#define FN(name) TLL_CAT(name, S)
+#define IOU_PAIR TLL_CAT(tll_box_iou_pair_, S)
+#define AREA TLL_CAT(tll_box_area_, S)
+
+tll_status FN(tll_box_iou_forward_)(T *out, const T *a, int64_t n, const T *b, int64_t m)
+{
+    if (n < 0 || m < 0)
+        return TLL_ERR_ARG;
+    if (n > 0 && m > INT64_MAX / n)
+        return TLL_ERR_OVERFLOW;
+    int64_t i;
+#pragma omp parallel for schedule(static) num_threads(tll_get_num_threads()) if (n * m > 32768)
+    for (i = 0; i < n; i++) {
+        const T *ai = a + 4 * i;
+        T aa = AREA(ai);
+        T *row = out + i * m;
+        for (int64_t j = 0; j < m; j++)
+            row[j] = IOU_PAIR(ai, aa, b + 4 * j, AREA(b + 4 * j));
+    }
+    return TLL_OK;
+}
+
+tll_status FN(tll_box_iou_aligned_forward_)(T *out, const T *a, const T *b, int64_t n)
+{
+    if (n < 0)
+        return TLL_ERR_ARG;
+    int64_t i;
+#pragma omp parallel for schedule(static) num_threads(tll_get_num_threads()) if (n > 32768)
+    for (i = 0; i < n; i++)
+        out[i] = IOU_PAIR(a + 4 * i, AREA(a + 4 * i), b + 4 * i, AREA(b + 4 * i));
+    return TLL_OK;
+}
+
+/* mmdet diou_loss for one pair, in the twin's operation order. */
+static inline T FN(diou_one_)(const T *p, const T *t, T eps)
+{
+    T lx = p[0] > t[0] ? p[0] : t[0], ly = p[1] > t[1] ? p[1] : t[1];
+    T rx = p[2] < t[2] ? p[2] : t[2], ry = p[3] < t[3] ? p[3] : t[3];
+    T w = rx - lx, h = ry - ly;
+    w = w < (T)0 ? (T)0 : w;
+    h = h < (T)0 ? (T)0 : h;
+    T overlap = w * h;
+    T ap = (p[2] - p[0]) * (p[3] - p[1]);
+    T ag = (t[2] - t[0]) * (t[3] - t[1]);
+    T u = ((ap + ag) - overlap) + eps;
+    T iou = overlap / u;
+    T ex1 = p[0] < t[0] ? p[0] : t[0], ey1 = p[1] < t[1] ? p[1] : t[1];
+    T ex2 = p[2] > t[2] ? p[2] : t[2], ey2 = p[3] > t[3] ? p[3] : t[3];
+    T cw = ex2 - ex1, ch = ey2 - ey1;
+    cw = cw < (T)0 ? (T)0 : cw;
+    ch = ch < (T)0 ? (T)0 : ch;
+    T c2 = (cw * cw + ch * ch) + eps;
+    T dx = (t[0] + t[2]) - (p[0] + p[2]);
+    T dy = (t[1] + t[3]) - (p[1] + p[3]);
+    T rho2 = dx * dx / (T)4 + dy * dy / (T)4;
+    return (T)1 - (iou - rho2 / c2);
+}
+
+tll_status FN(tll_diou_forward_)(T *loss, double *weighted_sum, const T *pred, const T *target, const T *weight,
+                                 int64_t n, double eps)
+{
+    if (n < 0 || !weighted_sum)
+        return TLL_ERR_ARG;
+    *weighted_sum = 0.0;
+    if (n == 0)
+        return TLL_OK;
+    int64_t nblk = (n + TLL_DIOU_BLOCK - 1) / TLL_DIOU_BLOCK;
+    double *part = malloc((size_t)nblk * sizeof(double));
+    if (!part)
+        return TLL_ERR_NOMEM;
+    T e = (T)eps;
+    int64_t blk;
+#pragma omp parallel for schedule(static) num_threads(tll_get_num_threads()) if (n > 16384)
+    for (blk = 0; blk < nblk; blk++) {
+        int64_t lo = blk * TLL_DIOU_BLOCK, hi = lo + TLL_DIOU_BLOCK < n ? lo + TLL_DIOU_BLOCK : n;
+        double s = 0.0;
+        for (int64_t i = lo; i < hi; i++) {
+            T l = FN(diou_one_)(pred + 4 * i, target + 4 * i, e);
+            if (loss)
+                loss[i] = l;
+            s += weight ? (double)(l * weight[i]) : (double)l;
+        }
+        part[blk] = s;
+    }
+    double total = 0.0;
+    for (blk = 0; blk < nblk; blk++) /* fixed order: independent of the thread count */
+        total += part[blk];
+    free(part);
+    *weighted_sum = total;
+    return TLL_OK;
+}
+
+/* torch.maximum / torch.minimum backward: the winner takes g, a tie splits it in halves. */
+static inline void FN(route_max_)(T pv, T tv, T g, T *gp, T *gt)
+{
+    if (pv > tv)
+        *gp += g;
+    else if (pv < tv)
+        *gt += g;
+    else {
+        *gp += g / (T)2;
+        *gt += g / (T)2;
+    }
+}
+
+/* min(p, t): p wins when t > p -- route_max_ with the values swapped, the outputs not */
+static inline void FN(route_min_)(T pv, T tv, T g, T *gp, T *gt) { FN(route_max_)(tv, pv, g, gp, gt); }
+
+/* d loss / d pred and d target for one pair, times g (the chain rule of diou_one_ by hand). */
+static inline void FN(diou_grad_one_)(T *gp, T *gt, const T *p, const T *t, T eps, T g)
+{
+    T lx = p[0] > t[0] ? p[0] : t[0], ly = p[1] > t[1] ? p[1] : t[1];
+    T rx = p[2] < t[2] ? p[2] : t[2], ry = p[3] < t[3] ? p[3] : t[3];
+    T wr = rx - lx, hr = ry - ly;
+    T w = wr < (T)0 ? (T)0 : wr, h = hr < (T)0 ? (T)0 : hr;
+    T overlap = w * h;
+    T pw = p[2] - p[0], ph = p[3] - p[1], tw = t[2] - t[0], th = t[3] - t[1];
+    T u = ((pw * ph + tw * th) - overlap) + eps;
+    T ex1 = p[0] < t[0] ? p[0] : t[0], ey1 = p[1] < t[1] ? p[1] : t[1];
+    T ex2 = p[2] > t[2] ? p[2] : t[2], ey2 = p[3] > t[3] ? p[3] : t[3];
+    T cwr = ex2 - ex1, chr = ey2 - ey1;
+    T cw = cwr < (T)0 ? (T)0 : cwr, ch = chr < (T)0 ? (T)0 : chr;
+    T c2 = (cw * cw + ch * ch) + eps;
+    T dx = (t[0] + t[2]) - (p[0] + p[2]);
+    T dy = (t[1] + t[3]) - (p[1] + p[3]);
+    T rho2 = dx * dx / (T)4 + dy * dy / (T)4;
+
+    for (int k = 0; k < 4; k++)
+        gp[k] = gt[k] = (T)0;
+    /* loss = 1 - iou + rho2 / c2 */
+    T g_iou = -g;
+    T g_rho2 = g / c2;
+    T g_c2 = -g * rho2 / (c2 * c2);
+    /* iou = overlap / u, u = ap + ag - overlap + eps */
+    T g_u = -g_iou * overlap / (u * u);
+    T g_ov = g_iou / u - g_u;
+    /* ap = pw * ph, ag = tw * th (both get g_u) */
+    gp[2] += g_u * ph;
+    gp[0] -= g_u * ph;
+    gp[3] += g_u * pw;
+    gp[1] -= g_u * pw;
+    gt[2] += g_u * th;
+    gt[0] -= g_u * th;
+    gt[3] += g_u * tw;
+    gt[1] -= g_u * tw;
+    /* overlap = clamp(rx - lx, 0) * clamp(ry - ly, 0); clamp passes the gradient at >= 0 */
+    T g_w = wr >= (T)0 ? g_ov * h : (T)0;
+    T g_h = hr >= (T)0 ? g_ov * w : (T)0;
+    FN(route_min_)(p[2], t[2], g_w, &gp[2], &gt[2]);
+    FN(route_max_)(p[0], t[0], -g_w, &gp[0], &gt[0]);
+    FN(route_min_)(p[3], t[3], g_h, &gp[3], &gt[3]);
+    FN(route_max_)(p[1], t[1], -g_h, &gp[1], &gt[1]);
+    /* c2 = clamp(ex2 - ex1, 0)^2 + clamp(ey2 - ey1, 0)^2 + eps */
+    T g_cw = cwr >= (T)0 ? g_c2 * (T)2 * cw : (T)0;
+    T g_ch = chr >= (T)0 ? g_c2 * (T)2 * ch : (T)0;
+    FN(route_max_)(p[2], t[2], g_cw, &gp[2], &gt[2]);
+    FN(route_min_)(p[0], t[0], -g_cw, &gp[0], &gt[0]);
+    FN(route_max_)(p[3], t[3], g_ch, &gp[3], &gt[3]);
+    FN(route_min_)(p[1], t[1], -g_ch, &gp[1], &gt[1]);
+    /* rho2 = dx^2 / 4 + dy^2 / 4, dx = (t0 + t2) - (p0 + p2) */
+    T g_dx = g_rho2 * dx / (T)2, g_dy = g_rho2 * dy / (T)2;
+    gt[0] += g_dx;
+    gt[2] += g_dx;
+    gp[0] -= g_dx;
+    gp[2] -= g_dx;
+    gt[1] += g_dy;
+    gt[3] += g_dy;
+    gp[1] -= g_dy;
+    gp[3] -= g_dy;
+}
+
+tll_status FN(tll_diou_backward_)(T *grad_pred, T *grad_target, const T *grad_loss, double scale, const T *pred,
+                                  const T *target, const T *weight, int64_t n, double eps)
+{
+    if (n < 0)
+        return TLL_ERR_ARG;
+    if (!grad_pred && !grad_target)
+        return TLL_OK;
+    T e = (T)eps, sc = (T)scale;
+    int64_t i;
+#pragma omp parallel for schedule(static) num_threads(tll_get_num_threads()) if (n > 16384)
+    for (i = 0; i < n; i++) {
+        T g = sc;
+        if (grad_loss)
+            g *= grad_loss[i];
+        if (weight)
+            g *= weight[i];
+        T gp[4], gt[4];
+        FN(diou_grad_one_)(gp, gt, pred + 4 * i, target + 4 * i, e, g);
+        for (int k = 0; k < 4; k++) {
+            if (grad_pred)
+                grad_pred[4 * i + k] = gp[k];
+            if (grad_target)
+                grad_target[4 * i + k] = gt[k];
+        }
+    }
+    return TLL_OK;
+}
+
+tll_status FN(tll_nms_forward_)(int64_t *keep, int64_t *num_kept, const T *boxes, const double *scores, int64_t n,
+                                double iou_threshold)
+{
+    if (n < 0 || !num_kept)
+        return TLL_ERR_ARG;
+    *num_kept = 0;
+    if (n == 0)
+        return TLL_OK;
+    if ((uint64_t)n > SIZE_MAX / (4 * sizeof(double) + 2 * sizeof(int64_t)))
+        return TLL_ERR_OVERFLOW;
+    int64_t *order = malloc((size_t)n * sizeof(int64_t));
+    int64_t *cand = malloc((size_t)n * sizeof(int64_t)); /* sort scratch, then the alive list */
+    T *sb = malloc((size_t)n * 4 * sizeof(T));           /* boxes in visiting order */
+    T *area = malloc((size_t)n * sizeof(T));
+    if (!order || !cand || !sb || !area) {
+        free(order);
+        free(cand);
+        free(sb);
+        free(area);
+        return TLL_ERR_NOMEM;
+    }
+    tll_sort_desc_stable(order, cand, scores, n);
+    for (int64_t r = 0; r < n; r++) {
+        const T *bx = boxes + 4 * order[r];
+        for (int k = 0; k < 4; k++)
+            sb[4 * r + k] = bx[k];
+        area[r] = AREA(sb + 4 * r);
+        cand[r] = r;
+    }
+    T thr = (T)iou_threshold;
+    /* cand[start..cnt) lists the still-alive positions in visiting order; each kept box
+       compacts the tail in place, so later boxes only look at survivors. */
+    int64_t cnt = n, k = 0;
+    for (int64_t start = 0; start < cnt; start++) {
+        int64_t i = cand[start];
+        keep[k++] = order[i];
+        const T *bi = sb + 4 * i;
+        T ai = area[i];
+        int64_t w = start + 1;
+        for (int64_t r = start + 1; r < cnt; r++) {
+            int64_t j = cand[r];
+            /* keep j unless IoU > thr (a NaN IoU does not suppress) */
+            cand[w] = j;
+            w += !(IOU_PAIR(bi, ai, sb + 4 * j, area[j]) > thr);
+        }
+        cnt = w;
+    }
+    *num_kept = k;
+    free(order);
+    free(cand);
+    free(sb);
+    free(area);
+    return TLL_OK;
+}
+
+#undef FN
+#undef IOU_PAIR
+#undef AREA

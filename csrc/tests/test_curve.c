@@ -1,0 +1,183 @@
+/* Curve kernels: forward against a naive per-pixel loop, backward against
+ * central finite differences (float64), thread-count invariance, NULL
+ * gradient arguments, NaN propagation, empty sizes and argument errors. */
+#include "tasklle.h"
+#include "tll_test.h"
+#include <string.h>
+
+/* Naive forward of one pixel value through maps a[0..n-1]; also returns x_h. */
+static double naive(double v, const double *a, int n, int h, double *half)
+{
+    if (h == 0)
+        *half = v;
+    for (int k = 0; k < n; k++) {
+        v = v + a[k] * (v * v - v);
+        if (k + 1 == h)
+            *half = v;
+    }
+    return v;
+}
+
+static double *rand_buf(size_t n, double lo, double hi)
+{
+    double *p = malloc(n * sizeof(double));
+    for (size_t i = 0; i < n; i++)
+        p[i] = lo + (hi - lo) * tll_test_uniform();
+    return p;
+}
+
+/* Loss L = sum(out * wo) + sum(half * wh), evaluated with the kernel. */
+static double loss(const double *x, const double *A, const double *wo, const double *wh, size_t B, size_t H,
+                   size_t W, int n, int per, int h)
+{
+    size_t N = B * 3 * H * W;
+    double *out = malloc(N * sizeof(double)), *half = malloc(N * sizeof(double));
+    CHECK(tll_curve_forward_f64(out, half, x, A, B, H, W, n, per, h) == TLL_OK);
+    double s = 0;
+    for (size_t i = 0; i < N; i++)
+        s += out[i] * wo[i] + half[i] * wh[i];
+    free(out);
+    free(half);
+    return s;
+}
+
+static void test_forward(int per, int n, int h)
+{
+    size_t B = 2, H = 3, W = 5, HW = H * W, maps = per ? (size_t)n : 1;
+    size_t N = B * 3 * HW, NA = B * 3 * maps * HW;
+    double *x = rand_buf(N, 0, 1), *A = rand_buf(NA, -1, 1);
+    double *out = malloc(N * sizeof(double)), *half = malloc(N * sizeof(double));
+    float *xf = malloc(N * sizeof(float)), *Af = malloc(NA * sizeof(float));
+    float *outf = malloc(N * sizeof(float)), *halff = malloc(N * sizeof(float));
+    for (size_t i = 0; i < N; i++)
+        xf[i] = (float)x[i];
+    for (size_t i = 0; i < NA; i++)
+        Af[i] = (float)A[i];
+    CHECK(tll_curve_forward_f64(out, half, x, A, B, H, W, n, per, h) == TLL_OK);
+    CHECK(tll_curve_forward_f32(outf, halff, xf, Af, B, H, W, n, per, h) == TLL_OK);
+    for (size_t b = 0; b < B; b++)
+        for (size_t c = 0; c < 3; c++)
+            for (size_t p = 0; p < HW; p++) {
+                double a[64], hv = 0;
+                for (int k = 0; k < n; k++)
+                    a[k] = A[(b * 3 * maps + (per ? 3 * (size_t)k : 0) + c) * HW + p];
+                size_t i = (b * 3 + c) * HW + p;
+                double expect = naive(x[i], a, n, h, &hv);
+                CHECK_CLOSE(out[i], expect, 1e-14);
+                CHECK_CLOSE(half[i], hv, 1e-14);
+                CHECK_CLOSE(outf[i], expect, 1e-5);
+                CHECK_CLOSE(halff[i], hv, 1e-5);
+            }
+    free(x), free(A), free(out), free(half), free(xf), free(Af), free(outf), free(halff);
+}
+
+static void test_backward_fd(int per, int n, int h)
+{
+    size_t B = 1, H = 2, W = 3, maps = per ? (size_t)n : 1;
+    size_t N = B * 3 * H * W, NA = B * 3 * maps * H * W;
+    double *x = rand_buf(N, 0.05, 0.95), *A = rand_buf(NA, -1, 1);
+    double *wo = rand_buf(N, -1, 1), *wh = rand_buf(N, -1, 1);
+    double *gx = malloc(N * sizeof(double)), *gA = malloc(NA * sizeof(double));
+    CHECK(tll_curve_backward_f64(gx, gA, wo, wh, x, A, B, H, W, n, per, h) == TLL_OK);
+    const double eps = 1e-6;
+    for (size_t i = 0; i < N; i++) {
+        double v = x[i];
+        x[i] = v + eps;
+        double lp = loss(x, A, wo, wh, B, H, W, n, per, h);
+        x[i] = v - eps;
+        double lm = loss(x, A, wo, wh, B, H, W, n, per, h);
+        x[i] = v;
+        CHECK_CLOSE(gx[i], (lp - lm) / (2 * eps), 1e-6);
+    }
+    for (size_t i = 0; i < NA; i++) {
+        double v = A[i];
+        A[i] = v + eps;
+        double lp = loss(x, A, wo, wh, B, H, W, n, per, h);
+        A[i] = v - eps;
+        double lm = loss(x, A, wo, wh, B, H, W, n, per, h);
+        A[i] = v;
+        CHECK_CLOSE(gA[i], (lp - lm) / (2 * eps), 1e-6);
+    }
+    /* NULL grad_half equals a zero grad_half; NULL grad_x leaves grad_A unchanged */
+    double *zero = calloc(N, sizeof(double)), *gA1 = malloc(NA * sizeof(double)),
+           *gA2 = malloc(NA * sizeof(double)), *gx1 = malloc(N * sizeof(double));
+    CHECK(tll_curve_backward_f64(gx1, gA1, wo, NULL, x, A, B, H, W, n, per, h) == TLL_OK);
+    CHECK(tll_curve_backward_f64(NULL, gA2, wo, zero, x, A, B, H, W, n, per, h) == TLL_OK);
+    CHECK(memcmp(gA1, gA2, NA * sizeof(double)) == 0);
+    /* no incoming gradient at all: zeros */
+    CHECK(tll_curve_backward_f64(gx1, gA1, NULL, NULL, x, A, B, H, W, n, per, h) == TLL_OK);
+    for (size_t i = 0; i < N; i++)
+        CHECK(gx1[i] == 0);
+    for (size_t i = 0; i < NA; i++)
+        CHECK(gA1[i] == 0);
+    free(x), free(A), free(wo), free(wh), free(gx), free(gA), free(zero), free(gA1), free(gA2), free(gx1);
+}
+
+/* Large enough for the parallel path: 1 thread and 2 threads give the same bits. */
+static void test_threads(int per)
+{
+    size_t B = 2, H = 67, W = 131, n = 8, maps = per ? n : 1;
+    size_t N = B * 3 * H * W, NA = B * 3 * maps * H * W;
+    float *x = malloc(N * sizeof(float)), *A = malloc(NA * sizeof(float)), *go = malloc(N * sizeof(float));
+    for (size_t i = 0; i < N; i++)
+        x[i] = (float)tll_test_uniform(), go[i] = (float)tll_test_uniform() - 0.5f;
+    for (size_t i = 0; i < NA; i++)
+        A[i] = (float)(2 * tll_test_uniform() - 1);
+    float *o[2], *hf[2], *gx[2], *gA[2];
+    for (int t = 0; t < 2; t++) {
+        o[t] = malloc(N * sizeof(float)), hf[t] = malloc(N * sizeof(float));
+        gx[t] = malloc(N * sizeof(float)), gA[t] = malloc(NA * sizeof(float));
+        tll_set_num_threads(t + 1);
+        CHECK(tll_curve_forward_f32(o[t], hf[t], x, A, B, H, W, (int)n, per, 4) == TLL_OK);
+        CHECK(tll_curve_backward_f32(gx[t], gA[t], go, go, x, A, B, H, W, (int)n, per, 4) == TLL_OK);
+    }
+    tll_set_num_threads(0);
+    CHECK(memcmp(o[0], o[1], N * sizeof(float)) == 0);
+    CHECK(memcmp(hf[0], hf[1], N * sizeof(float)) == 0);
+    CHECK(memcmp(gx[0], gx[1], N * sizeof(float)) == 0);
+    CHECK(memcmp(gA[0], gA[1], NA * sizeof(float)) == 0);
+    for (int t = 0; t < 2; t++)
+        free(o[t]), free(hf[t]), free(gx[t]), free(gA[t]);
+    free(x), free(A), free(go);
+}
+
+static void test_edges(void)
+{
+    /* NaN propagates through forward and backward */
+    double x[3] = {NAN, 0.5, 0.25}, A[3] = {0.5, NAN, -0.5}, out[3], go[3] = {1, 1, 1}, gx[3], gA[3];
+    CHECK(tll_curve_forward_f64(out, NULL, x, A, 1, 1, 1, 8, 0, 4) == TLL_OK);
+    CHECK(isnan(out[0]) && isnan(out[1]) && !isnan(out[2]));
+    CHECK(tll_curve_backward_f64(gx, gA, go, NULL, x, A, 1, 1, 1, 8, 0, 4) == TLL_OK);
+    CHECK(isnan(gx[0]) && isnan(gA[0]) && isnan(gx[1]) && isnan(gA[1]) && !isnan(gx[2]) && !isnan(gA[2]));
+    /* many iterations: the backward tile shrinks, results still match finite differences */
+    test_backward_fd(0, 3000, 1500);
+    /* empty sizes do nothing and succeed */
+    CHECK(tll_curve_forward_f32(NULL, NULL, NULL, NULL, 0, 5, 5, 8, 0, 4) == TLL_OK);
+    CHECK(tll_curve_forward_f32(NULL, NULL, NULL, NULL, 2, 0, 5, 8, 1, 4) == TLL_OK);
+    CHECK(tll_curve_backward_f64(NULL, NULL, NULL, NULL, NULL, NULL, 2, 5, 0, 8, 0, 4) == TLL_OK);
+    /* bad scalars and overflowing sizes */
+    CHECK(tll_curve_forward_f64(out, NULL, x, A, 1, 1, 1, 0, 0, 0) == TLL_ERR_ARG);
+    CHECK(tll_curve_forward_f64(out, NULL, x, A, 1, 1, 1, 8, 0, 9) == TLL_ERR_ARG);
+    CHECK(tll_curve_backward_f64(gx, gA, go, NULL, x, A, 1, 1, 1, 8, 0, -1) == TLL_ERR_ARG);
+    CHECK(tll_curve_forward_f64(out, NULL, x, A, 1, SIZE_MAX / 2, 3, 8, 0, 4) == TLL_ERR_OVERFLOW);
+    CHECK(tll_curve_backward_f32(NULL, NULL, NULL, NULL, NULL, NULL, SIZE_MAX / 4, 1024, 1024, 8, 1, 4) ==
+          TLL_ERR_OVERFLOW);
+}
+
+int main(void)
+{
+    for (int per = 0; per < 2; per++) {
+        test_forward(per, 8, 4);
+        test_forward(per, 1, 0);
+        test_forward(per, 1, 1);
+        test_forward(per, 5, 2);
+        test_backward_fd(per, 8, 4);
+        test_backward_fd(per, 8, 8);
+        test_backward_fd(per, 8, 0);
+        test_backward_fd(per, 1, 0);
+        test_backward_fd(per, 3, 1);
+        test_threads(per);
+    }
+    test_edges();
+    TEST_MAIN_END();
+}

@@ -1,0 +1,675 @@
+"""The built-in demo dataset: a small WIDER-format face detection set made from
+data that ships inside scikit-image and scikit-learn (no download, ever).
+
+What it is made of:
+
+- faces: the 100 real face crops of scikit-image's LFW subset
+  (``skimage.data.lfw_subset()``: 200 grey 25x25 crops, the first 100 faces,
+  the last 100 non-faces). Faces with index % 5 == 4 (20 identities) are used
+  only in val, the other 80 only in train, so val measures generalisation to
+  unseen faces.
+- distractors: the 100 non-face crops, pasted exactly like faces but never
+  annotated (hard negatives).
+- backgrounds: random crops and rescales of real photographs shipped with
+  scikit-image (astronaut and camera restricted to regions without their
+  real human faces) and scikit-learn (china, flower).
+
+Each face is rescaled to a box 8..120 px high (log-uniform within the
+image's regime), 0.75..0.92 as wide as high, tinted from grey to a plausible
+skin tone, given a random contrast and brightness, blurred (the ``blur``
+attribute says how much), and pasted with feathered (soft) edges. The
+annotation box is the pasted crop region ``x y w h`` (integers).
+Image regimes (the WIDER "events"): ``0--Crowd`` many small faces, ``1--Group``
+a handful of mid-size faces, ``2--Portrait`` one to three large faces,
+``3--Mixed`` anything from 8 to 120 px; about 4 % of Mixed images have no face.
+
+Attributes: blur 0/1/2 from the applied blur (none, 60 %; Gaussian sigma
+2-4 % of the face height but >= 0.5 px, 28 %; 5-8 % but >= 0.9 px, 12 %); illumination 1 when the contrast or brightness change is
+extreme; invalid 1 for the small faces (< 12 px) that were made
+unrecognisable with extra heavy blur (about a quarter of them); expression,
+occlusion and pose 0.
+
+Difficulty (the evaluation lists ``wider_{easy,medium,hard}_val.mat``), by
+face box height, invalid faces excluded from every setting (they are
+"ignore" for the evaluator and for ``WiderFace``):
+
+- easy: height >= 40 px (``EASY_MIN_HEIGHT``),
+- medium: height >= 20 px (``MEDIUM_MIN_HEIGHT``),
+- hard: all valid faces.
+
+The tree (``ROOT/WIDER_{train,val}/images/<event>/<name>.jpg``,
+``ROOT/wider_face_split/*``) is built once per parameter set, in a temporary
+folder renamed into place when complete, so a half-built tree is never used;
+``manifest.json`` records the parameters. The output is deterministic for a
+seed: the same parameters give the same bytes (given the same Pillow/libjpeg).
+Zero-face images are written in each official spelling: count 0 plus an
+all-zero row in the train txt, count 1 with an all-zero row in the val txt.
+"""
+import hashlib
+import io
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+#: Bump when the generator changes so cached trees are rebuilt.
+DEMO_VERSION = 1
+EASY_MIN_HEIGHT = 40
+MEDIUM_MIN_HEIGHT = 20
+INVALID_MAX_HEIGHT = 12
+EVENTS = ("0--Crowd", "1--Group", "2--Portrait", "3--Mixed")
+_EVENT_PROBS = (0.25, 0.25, 0.2, 0.3)
+# (number of faces low, high inclusive), (face height low, high) before capping by image size.
+_REGIMES = {
+    "0--Crowd": ((12, 40), (8, 28)),
+    "1--Group": ((4, 10), (14, 60)),
+    "2--Portrait": ((1, 3), (45, 120)),
+    "3--Mixed": ((2, 12), (8, 120)),
+}
+_ZERO_FACE_PROB = 0.12  # within Mixed images: about 4 % of all images
+# Skin tones (sRGB 0..255), light to dark.
+_SKIN_TONES = np.array([
+    (255, 224, 196), (241, 194, 167), (234, 192, 134), (224, 172, 105),
+    (198, 134, 66), (161, 102, 70), (141, 85, 36), (92, 58, 40)], dtype=np.float64)
+# Photographs: (loader name, regions allowed for background crops as (y0, y1, x0, x1) or None).
+# astronaut and camera show a real person's face: crops come only from regions without it.
+_PHOTOS = (
+    ("skimage", "astronaut", [(190, 512, 0, 512), (0, 512, 310, 512)]),
+    ("skimage", "camera", [(215, 512, 0, 512), (0, 512, 290, 512)]),
+    ("skimage", "coffee", None),
+    ("skimage", "chelsea", None),
+    ("skimage", "cat", None),
+    ("skimage", "rocket", None),
+    ("skimage", "immunohistochemistry", None),
+    ("skimage", "hubble_deep_field", None),
+    ("skimage", "retina", None),
+    ("skimage", "brick", None),
+    ("skimage", "grass", None),
+    ("skimage", "gravel", None),
+    ("skimage", "colorwheel", None),
+    ("sklearn", "china.jpg", None),
+    ("sklearn", "flower.jpg", None),
+)
+_SPLIT_CODE = {"train": 1, "val": 2}
+_MANIFEST = "manifest.json"
+_MAT_HEADER = b"MATLAB 5.0 MAT-file, Platform: posix, Created by: tasklle.data.demo"
+
+_cache = {}
+
+
+# ----------------------------------------------------------------------------------------------
+# Sources
+
+
+def _sklearn_sample_image(name):
+    """One of scikit-learn's sample photographs, read from its package folder
+    (what ``sklearn.datasets.load_sample_images`` reads, without importing sklearn)."""
+    import importlib.util
+
+    from PIL import Image
+
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the demo dataset needs scikit-learn's sample images: pip install scikit-learn")
+    path = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "images" / name
+    if not path.is_file():
+        raise RuntimeError(f"scikit-learn sample image not found: {path}")
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"), dtype=np.uint8)
+
+
+def _sources():
+    """Face crops, non-face crops and background photographs (loaded once)."""
+    if "sources" in _cache:
+        return _cache["sources"]
+    import skimage.data
+
+    lfw = np.asarray(skimage.data.lfw_subset(), dtype=np.float64)
+    if lfw.shape != (200, 25, 25):
+        raise RuntimeError(f"unexpected skimage.data.lfw_subset() shape {lfw.shape}; expected (200, 25, 25)")
+    photos = []
+    for origin, name, regions in _PHOTOS:
+        if origin == "skimage":
+            arr = np.asarray(getattr(skimage.data, name)())
+        else:
+            arr = _sklearn_sample_image(name)
+        grey = arr.ndim == 2
+        if grey:
+            arr = np.repeat(arr[:, :, None], 3, axis=2)
+        arr = arr[:, :, :3].astype(np.uint8)
+        h, w = arr.shape[:2]
+        regions = [(0, h, 0, w)] if regions is None else [(y0, min(y1, h), x0, min(x1, w))
+                                                        for y0, y1, x0, x1 in regions]
+        photos.append({"name": name, "image": arr, "grey": grey, "regions": regions})
+    faces = lfw[:100]
+    out = {
+        "faces": {"train": [i for i in range(100) if i % 5 != 4], "val": [i for i in range(100) if i % 5 == 4]},
+        "face_crops": faces,
+        "nonface_crops": lfw[100:],
+        "photos": photos,
+    }
+    _cache["sources"] = out
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Rendering
+
+
+def _resize_float(arr, size_hw):
+    """Resize a (h, w) float image with Pillow's antialiased bicubic filter."""
+    from PIL import Image
+
+    im = Image.fromarray(np.ascontiguousarray(arr, dtype=np.float32), mode="F")
+    im = im.resize((int(size_hw[1]), int(size_hw[0])), Image.Resampling.BICUBIC)
+    return np.asarray(im, dtype=np.float64)
+
+
+def _background(rng, height, width, photos):
+    """A random crop of a random photograph, rescaled to (height, width, 3) float in [0, 1]."""
+    from PIL import Image
+
+    photo = photos[rng.integers(len(photos))]
+    y0, y1, x0, x1 = photo["regions"][rng.integers(len(photo["regions"]))]
+    rh, rw = y1 - y0, x1 - x0
+    aspect = width / height
+    # Largest crop of the target aspect inside the region, then a random fraction of it.
+    ch = min(rh, rw / aspect)
+    frac = rng.uniform(0.35, 1.0)
+    ch = max(16.0, ch * frac)
+    cw = min(rw, ch * aspect)
+    ch = min(rh, cw / aspect)
+    top = y0 + rng.uniform(0, rh - ch)
+    left = x0 + rng.uniform(0, rw - cw)
+    im = Image.fromarray(photo["image"])
+    im = im.resize((width, height), Image.Resampling.BILINEAR,
+                   box=(float(left), float(top), float(left + cw), float(top + ch)),
+                   reducing_gap=None)
+    bg = np.asarray(im, dtype=np.float64) / 255.0
+    if rng.random() < 0.5:
+        bg = bg[:, ::-1]
+    if photo["grey"]:
+        bg = bg * rng.uniform(0.85, 1.15, size=3)  # tint grey photos
+    gamma = np.exp(rng.uniform(-0.35, 0.35))
+    bg = np.clip(bg, 0, 1) ** gamma * rng.uniform(0.85, 1.1)
+    return np.clip(bg, 0.0, 1.0), photo["name"]
+
+
+def _feather_mask(h, w, feather):
+    """(h, w) alpha in [0, 1]: a soft-edged squircle filling the box."""
+    v = (np.arange(h) + 0.5) / h * 2 - 1
+    u = (np.arange(w) + 0.5) / w * 2 - 1
+    d = (np.abs(u)[None, :] ** 4 + np.abs(v)[:, None] ** 4) ** 0.25
+    return np.clip((1.0 - d) / feather, 0.0, 1.0)
+
+
+def _render_patch(rng, crop, h, w, skin):
+    """Turn a grey 25x25 crop into an (h, w, 3) colour patch; returns (patch, blur, illumination, sigma)."""
+    from scipy.ndimage import gaussian_filter
+
+    g = crop[:, ::-1] if rng.random() < 0.5 else crop
+    mean = g.mean()
+    contrast = rng.uniform(0.6, 1.15)
+    brightness = rng.uniform(-0.12, 0.1)
+    g = (g - mean) * contrast + mean + brightness
+    g = _resize_float(g, (h, w))
+    if skin:
+        tone = _SKIN_TONES[rng.integers(len(_SKIN_TONES))]
+        lum = 0.299 * tone[0] + 0.587 * tone[1] + 0.114 * tone[2]
+        sat = rng.uniform(0.6, 1.0)
+        mult = (1 + sat * (tone / lum - 1)) * np.clip(np.sqrt(lum / 200.0), 0.6, 1.15)
+    else:
+        mult = rng.uniform(0.6, 1.3, size=3)
+    patch = g[:, :, None] * mult[None, None, :]
+    r = rng.random()
+    if r < 0.6:
+        blur, sigma = 0, 0.0
+    elif r < 0.88:
+        blur, sigma = 1, max(0.5, rng.uniform(0.02, 0.04) * h)
+    else:
+        blur, sigma = 2, max(0.9, rng.uniform(0.05, 0.08) * h)
+    if blur:
+        patch = gaussian_filter(patch, sigma=(sigma, sigma, 0), mode="nearest")
+    illumination = int(contrast < 0.65 or brightness < -0.1)
+    return np.clip(patch, 0.0, 1.0), blur, illumination, sigma
+
+
+def _place(rng, h, w, height, width, taken, max_overlap=0.05, tries=30):
+    """Top-left corner of an (h, w) box inside the image overlapping ``taken`` boxes little; None if no room."""
+    if h > height or w > width:
+        return None
+    for _ in range(tries):
+        y = int(rng.integers(0, height - h + 1))
+        x = int(rng.integers(0, width - w + 1))
+        ok = True
+        for (ty, tx, th, tw) in taken:
+            iy = min(y + h, ty + th) - max(y, ty)
+            ix = min(x + w, tx + tw) - max(x, tx)
+            if iy > 0 and ix > 0 and iy * ix > max_overlap * min(h * w, th * tw):
+                ok = False
+                break
+        if ok:
+            return y, x
+    return None
+
+
+def _paste(canvas, patch, y, x, feather):
+    h, w = patch.shape[:2]
+    alpha = _feather_mask(h, w, feather)[:, :, None]
+    region = canvas[y:y + h, x:x + w]
+    canvas[y:y + h, x:x + w] = alpha * patch + (1 - alpha) * region
+
+
+def _log_uniform(rng, lo, hi):
+    return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+
+
+def render_image(seed, split, index, image_size=(256, 384), face_size=(8, 120)):
+    """Render demo image ``index`` of ``split`` for ``seed``.
+
+    Deterministic and independent of the other images (so a smaller build is a
+    prefix of a larger one). Returns ``(image uint8 (H, W, 3), event, faces)``
+    with faces a list of dicts {'box': (x, y, w, h) ints, 'attributes': 6 ints}.
+    """
+    src = _sources()
+    ss = np.random.SeedSequence([int(seed), _SPLIT_CODE[split], int(index)])
+    rng = np.random.Generator(np.random.PCG64(ss))
+    height = int(rng.integers(image_size[0], image_size[1] + 1))
+    width = int(rng.integers(image_size[0], image_size[1] + 1))
+    event = EVENTS[rng.choice(len(EVENTS), p=_EVENT_PROBS)]
+    (n_lo, n_hi), (s_lo, s_hi) = _REGIMES[event]
+    n_faces = int(rng.integers(n_lo, n_hi + 1))
+    if event == "3--Mixed" and rng.random() < _ZERO_FACE_PROB:
+        n_faces = 0
+    # Map the regime's face-height range into the requested face_size range (default 8..120).
+    scale = (face_size[1] - face_size[0]) / 112.0
+    s_lo = face_size[0] + (s_lo - 8) * scale
+    s_hi = face_size[0] + (s_hi - 8) * scale
+    s_cap = min(s_hi, 0.5 * min(height, width))
+    s_lo = min(s_lo, s_cap)
+
+    canvas, _ = _background(rng, height, width, src["photos"])
+    face_ids = src["faces"][split]
+    taken = []
+    faces = []
+    for _ in range(n_faces):
+        fh = int(round(_log_uniform(rng, s_lo, s_cap))) if s_cap > s_lo else int(round(s_lo))
+        fh = max(fh, 4)
+        fw = max(3, int(round(fh * rng.uniform(0.75, 0.92))))
+        pos = _place(rng, fh, fw, height, width, taken)
+        crop = src["face_crops"][face_ids[rng.integers(len(face_ids))]]
+        if pos is None:
+            continue
+        patch, blur, illumination, sigma = _render_patch(rng, crop, fh, fw, skin=True)
+        invalid = 0
+        if fh < INVALID_MAX_HEIGHT and rng.random() < 0.25:
+            # Unrecognisable: extra heavy blur; the annotation keeps the box but marks it invalid.
+            from scipy.ndimage import gaussian_filter
+
+            patch = gaussian_filter(patch, sigma=(0.3 * fh, 0.3 * fh, 0), mode="nearest")
+            blur, invalid = 2, 1
+        y, x = pos
+        _paste(canvas, patch, y, x, feather=rng.uniform(0.15, 0.3))
+        taken.append((y, x, fh, fw))
+        faces.append({"box": (x, y, fw, fh), "attributes": (blur, 0, illumination, invalid, 0, 0)})
+
+    # Distractors: non-face crops pasted like faces, never annotated.
+    n_distract = int(rng.integers(2, 9)) if event == "0--Crowd" else int(rng.integers(0, 5))
+    d_lo = max(face_size[0], min(s_lo, s_cap))
+    for _ in range(n_distract):
+        dh = int(round(_log_uniform(rng, d_lo, max(d_lo + 1, s_cap))))
+        dh = max(dh, 4)
+        dw = max(3, int(round(dh * rng.uniform(0.7, 1.1))))
+        pos = _place(rng, dh, dw, height, width, taken)
+        crop = src["nonface_crops"][rng.integers(len(src["nonface_crops"]))]
+        if pos is None:
+            continue
+        patch, _, _, _ = _render_patch(rng, crop, dh, dw, skin=rng.random() < 0.5)
+        y, x = pos
+        _paste(canvas, patch, y, x, feather=rng.uniform(0.15, 0.3))
+        taken.append((y, x, dh, dw))
+
+    noise = rng.uniform(0.0, 2.5) / 255.0
+    canvas += noise * rng.standard_normal(size=canvas.shape, dtype=np.float32)
+    image = (np.clip(canvas, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    return image, event, faces
+
+
+# ----------------------------------------------------------------------------------------------
+# Writing
+
+
+def _difficulty_lists(faces):
+    """1-based indices of the faces counted in easy, medium, hard."""
+    out = {"easy": [], "medium": [], "hard": []}
+    for k, f in enumerate(faces, start=1):
+        if f["attributes"][3] == 1:
+            continue
+        h = f["box"][3]
+        out["hard"].append(k)
+        if h >= MEDIUM_MIN_HEIGHT:
+            out["medium"].append(k)
+        if h >= EASY_MIN_HEIGHT:
+            out["easy"].append(k)
+    return out
+
+
+def _txt_block(relpath, faces, split):
+    lines = [relpath]
+    if not faces:
+        # Official spellings of an image without faces: train "0" + zero row, val "1" + zero row.
+        lines.append("0" if split == "train" else "1")
+        lines.append("0 0 0 0 0 0 0 0 0 0 ")
+    else:
+        lines.append(str(len(faces)))
+        for f in faces:
+            lines.append(" ".join(str(int(v)) for v in (*f["box"], *f["attributes"])) + " ")
+    return "\n".join(lines) + "\n"
+
+
+def _cell(items):
+    """A MATLAB cell column (len, 1) from a list of arrays/strings."""
+    out = np.empty((len(items), 1), dtype=object)
+    for k, it in enumerate(items):
+        out[k, 0] = it
+    return out
+
+
+def _index_array(indices):
+    """gt_list entry like the official files: (k, 1) uint8 (uint16 beyond 255); (0, 0) when empty."""
+    if not indices:
+        return np.zeros((0, 0), dtype=np.uint8)
+    dtype = np.uint8 if max(indices) <= 255 else np.uint16
+    return np.asarray(indices, dtype=dtype).reshape(-1, 1)
+
+
+def _write_mat(path, variables):
+    """scipy.io.savemat with a fixed header text (scipy writes the current time there),
+    so the same content gives the same bytes."""
+    import scipy.io
+
+    buf = io.BytesIO()
+    scipy.io.savemat(buf, variables, format="5", do_compression=True, oned_as="column")
+    data = bytearray(buf.getvalue())
+    data[:116] = _MAT_HEADER.ljust(116, b" ")
+    Path(path).write_bytes(bytes(data))
+
+
+def _mat_variables(by_event, gt_setting=None):
+    """The official structure: cells over events of cells over images."""
+    events = sorted(by_event)
+    files, boxes = [], []
+    labels = {k: [] for k in ("blur", "expression", "illumination", "invalid", "occlusion", "pose")}
+    gts = []
+    for ev in events:
+        items = by_event[ev]
+        files.append(_cell([name for name, _ in items]))
+        per_boxes, per_gt = [], []
+        per_labels = {k: [] for k in labels}
+        for _, faces in items:
+            if faces:
+                b = np.asarray([f["box"] for f in faces], dtype=np.int32).reshape(-1, 4)
+                a = np.asarray([f["attributes"] for f in faces], dtype=np.uint8).reshape(-1, 6)
+            else:
+                # The official files give a zero-face image one all-zero row.
+                b = np.zeros((1, 4), dtype=np.int32)
+                a = np.zeros((1, 6), dtype=np.uint8)
+            per_boxes.append(b)
+            for col, k in enumerate(("blur", "expression", "illumination", "invalid", "occlusion", "pose")):
+                per_labels[k].append(np.ascontiguousarray(a[:, col:col + 1]))
+            if gt_setting is not None:
+                per_gt.append(_index_array(_difficulty_lists(faces)[gt_setting]))
+        boxes.append(_cell(per_boxes))
+        for k in labels:
+            labels[k].append(_cell(per_labels[k]))
+        gts.append(_cell(per_gt))
+    out = {
+        "blur_label_list": _cell(labels["blur"]),
+        "event_list": _cell(list(events)),
+        "expression_label_list": _cell(labels["expression"]),
+        "face_bbx_list": _cell(boxes),
+        "file_list": _cell(files),
+        "illumination_label_list": _cell(labels["illumination"]),
+        "invalid_label_list": _cell(labels["invalid"]),
+        "occlusion_label_list": _cell(labels["occlusion"]),
+        "pose_label_list": _cell(labels["pose"]),
+    }
+    if gt_setting is not None:
+        out["gt_list"] = _cell(gts)
+    return out
+
+
+def _params(seed, n_train, n_val, image_size, face_size, quality):
+    return {"version": DEMO_VERSION, "seed": int(seed), "n_train": int(n_train), "n_val": int(n_val),
+            "image_size": [int(image_size[0]), int(image_size[1])],
+            "face_size": [int(face_size[0]), int(face_size[1])], "quality": int(quality)}
+
+
+def _params_tag(params):
+    digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
+    return f"v{params['version']}-seed{params['seed']}-{digest}"
+
+
+def default_cache_dir():
+    """``$TASKLLE_CACHE/demo`` if set, else ``~/.cache/tasklle/demo``."""
+    base = os.environ.get("TASKLLE_CACHE")
+    base = Path(base).expanduser() if base else Path.home() / ".cache" / "tasklle"
+    return base / "demo"
+
+
+def _read_manifest(root):
+    try:
+        with open(Path(root) / _MANIFEST, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def _write_tree(dst, params, progress_bar):
+    from ..progress import progress
+
+    seed = params["seed"]
+    counts = {}
+    for split, n in (("train", params["n_train"]), ("val", params["n_val"])):
+        rendered = []
+        it = range(n)
+        if progress_bar:
+            it = progress(it, desc=f"demo {split}", unit="img")
+        for index in it:
+            image, event, faces = render_image(seed, split, index, params["image_size"], params["face_size"])
+            eid, ename = event.split("--", 1)
+            name = f"{eid}_{ename}_demo_{split}_{index:05d}"
+            rendered.append((event, name, image, faces))
+        # Group by event (the official files list images event by event).
+        rendered.sort(key=lambda r: (EVENTS.index(r[0]), r[1]))
+        from PIL import Image
+
+        txt = []
+        by_event = {}
+        for event, name, image, faces in rendered:
+            folder = dst / f"WIDER_{split}" / "images" / event
+            folder.mkdir(parents=True, exist_ok=True)
+            buf = io.BytesIO()
+            Image.fromarray(image).save(buf, format="JPEG", quality=params["quality"])
+            (folder / f"{name}.jpg").write_bytes(buf.getvalue())
+            txt.append(_txt_block(f"{event}/{name}.jpg", faces, split))
+            by_event.setdefault(event, []).append((name, faces))
+        split_dir = dst / "wider_face_split"
+        split_dir.mkdir(parents=True, exist_ok=True)
+        (split_dir / f"wider_face_{split}_bbx_gt.txt").write_text("".join(txt), encoding="utf-8")
+        faces_all = [f for *_, faces in rendered for f in faces]
+        lists = [_difficulty_lists(faces) for *_, faces in rendered]
+        counts[split] = {
+            "images": len(rendered),
+            "images_without_faces": sum(1 for *_, faces in rendered if not faces),
+            "faces": len(faces_all),
+            "invalid": sum(f["attributes"][3] for f in faces_all),
+            "easy": sum(len(d["easy"]) for d in lists),
+            "medium": sum(len(d["medium"]) for d in lists),
+            "hard": sum(len(d["hard"]) for d in lists),
+            "events": {ev: len(v) for ev, v in sorted(by_event.items())},
+        }
+        if split == "val":
+            _write_mat(split_dir / "wider_face_val.mat", _mat_variables(by_event))
+            for setting in ("easy", "medium", "hard"):
+                _write_mat(split_dir / f"wider_{setting}_val.mat", _mat_variables(by_event, setting))
+    manifest = {
+        "format": "tasklle WIDER FACE demo dataset",
+        "params": params,
+        "difficulty": {"easy_min_height": EASY_MIN_HEIGHT, "medium_min_height": MEDIUM_MIN_HEIGHT,
+                       "hard": "all faces", "invalid": "excluded from every setting"},
+        "counts": counts,
+        "sources": "skimage.data.lfw_subset (faces 0-99, non-faces 100-199), skimage.data photographs, "
+                   "sklearn.datasets.load_sample_images",
+    }
+    with open(dst / _MANIFEST, "w", encoding="utf-8") as f:
+        json.dump(manifest, f, indent=2, sort_keys=True)
+        f.write("\n")
+    return manifest
+
+
+def build(root=None, seed=0, n_train=240, n_val=120, image_size=(256, 384), face_size=(8, 120),
+          quality=90, force=False, progress_bar=False):
+    """Build the demo WIDER-format tree (once) and return its root folder.
+
+    Args:
+        root: target folder; default ``default_cache_dir() / '<version>-seed<seed>-<params hash>'``.
+        seed: the random seed (the same parameters give the same bytes).
+        n_train, n_val: number of images per split.
+        image_size: (low, high) range of image height and width in pixels.
+        face_size: (low, high) range of face box heights in pixels.
+        quality: JPEG quality.
+        force: rebuild even when ``root`` already holds this dataset, or holds
+            a demo dataset built with other parameters.
+        progress_bar: show a progress bar while rendering.
+
+    Returns:
+        ``Path`` of the tree (``WIDER_{train,val}/images``, ``wider_face_split``,
+        ``manifest.json``). The evaluation gt_dir is ``root / 'wider_face_split'``.
+
+    Raises:
+        ValueError: bad parameters, or ``root`` exists and is not this demo
+            dataset (a demo tree with other parameters needs ``force=True``;
+            any other non-empty folder is never overwritten).
+    """
+    for name, v in (("n_train", n_train), ("n_val", n_val), ("seed", seed), ("quality", quality)):
+        if not isinstance(v, (int, np.integer)) or isinstance(v, bool):
+            raise TypeError(f"{name} must be an integer, got {type(v).__name__}")
+    if n_train < 0 or n_val < 0:
+        raise ValueError(f"n_train and n_val must be >= 0, got {n_train}, {n_val}")
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
+    if not 1 <= quality <= 100:
+        raise ValueError(f"quality must be in 1..100, got {quality}")
+    image_size = tuple(int(v) for v in image_size)
+    face_size = tuple(int(v) for v in face_size)
+    if len(image_size) != 2 or not 32 <= image_size[0] <= image_size[1] <= 4096:
+        raise ValueError(f"image_size must be (low, high) with 32 <= low <= high <= 4096, got {image_size}")
+    if len(face_size) != 2 or not 4 <= face_size[0] <= face_size[1]:
+        raise ValueError(f"face_size must be (low, high) with 4 <= low <= high, got {face_size}")
+    if face_size[0] > image_size[0] // 2:
+        raise ValueError(f"face_size low {face_size[0]} must be at most half the smallest image side "
+                         f"{image_size[0]}")
+    params = _params(seed, n_train, n_val, image_size, face_size, quality)
+    root = Path(root).expanduser() if root is not None else default_cache_dir() / _params_tag(params)
+
+    if root.exists():
+        if not root.is_dir():
+            raise ValueError(f"root: {root} exists and is not a folder")
+        manifest = _read_manifest(root)
+        if manifest is not None and manifest.get("params") == params and not force:
+            return root
+        if manifest is None and any(root.iterdir()):
+            raise ValueError(f"root: {root} is a non-empty folder that is not a tasklle demo dataset; "
+                             "choose another folder")
+        if manifest is not None and manifest.get("params") != params and not force:
+            raise ValueError(f"root: {root} holds a demo dataset built with other parameters "
+                             f"({manifest.get('params')}); pass force=True to rebuild it")
+
+    root.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.building-", dir=root.parent))
+    os.chmod(tmp, 0o755)  # mkdtemp makes it private; the tree is ordinary data
+    try:
+        _write_tree(tmp, params, progress_bar)
+        if root.exists():
+            # Replace an empty folder or (force) an older demo tree: move it aside first.
+            old = Path(tempfile.mkdtemp(prefix=f".{root.name}.old-", dir=root.parent))
+            os.replace(root, old / "tree")
+            try:
+                os.replace(tmp, root)
+            finally:
+                shutil.rmtree(old, ignore_errors=True)
+        else:
+            try:
+                os.replace(tmp, root)
+            except OSError:
+                # Another process finished the same build first: use theirs if it matches.
+                manifest = _read_manifest(root)
+                if manifest is None or manifest.get("params") != params:
+                    raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return root
+
+
+# ----------------------------------------------------------------------------------------------
+# Looking at it
+
+
+def preview(root, n=6, path=None, split="val", seed=0, cols=3):
+    """Draw ``n`` random images of ``split`` with their boxes into a PNG grid.
+
+    Box colours: green easy (>= 40 px high), yellow medium (>= 20 px), red
+    hard only, grey dashed invalid (ignored). Returns the PNG path (default:
+    ``<root>-preview-<split>.png`` beside the tree, which stays untouched).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    from .wider import WiderFace
+
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    ds = WiderFace(root, split)
+    rng = np.random.default_rng(seed)
+    picks = rng.choice(len(ds), size=min(n, len(ds)), replace=False)
+    rows = int(np.ceil(len(picks) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.6 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, idx in zip(axes.ravel(), picks):
+        item = ds[int(idx)]
+        img = item["image"].permute(1, 2, 0).numpy()
+        ax.imshow(img)
+        for box, ign in zip(item["boxes"].numpy(), item["ignore"].numpy()):
+            x1, y1, x2, y2 = box
+            h = y2 - y1
+            if ign:
+                color, style = "0.6", "--"
+            elif h >= EASY_MIN_HEIGHT:
+                color, style = "lime", "-"
+            elif h >= MEDIUM_MIN_HEIGHT:
+                color, style = "yellow", "-"
+            else:
+                color, style = "red", "-"
+            ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor=color, linestyle=style,
+                                   linewidth=1.0))
+        ax.set_title(f"{item['event']}/{item['name']} ({len(item['boxes'])} faces)", fontsize=7)
+    fig.tight_layout()
+    root = Path(root)
+    path = Path(path) if path is not None else root.parent / f"{root.name}-preview-{split}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    from ..io import atomic_write
+
+    with atomic_write(path) as f:
+        fig.savefig(f, format="png", dpi=110)
+    plt.close(fig)
+    return path
+

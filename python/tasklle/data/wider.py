@@ -1,0 +1,350 @@
+"""WIDER FACE annotations and the torch Dataset over a WIDER-format tree.
+
+Annotation txt format (``wider_face_{train,val}_bbx_gt.txt``, REFERENCE §5)::
+
+    0--Parade/0_Parade_marchingband_1_465.jpg      <- image path (event/name.jpg)
+    2                                              <- number of faces
+    345 211 4 4 2 0 0 0 2 0                        <- x1 y1 w h blur expression
+    331 126 3 3 0 0 0 1 0 0                           illumination invalid occlusion pose
+
+Quirks of the real files, all accepted and counted in the quirks report:
+
+- an image without faces is written either as count ``0`` followed by one
+  all-zero row (train file) or as count ``1`` with an all-zero row (val
+  file); both become an image with zero faces. A count ``0`` *without* the
+  all-zero row is accepted too.
+- lines end with a space (and may end with CR LF);
+- some boxes have ``w <= 0`` or ``h <= 0`` (kept, and marked ignore by the
+  Dataset);
+- the ``invalid`` attribute marks faces that cannot be recognised.
+
+Anything else that does not fit the format (a count that is not a
+non-negative integer, a row without exactly ten numbers, a file ending in
+the middle of an image) raises ``ValueError`` naming the file and the line.
+
+Tree layout read by ``WiderFace`` (the real data and ``tasklle.data.demo`` alike)::
+
+    ROOT/WIDER_{train,val}/images/<event>/<name>.jpg
+    ROOT/wider_face_split/wider_face_{train,val}_bbx_gt.txt
+"""
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+#: Column order of the six attributes after x1 y1 w h in the txt files (and of
+#: the ``attributes`` array of records and Dataset items).
+ATTRIBUTE_NAMES = ("blur", "expression", "illumination", "invalid", "occlusion", "pose")
+#: Largest legal value of each attribute (readme.txt of the official release).
+ATTRIBUTE_MAX = (2, 1, 1, 1, 2, 1)
+INVALID_COLUMN = ATTRIBUTE_NAMES.index("invalid")
+SPLITS = ("train", "val")
+
+
+def _empty_report():
+    return {
+        "images": 0,               # image records read
+        "rows": 0,                 # box rows read (the all-zero placeholder rows included)
+        "faces": 0,                # face boxes kept (placeholders excluded)
+        "zero_face_count0": 0,     # count 0 followed by one all-zero row
+        "zero_face_count0_no_row": 0,  # count 0 with no placeholder row
+        "zero_face_count1": 0,     # count 1 whose only row is all zero
+        "nonpositive_size": 0,     # faces with w <= 0 or h <= 0
+        "small_size": 0,           # faces with w < 1 or h < 1 (ignored by the Dataset)
+        "invalid": 0,              # faces with invalid == 1
+        "attribute_out_of_range": 0,  # rows with an attribute above its documented maximum
+        "trailing_space_lines": 0,  # lines ending with spaces or tabs
+        "crlf_lines": 0,           # lines ending with CR LF
+        "blank_lines": 0,          # empty lines skipped
+        "duplicate_images": 0,     # image paths listed more than once
+    }
+
+
+def _number(token):
+    """int when the token is an integer literal, else float (some copies write 12.0)."""
+    try:
+        return int(token)
+    except ValueError:
+        return float(token)
+
+
+def read_wider_annotations(path, return_report=False):
+    """Read a WIDER FACE ``*_bbx_gt.txt`` annotation file.
+
+    Args:
+        path: the txt file.
+        return_report: also return the quirks report (a dict of counts, see
+            ``_empty_report``: images, rows, faces, zero_face_count0,
+            zero_face_count1, nonpositive_size, invalid, ...).
+
+    Returns:
+        A list of records in file order, each a dict
+        ``{'path': 'event/name.jpg', 'event': str, 'name': str (no extension),
+        'boxes': (N, 4) float64 x, y, w, h, 'attributes': (N, 6) int64 in
+        ``ATTRIBUTE_NAMES`` order, 'line': 1-based line of the image path}``;
+        zero-face images have N = 0. With ``return_report``: ``(records, report)``.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: the file is malformed (the message names file and line).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"annotation file not found: {path}")
+    report = _empty_report()
+    with open(path, "rb") as f:
+        raw = f.read()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not a UTF-8 text file ({e})") from None
+
+    # (line number, stripped text) of the non-blank lines.
+    lines = []
+    for lineno, line in enumerate(text.split("\n"), start=1):
+        if line.endswith("\r"):
+            report["crlf_lines"] += 1
+            line = line[:-1]
+        stripped = line.strip()
+        if not stripped:
+            report["blank_lines"] += 1
+            continue
+        if line != line.rstrip():
+            report["trailing_space_lines"] += 1
+        lines.append((lineno, stripped))
+    # The final newline of a file is not a blank line.
+    if text.endswith("\n"):
+        report["blank_lines"] -= 1
+
+    def fail(lineno, msg):
+        raise ValueError(f"{path}:{lineno}: {msg}")
+
+    def parse_row(lineno, s):
+        tokens = s.split()
+        if len(tokens) != 10:
+            fail(lineno, f"expected 10 numbers (x1 y1 w h blur expression illumination invalid "
+                         f"occlusion pose), got {len(tokens)}: {s[:80]!r}")
+        try:
+            values = [int(t) for t in tokens]  # the official files: integers only
+            box, attrs = values[:4], values[4:]
+        except ValueError:
+            try:
+                box = [_number(t) for t in tokens[:4]]
+                attrs = [int(t) for t in tokens[4:]]
+            except ValueError:
+                fail(lineno, f"expected numbers (integer attributes), got {s[:80]!r}")
+            if not all(math.isfinite(v) for v in box):
+                fail(lineno, f"box values must be finite, got {s[:80]!r}")
+        if min(attrs) < 0:
+            fail(lineno, f"attributes must be non-negative, got {s[:80]!r}")
+        return box, attrs
+
+    def is_row(s):
+        tokens = s.split()
+        if len(tokens) != 10:
+            return False
+        try:
+            [float(t) for t in tokens]
+        except ValueError:
+            return False
+        return True
+
+    records = []
+    seen = set()
+    i = 0
+    n = len(lines)
+    while i < n:
+        path_lineno, image_path = lines[i]
+        if is_row(image_path) or len(image_path.split()) != 1:
+            fail(path_lineno, f"expected an image path (event/name.jpg), got {image_path[:80]!r}")
+        try:
+            float(image_path)
+        except ValueError:
+            pass
+        else:
+            fail(path_lineno, f"expected an image path (event/name.jpg), got the number {image_path!r}")
+        i += 1
+        if i >= n:
+            fail(path_lineno + 1, f"file ends after image path {image_path!r}: expected the number of faces")
+        count_lineno, count_text = lines[i]
+        try:
+            count = int(count_text)
+        except ValueError:
+            fail(count_lineno, f"expected the number of faces of {image_path!r} (a non-negative integer), "
+                               f"got {count_text[:80]!r}")
+        if count < 0:
+            fail(count_lineno, f"number of faces must be non-negative, got {count}")
+        i += 1
+        boxes, attributes = [], []
+        if count == 0:
+            # Train-file spelling: count 0 then one all-zero row. Tolerate the row's absence.
+            if i < n and is_row(lines[i][1]):
+                box, attrs = parse_row(*lines[i])
+                if any(box) or any(attrs):
+                    fail(lines[i][0], f"image {image_path!r} has 0 faces but is followed by a non-zero row "
+                                      f"{lines[i][1][:80]!r}")
+                report["rows"] += 1
+                report["zero_face_count0"] += 1
+                i += 1
+            else:
+                report["zero_face_count0_no_row"] += 1
+        else:
+            if i + count > n:
+                fail(lines[-1][0] + 1, f"file ends inside image {image_path!r} (line {path_lineno}): "
+                                       f"expected {count} box rows, found {n - i}")
+            for j in range(count):
+                row_lineno, s = lines[i + j]
+                box, attrs = parse_row(row_lineno, s)
+                boxes.append(box)
+                attributes.append(attrs)
+            report["rows"] += count
+            i += count
+            if count == 1 and not any(boxes[0]) and not any(attributes[0]):
+                # Val-file spelling of an image without faces.
+                report["zero_face_count1"] += 1
+                boxes, attributes = [], []
+        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        attributes = np.asarray(attributes, dtype=np.int64).reshape(-1, 6)
+        if len(boxes):
+            report["nonpositive_size"] += int(((boxes[:, 2] <= 0) | (boxes[:, 3] <= 0)).sum())
+            report["small_size"] += int(((boxes[:, 2] < 1) | (boxes[:, 3] < 1)).sum())
+            report["invalid"] += int((attributes[:, INVALID_COLUMN] == 1).sum())
+            report["attribute_out_of_range"] += int((attributes > np.asarray(ATTRIBUTE_MAX)).any(axis=1).sum())
+        report["faces"] += len(boxes)
+        report["images"] += 1
+        if image_path in seen:
+            report["duplicate_images"] += 1
+        seen.add(image_path)
+        p = Path(image_path)
+        event = p.parent.as_posix() if p.parent != Path(".") else ""
+        records.append({"path": image_path, "event": event, "name": p.stem, "boxes": boxes,
+                        "attributes": attributes, "line": path_lineno})
+    return (records, report) if return_report else records
+
+
+def format_report(report):
+    """One line per non-zero quirk count (for logs and the CLI)."""
+    return "\n".join(f"{k}: {v}" for k, v in report.items() if v)
+
+
+def xywh_to_xyxy(boxes):
+    """(N, 4) x, y, w, h -> (N, 4) x1, y1, x2, y2 with x2 = x + w, y2 = y + h (float32)."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    out = boxes.copy()
+    out[:, 2:] += boxes[:, :2]
+    return out.astype(np.float32)
+
+
+def ignore_mask(boxes_xywh, attributes):
+    """(N,) bool: faces the detector must neither learn nor be penalised for.
+
+    A face is ignored when its ``invalid`` flag is 1 (unrecognisable, WIDER's
+    own definition) or when ``w < 1`` or ``h < 1`` (degenerate boxes, as the
+    TinaFace data loader's ``min_size=1`` does).
+    """
+    boxes_xywh = np.asarray(boxes_xywh).reshape(-1, 4)
+    attributes = np.asarray(attributes).reshape(-1, 6)
+    return (attributes[:, INVALID_COLUMN] == 1) | (boxes_xywh[:, 2] < 1) | (boxes_xywh[:, 3] < 1)
+
+
+def split_paths(root, split):
+    """(annotation txt, image folder) of ``split`` in a WIDER-format tree."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    root = Path(root)
+    return (root / "wider_face_split" / f"wider_face_{split}_bbx_gt.txt",
+            root / f"WIDER_{split}" / "images")
+
+
+class WiderFace(torch.utils.data.Dataset):
+    """A WIDER-format tree as a torch Dataset.
+
+    Args:
+        root: folder holding ``WIDER_{split}/images`` and ``wider_face_split``.
+        split: ``'train'`` or ``'val'``.
+        transform: optional callable applied to each item dict (e.g.
+            ``tasklle.data.transforms.TrainTransform``); it receives and returns
+            an item dict.
+
+    Each item is a dict:
+        'image': (3, H, W) float32 in [0, 1] (RGB);
+        'boxes': (N, 4) float32 x1, y1, x2, y2 in pixels (x2 = x + w, y2 = y + h);
+        'ignore': (N,) bool, see ``ignore_mask`` (invalid flag or w < 1 or h < 1);
+        'attributes': (N, 6) int64 in ``ATTRIBUTE_NAMES`` order;
+        'event': str, 'name': str (without .jpg), 'path': str (the image file).
+
+    ``self.records`` holds the parsed annotation records and ``self.report``
+    the quirks report of the annotation file.
+    """
+
+    def __init__(self, root, split="train", transform=None):
+        ann, image_dir = split_paths(root, split)
+        if not ann.is_file():
+            raise FileNotFoundError(f"root: annotation file not found: {ann}")
+        if not image_dir.is_dir():
+            raise FileNotFoundError(f"root: image folder not found: {image_dir}")
+        if transform is not None and not callable(transform):
+            raise TypeError(f"transform must be callable, got {type(transform).__name__}")
+        self.root = Path(root)
+        self.split = split
+        self.image_dir = image_dir
+        self.transform = transform
+        self.records, self.report = read_wider_annotations(ann, return_report=True)
+
+    def __len__(self):
+        return len(self.records)
+
+    def target(self, index):
+        """The annotation part of item ``index`` (no image read): boxes, ignore, attributes."""
+        rec = self.records[index]
+        return {
+            "boxes": torch.from_numpy(xywh_to_xyxy(rec["boxes"])),
+            "ignore": torch.from_numpy(ignore_mask(rec["boxes"], rec["attributes"])),
+            "attributes": torch.from_numpy(rec["attributes"].copy()),
+        }
+
+    def __getitem__(self, index):
+        from ..io import read_image
+
+        if not isinstance(index, (int, np.integer)):
+            raise TypeError(f"index must be an integer, got {type(index).__name__}")
+        n = len(self.records)
+        if not -n <= index < n:
+            raise IndexError(f"index {index} out of range for {n} images")
+        rec = self.records[int(index)]
+        path = self.image_dir / rec["path"]
+        item = {"image": read_image(path)}
+        item.update(self.target(int(index)))
+        item.update({"event": rec["event"], "name": rec["name"], "path": str(path)})
+        if self.transform is not None:
+            item = self.transform(item)
+        return item
+
+    def __repr__(self):
+        return f"WiderFace(root={str(self.root)!r}, split={self.split!r}, images={len(self)})"
+
+
+def collate(batch):
+    """Collate Dataset items into one dict of lists (image sizes differ).
+
+    Returns ``{'images': [ (3,H,W) ... ], 'boxes': [...], 'ignore': [...],
+    'attributes': [...], 'event': [...], 'name': [...], 'path': [...],
+    'targets': [{'boxes', 'ignore'} ...]}`` -- ``targets`` is the list the
+    detector's ``loss(images, targets)`` takes. Stack ``images`` with
+    ``torch.stack`` when a transform made them the same size.
+    """
+    if not isinstance(batch, (list, tuple)) or not batch:
+        raise ValueError("batch must be a non-empty list of item dicts")
+    for k, item in enumerate(batch):
+        if not isinstance(item, dict) or "image" not in item:
+            raise TypeError(f"batch[{k}] must be an item dict with an 'image' key")
+    keys = list(batch[0].keys())
+    out = {"images": [item["image"] for item in batch]}
+    for key in keys:
+        if key == "image":
+            continue
+        out[key] = [item.get(key) for item in batch]
+    if "boxes" in batch[0] and "ignore" in batch[0]:
+        out["targets"] = [{"boxes": item["boxes"], "ignore": item["ignore"]} for item in batch]
+    return out

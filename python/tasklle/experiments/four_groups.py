@@ -1,0 +1,251 @@
+"""The method's Table 4.1: four image groups through the same frozen detector.
+
+1. ``low-light``  -- the darkened val images (EC-Zero-DCE + noise),
+2. ``zero-dce++`` -- those images enhanced by Zero-DCE++ trained with L_up only
+   (W_up:W_down = 1:0),
+3. ``joint``      -- enhanced by Zero-DCE++ trained jointly (default 2:1),
+4. ``original``   -- the normal-light val images,
+
+each detected by the same detector and scored with the WIDER FACE protocol
+(AP easy / medium / hard). Both enhancers are trained by the same loop
+(:func:`tasklle.train.joint`) on the same darkened train split, with the same
+steps, batch, crops and seed; only W_down differs.
+
+Outputs in ``out``: ``results.json``, ``results.md``, ``pr_curves.png``,
+``ap_bars.png``, ``detections.png`` (the Fig. 4.1-style figure), per-group
+prediction folders and the two trained enhancers (``models/*/final.pt``).
+Every stage is resumable: a rerun with the same settings skips what is done.
+"""
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import common
+from .common import GROUPS, SETTINGS
+
+REFERENCE_TABLE_4_1 = {
+    "low-light": {"easy": 0.9404, "medium": 0.9259, "hard": 0.8852},
+    "zero-dce++": {"easy": 0.9437, "medium": 0.9312, "hard": 0.8904},
+    "joint": {"easy": 0.9478, "medium": 0.9387, "hard": 0.8998},
+    "original": {"easy": 0.9631, "medium": 0.9564, "hard": 0.9301},
+}
+
+
+def train_settings(steps=1000, batch_size=4, image_size=640, lr=1e-4, weight_decay=1e-4, grad_clip=0.1,
+                   crop="random", exposure=0.6, normalise="none", ema_decay=0.99, seed=0, checkpoint_every=100,
+                   num_workers=0, show_progress=True, upstream=None, init_std=0.02):
+    """The keyword arguments both enhancers are trained with (see tasklle.train.joint)."""
+    return dict(steps=steps, batch_size=batch_size, image_size=image_size, lr=lr, weight_decay=weight_decay,
+                grad_clip=grad_clip, crop=crop, exposure=exposure, normalise=normalise, ema_decay=ema_decay,
+                seed=seed, checkpoint_every=checkpoint_every, num_workers=num_workers,
+                show_progress=show_progress, upstream=None if upstream is None else str(upstream),
+                init_std=init_std)
+
+
+def prepare(root=None, dark=None, detector=None, vedadet=None, dark_seed=0, max_val=None, out=None,
+            n_train=None, n_val=None, darken_workers=None, verbose=True):
+    """Data root, dark copy, detector, val entries and gt folder shared by the experiments."""
+    from ..train.joint import state_dict_sha256
+
+    t0 = time.perf_counter()
+    root = common.resolve_root(root, n_train=n_train, n_val=n_val, verbose=verbose)
+    t_data = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    dark = common.ensure_dark(root, dark, seed=dark_seed, workers=darken_workers, verbose=verbose)
+    t_dark = time.perf_counter() - t0
+    det = common.load_detector(detector, vedadet)
+    det_info = {"source": str(vedadet or detector or common.shipped_detector_path()),
+                "kind": "vedadet" if vedadet else "tasklle", "sha256": state_dict_sha256(det),
+                "parameters": int(sum(p.numel() for p in det.parameters()))}
+    entries = common.list_split(root, "val", max_val)
+    gt = common.restrict_gt(root, entries, Path(out) / "gt" if out else Path(dark) / "gt-subset")
+    return {"root": root, "dark": dark, "detector": det, "detector_info": det_info, "entries": entries,
+            "gt": gt, "timings": {"data_s": t_data, "darken_s": t_dark}}
+
+
+def run(root=None, out="runs/four-groups", *, detector=None, vedadet=None, dark=None, w_up=1.0, w_down=0.5,
+        train=None, dark_seed=0, max_val=None, detect_kwargs=None, figure_images=4, score_threshold=0.5,
+        n_train=None, n_val=None, darken_workers=None, show_progress=True, verbose=True):
+    """Run the four-group experiment; returns the results dict (also in ``out/results.json``).
+
+    Args:
+        root: WIDER-format root (None: the built-in dataset).
+        out: experiment folder.
+        detector / vedadet: our TinaFace checkpoint / a vedadet state_dict
+            (None: the shipped lite detector for the built-in data).
+        dark: where the dark copy is (made if missing; default beside root).
+        w_up, w_down: joint training's weights (the method: 1, 0.5).
+        train: keyword arguments for both trainings (see ``train_settings``).
+        dark_seed: seed of the darkening.
+        max_val: evaluate on this many val images (a fixed seeded subset) instead of all.
+        detect_kwargs: passed to ``detector.detect`` (e.g. test scale).
+        figure_images: how many images the Fig. 4.1-style figure shows.
+    """
+    t_all = time.perf_counter()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    train = dict(train or train_settings())
+    show = train.get("show_progress", show_progress)
+    train["show_progress"] = show
+    prep = prepare(root, dark, detector, vedadet, dark_seed, max_val, out, n_train, n_val, darken_workers, verbose)
+    root, dark, det, entries, gt = prep["root"], prep["dark"], prep["detector"], prep["entries"], prep["gt"]
+    timings = dict(prep["timings"])
+    base = {"detector": prep["detector_info"]["sha256"], "entries": len(entries), "gt": str(gt),
+            "detect": detect_kwargs or {}}
+    if verbose:
+        print(f"four groups on {len(entries)} val images of {root} (dark copy {dark})")
+
+    aps, fulls, preds = {}, {}, {}
+
+    def group(name, image_root, enhancer=None, model_key=None):
+        settings = dict(base, group=name, root=str(Path(image_root).resolve()), model=model_key)
+        ap, full, secs, p = common.run_group(out / "groups" / name, settings, det, image_root, entries, gt,
+                                             enhancer, detect_kwargs, show_progress=show, desc=name,
+                                             verbose=verbose)
+        aps[name], fulls[name], preds[name] = ap, full, p
+        timings[f"detect_{name}_s"] = secs
+
+    group("original", root)
+    group("low-light", dark)
+    models = {}
+    infos = {}
+    for name, wu, wd in (("zero-dce++", w_up if w_up > 0 else 1.0, 0.0), ("joint", w_up, w_down)):
+        t0 = time.perf_counter()
+        if verbose:
+            print(f"training {name} (W_up:W_down = {wu:g}:{wd:g}, {train['steps']} steps)")
+        models[name], infos[name] = common.train_enhancer(dark, det, out / "models" / name, wu, wd, train,
+                                                          verbose=verbose)
+        timings[f"train_{name}_s"] = infos[name].get("seconds", time.perf_counter() - t0)
+    for name in ("zero-dce++", "joint"):
+        group(name, dark, models[name], model_key=infos[name].get("key"))
+
+    # the figures
+    t0 = time.perf_counter()
+    figures = write_figures(out, fulls, aps, preds, root, dark, models, entries, figure_images, score_threshold)
+    timings["figures_s"] = time.perf_counter() - t0
+    timings["total_s"] = time.perf_counter() - t_all
+
+    groups = {g: aps[g] for g in GROUPS}
+    delta = {k: groups["joint"][k] - groups["zero-dce++"][k] for k in SETTINGS}
+    results = {
+        "experiment": "four-groups",
+        "groups": groups,
+        "joint_minus_zero_dce++": delta,
+        "joint_beats_zero_dce++": {k: bool(delta[k] > 0) for k in SETTINGS},
+        "original_above_low_light": {k: bool(groups["original"][k] > groups["low-light"][k]) for k in SETTINGS},
+        "config": {"root": str(root), "dark": str(dark), "w_up": w_up, "w_down": w_down, "train": train,
+                   "val_images": len(entries), "max_val": max_val, "detect_kwargs": detect_kwargs or {},
+                   "score_threshold_figure": score_threshold, "gt_dir": str(gt)},
+        "seeds": {"darken": dark_seed, "train": train.get("seed", 0), "demo_data": 0},
+        "detector": prep["detector_info"],
+        "training": infos,
+        "timings": timings,
+        "figures": {k: str(v) for k, v in figures.items()},
+        "reference_table_4_1": REFERENCE_TABLE_4_1,
+        "machine": {"python": platform.python_version(), "threads": _threads()},
+    }
+    _write_results(out, results)
+    return results
+
+
+def _threads():
+    try:
+        import tasklle
+
+        return tasklle.get_num_threads()
+    except Exception:  # pragma: no cover - the extension is always there in an install
+        return None
+
+
+def markdown(results):
+    g = results["groups"]
+    lines = ["# Four image groups (the method's Table 4.1)", "",
+             f"Detector: `{results['detector']['source']}`; val images: {results['config']['val_images']}; "
+             f"joint training W_up:W_down = {results['config']['w_up']:g}:{results['config']['w_down']:g}, "
+             f"{results['config']['train'].get('steps')} steps.", "",
+             common.ap_table([("low-light", g["low-light"]), ("Zero-DCE++ (L_up only)", g["zero-dce++"]),
+                              ("joint training", g["joint"]), ("original", g["original"])], "group"), ""]
+    d = results["joint_minus_zero_dce++"]
+    verdict = ", ".join(f"{k} {'+' if d[k] >= 0 else ''}{d[k]:.4f} "
+                        f"({'joint better' if d[k] > 0 else 'joint not better'})" for k in SETTINGS)
+    lines += [f"Joint minus Zero-DCE++: {verdict}.", "",
+              "Reference (the report, real WIDER FACE, full TinaFace):", "",
+              common.ap_table([(k, v) for k, v in results["reference_table_4_1"].items()], "group"), ""]
+    t = results["timings"]
+    lines += ["Timings (s): " + ", ".join(f"{k[:-2]} {v:.0f}" for k, v in t.items()), ""]
+    return "\n".join(lines)
+
+
+def _write_results(out, results):
+    from ..io import atomic_write, write_json
+
+    write_json(Path(out) / "results.json", common.clean_json(results))
+    with atomic_write(Path(out) / "results.md", "w") as f:
+        f.write(markdown(results))
+
+
+def pick_figure_images(root, entries, k):
+    """k val images for the figure: the ones with the most faces of at least
+    16 px among a fixed seeded subset (deterministic)."""
+    from ..data import WiderFace
+
+    if k <= 0:
+        return []
+    ds = WiderFace(root, split="val")
+    index = {(e, n): i for i, e, n in common._entries(ds)}
+    rng = np.random.default_rng(7)
+    cand = [entries[i] for i in sorted(rng.permutation(len(entries))[: min(len(entries), 40)])]
+    scored = []
+    for _, e, n in cand:
+        item = ds[index[(e, n)]]
+        b = np.asarray(item["boxes"], dtype=np.float64).reshape(-1, 4)
+        ok = ((b[:, 2] - b[:, 0]) >= 16).sum() if len(b) else 0
+        scored.append((-int(ok), e, n, item))
+    scored.sort(key=lambda t: (t[0], t[1], t[2]))
+    return [(e, n, item) for _, e, n, item in scored[:k]]
+
+
+def _pr_plot(results, path):
+    import matplotlib.pyplot as plt
+
+    from ..eval import wider
+
+    fig = wider.plot_pr_curves(results, path)
+    plt.close(fig)
+    return path
+
+
+def write_figures(out, fulls, aps, preds, root, dark, models, entries, k, score_threshold):
+    from ..eval import wider
+    from ..io import read_image
+    from . import figures
+
+    out = Path(out)
+    paths = {}
+    try:
+        paths["pr_curves"] = _pr_plot({g: fulls[g] for g in GROUPS if fulls.get(g) is not None},
+                                                  out / "pr_curves.png")
+    except Exception as e:  # a plotting problem must not lose the computed table
+        print(f"warning: PR-curve plot failed: {e}")
+    paths["ap_bars"] = figures.ap_bars([(g, aps[g]) for g in GROUPS], out / "ap_bars.png",
+                                       title="AP of the four image groups")
+    rows = []
+    for event, name, item in pick_figure_images(root, entries, k):
+        low = read_image(Path(dark) / "WIDER_val" / "images" / event / f"{name}.jpg")
+        imgs = {"low-light": low, "original": item["image"]}
+        for g in ("zero-dce++", "joint"):
+            imgs[g] = common.enhance_image(models[g], low)
+        dets = {}
+        for g in GROUPS:
+            d = np.asarray(preds[g].get((event, name), np.zeros((0, 5))), dtype=np.float64).reshape(-1, 5).copy()
+            d[:, 2] += d[:, 0]
+            d[:, 3] += d[:, 1]
+            dets[g] = d
+        rows.append({"name": f"{event}/{name}", "gt": item["boxes"], "images": imgs, "dets": dets})
+    if rows:
+        paths["detections"] = figures.detection_grid(
+            rows, list(GROUPS), out / "detections.png", score_threshold=score_threshold,
+            title=f"detections (score >= {score_threshold}); dashed: ground truth")
+    return {k: v for k, v in paths.items() if v is not None}

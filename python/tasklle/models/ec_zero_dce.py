@@ -1,0 +1,268 @@
+"""EC-Zero-DCE: an exposure-conditioned Zero-DCE++-style darkener.
+
+LEDNet (Zhou et al., ECCV 2022) synthesises low-light images with a Zero-DCE
+curve network conditioned on a target exposure E; its weights were never
+released, so this is our own small design (REFERENCE §3):
+
+- The curve is Zero-DCE++'s: one 3-channel map A in [-1, 1] (tanh) used in
+  every iteration of ``x <- x + A (x^2 - x)`` (``tasklle.ops.curve``, C core on
+  CPU), 8 iterations by default. A > 0 darkens; A = 1 squares the image at each
+  step, so even very bright regions can reach E = 0.05.
+- The estimator is DCE-Net++ (seven depthwise-separable 3x3 convs, 32
+  channels, the DCE-Net skip concatenations, ReLU, tanh) with two additions:
+
+  * **Condition.** E enters twice: as a constant extra input channel (the
+    network sees ``cat(x, E)``, 4 channels) and through its own small branch,
+    an MLP ``[E, log E] -> 32 -> 2 x 32`` per hidden layer giving a FiLM
+    scale and shift (``h <- h * (1 + g(E)) + b(E)`` before each ReLU). The map
+    lets the first layer mix E with the pixels; the branch lets every layer
+    change its operating point with E, which is what makes one small network
+    hit targets from 0.05 to 0.3.
+  * **Context.** Exposure is judged on 16x16 patches, but seven 3x3 convs see
+    only 15x15 pixels. The network therefore runs on a copy of the input
+    reduced ``context`` times (area average, default 4: a 60x60 pixel
+    receptive field) and its tanh output is upsampled back (bilinear,
+    align_corners=True, as Zero-DCE++), so A is smooth and knows the local
+    mean around each patch. ``scale_factor`` (Zero-DCE++'s option for speed
+    on large images) multiplies this reduction.
+
+- ``keep_saturated=True`` follows LEDNet: pixels whose CIE Lab lightness
+  L/100 exceeds 0.97 (computed from the sRGB input with the standard sRGB
+  transfer function and D65 luminance, ``lightness()``) keep their input
+  value; everything else is darkened.
+
+Returns ``(darkened, A)`` like ``ZeroDCEPP``; A is the full-resolution map.
+"""
+import math
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "ec_zero_dce.pt"
+SATURATION_THRESHOLD = 0.97
+_BISECTION_STEPS = 20  # prior A0 to 2 / 2**20
+_A0_LIMIT = 0.999  # keeps atanh(A0) finite
+
+
+def lightness(x):
+    """CIE Lab lightness L/100 in [0, 1] of sRGB images x (B, 3, H, W) in [0, 1] -> (B, 1, H, W).
+
+    sRGB is linearised with the standard transfer function, Y uses the D65
+    luminance weights (0.2126, 0.7152, 0.0722), and L = 116 f(Y) - 16 with the
+    CIE f (cube root above (6/29)^3, linear below). This is the L that
+    OpenCV's float Lab conversion gives LEDNet.
+    """
+    x = x.clamp(0.0, 1.0)
+    lin = torch.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
+    y = 0.2126 * lin[:, 0:1] + 0.7152 * lin[:, 1:2] + 0.0722 * lin[:, 2:3]
+    d = 6.0 / 29.0
+    f = torch.where(y > d ** 3, y.clamp_min(d ** 3) ** (1.0 / 3.0), y / (3 * d * d) + 4.0 / 29.0)
+    return (116.0 * f - 16.0) / 100.0
+
+
+class _SepConv(nn.Module):
+    """Depthwise 3x3 (groups=in, bias, pad 1) then pointwise 1x1 (bias), as in Zero-DCE++."""
+
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.depth_conv = nn.Conv2d(cin, cin, 3, 1, 1, groups=cin, bias=True)
+        self.point_conv = nn.Conv2d(cin, cout, 1, 1, 0, bias=True)
+
+    def forward(self, x):
+        return self.point_conv(self.depth_conv(x))
+
+
+def _as_exposure(exposure, batch, ref):
+    """A float or a (B,) / (B,1) tensor or sequence -> (B,) tensor on ref's device/dtype, validated."""
+    if isinstance(exposure, bool):
+        raise TypeError("exposure must be a float or a (B,) tensor, got bool")
+    if isinstance(exposure, (int, float)):
+        e = torch.full((batch,), float(exposure), dtype=ref.dtype, device=ref.device)
+    else:
+        e = torch.as_tensor(exposure, dtype=ref.dtype, device=ref.device).reshape(-1)
+        if e.numel() == 1:
+            e = e.expand(batch)
+        if e.numel() != batch:
+            raise ValueError(f"exposure must have one value per image ({batch}), got {e.numel()}")
+    if not torch.isfinite(e).all() or (e <= 0).any() or (e >= 1).any():
+        raise ValueError(f"exposure must lie in (0, 1), got {e.tolist()}")
+    return e
+
+
+class ECZeroDCE(nn.Module):
+    """Exposure-conditioned curve estimator (darkener).
+
+    Args:
+        channels: hidden width (32 as Zero-DCE++).
+        iterations: curve iterations (8).
+        context: internal reduction of the input before the estimator (4);
+            part of the trained model, stored in checkpoints.
+        scale_factor: extra reduction for speed on large images (1 = none),
+            Zero-DCE++'s option; changes the result slightly.
+        keep_saturated: keep pixels with lightness L/100 > 0.97 unchanged.
+
+    ``forward(x, exposure)``: x (B, 3, H, W) in [0, 1], any H, W >= 1;
+    exposure a float or (B,) tensor in (0, 1). Returns ``(y, A)``:
+    y (B, 3, H, W) darkened image, A (B, 3, H, W) curve map.
+    """
+
+    def __init__(self, channels=32, iterations=8, context=4, window=16, gain=0.9, scale_factor=1,
+                 keep_saturated=False):
+        super().__init__()
+        for name, v in (("channels", channels), ("iterations", iterations), ("context", context),
+                        ("window", window)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive int, got {v!r}")
+        if isinstance(gain, bool) or not isinstance(gain, (int, float)) or not 0 < gain <= 1:
+            raise ValueError(f"gain must be a number in (0, 1], got {gain!r}")
+        self.channels = channels
+        self.iterations = iterations
+        self.context = context
+        self.window = window
+        self.gain = float(gain)
+        self.scale_factor = scale_factor
+        self.keep_saturated = bool(keep_saturated)
+        c = channels
+        self.e_conv1 = _SepConv(5, c)
+        self.e_conv2 = _SepConv(c, c)
+        self.e_conv3 = _SepConv(c, c)
+        self.e_conv4 = _SepConv(c, c)
+        self.e_conv5 = _SepConv(2 * c, c)
+        self.e_conv6 = _SepConv(2 * c, c)
+        self.e_conv7 = _SepConv(2 * c, 3)
+        # condition branch: [E, log E] -> FiLM (scale, shift) for the six hidden layers
+        self.cond = nn.Sequential(nn.Linear(2, c), nn.ReLU(inplace=True), nn.Linear(c, 6 * 2 * c))
+
+    @property
+    def scale_factor(self):
+        return self._scale_factor
+
+    @scale_factor.setter
+    def scale_factor(self, s):
+        if isinstance(s, bool) or not isinstance(s, (int, float)) or not math.isfinite(s) or s < 1:
+            raise ValueError(f"scale_factor must be a number >= 1, got {s!r}")
+        self._scale_factor = s
+
+    def init_weights(self, std=0.02):
+        """Conv weights ~ N(0, std), biases 0 (as the method's training); the
+        condition branch keeps PyTorch's default init except a zero last layer
+        (FiLM starts as the identity)."""
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.normal_(m.weight, 0.0, std)
+                nn.init.zeros_(m.bias)
+        nn.init.zeros_(self.cond[2].weight)
+        nn.init.zeros_(self.cond[2].bias)
+        return self
+
+    def prior(self, small, exposure):
+        """Exposure-matched initial map A0 (B, 1, h, w) on the reduced grid.
+
+        The local mean m of the channel-mean image (a box of about
+        ``window`` input pixels around each grid point) is solved for the A
+        that the curve maps exactly to E: ``curve^n(m; A0) = E`` (the curve is
+        decreasing in A for every x in (0, 1), so bisection on [-1, 1] finds
+        it; m = 0 or 1 are fixed points and give A0 = -1 or 1). Computed
+        without gradient: it depends on the input only.
+        """
+        with torch.no_grad():
+            r = self.context * self.scale_factor
+            k = 2 * max(0, round(self.window / (2 * r))) + 1
+            m = small.mean(1, keepdim=True)
+            if k > 1:
+                m = F.avg_pool2d(m, k, stride=1, padding=k // 2, count_include_pad=False)
+            e = exposure.reshape(-1, 1, 1, 1)
+            lo = torch.full_like(m, -1.0)
+            hi = torch.full_like(m, 1.0)
+            for _ in range(_BISECTION_STEPS):
+                mid = 0.5 * (lo + hi)
+                y = m
+                for _ in range(self.iterations):
+                    y = y + mid * (y * y - y)
+                too_bright = y > e  # needs a larger A (darker)
+                lo = torch.where(too_bright, mid, lo)
+                hi = torch.where(too_bright, hi, mid)
+            return 0.5 * (lo + hi)
+
+    def curve_map(self, x, exposure):
+        """The curve map A (B, 3, H, W) in (-1, 1) for the gained input x (B, 3, H, W) and exposure (B,)."""
+        B, _, H, W = x.shape
+        r = self.context * self.scale_factor
+        h, w = max(1, round(H / r)), max(1, round(W / r))
+        small = F.adaptive_avg_pool2d(x, (h, w)) if (h, w) != (H, W) else x
+        a0 = self.prior(small, exposure)
+        e = exposure.reshape(B, 1, 1, 1)
+        film = self.cond(torch.stack([exposure, exposure.log()], 1)).reshape(B, 6, 2, self.channels, 1, 1)
+
+        def act(layer, t, i):
+            t = layer(t)
+            return F.relu(t * (1 + film[:, i, 0]) + film[:, i, 1])
+
+        x1 = act(self.e_conv1, torch.cat([small, e.expand(B, 1, h, w), a0], 1), 0)
+        x2 = act(self.e_conv2, x1, 1)
+        x3 = act(self.e_conv3, x2, 2)
+        x4 = act(self.e_conv4, x3, 3)
+        x5 = act(self.e_conv5, torch.cat([x3, x4], 1), 4)
+        x6 = act(self.e_conv6, torch.cat([x2, x5], 1), 5)
+        # the network predicts a residual in tanh's argument around the prior
+        a = torch.tanh(torch.atanh(a0.clamp(-_A0_LIMIT, _A0_LIMIT)) + self.e_conv7(torch.cat([x1, x6], 1)))
+        if (h, w) != (H, W):
+            a = F.interpolate(a, size=(H, W), mode="bilinear", align_corners=True)
+        return a
+
+    def forward(self, x, exposure):
+        if not isinstance(x, torch.Tensor) or x.dim() != 4 or x.shape[1] != 3:
+            raise ValueError(f"x must be a (B, 3, H, W) tensor, got {getattr(x, 'shape', type(x).__name__)}")
+        if not x.is_floating_point():
+            raise TypeError(f"x must be floating point in [0, 1], got {x.dtype}")
+        e = _as_exposure(exposure, x.shape[0], x)
+        from ..ops import curve
+
+        xg = x * self.gain if self.gain != 1.0 else x
+        a = self.curve_map(xg, e)
+        y = curve(xg.contiguous(), a.contiguous(), iterations=self.iterations)
+        if self.keep_saturated:
+            y = torch.where(lightness(x) > SATURATION_THRESHOLD, x, y)
+        return y, a
+
+    @torch.no_grad()
+    def darken(self, x, exposure):
+        """Inference helper: the darkened image only, no autograd."""
+        return self.forward(x, exposure)[0]
+
+    # -- checkpoints -------------------------------------------------------
+    def config(self):
+        return {"channels": self.channels, "iterations": self.iterations, "context": self.context,
+                "window": self.window, "gain": self.gain}
+
+    def save(self, path, extra=None):
+        """Save {'config', 'state_dict', 'extra'} atomically (loadable with weights_only=True)."""
+        from ..io import save_checkpoint
+
+        save_checkpoint(path, {"model": "ECZeroDCE", "config": self.config(), "state_dict": self.state_dict(),
+                               "extra": dict(extra or {})})
+
+    @classmethod
+    def load(cls, path, scale_factor=1, keep_saturated=False):
+        """Load a checkpoint written by ``save`` (or a training checkpoint
+        holding the same 'config' and 'state_dict')."""
+        from ..io import load_checkpoint
+
+        ckpt = load_checkpoint(path)
+        if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "config" not in ckpt:
+            raise ValueError(f"{path} is not an ECZeroDCE checkpoint (no 'config'/'state_dict')")
+        model = cls(**ckpt["config"], scale_factor=scale_factor, keep_saturated=keep_saturated)
+        try:
+            model.load_state_dict(ckpt["state_dict"])
+        except RuntimeError as e:
+            raise ValueError(f"{path}: weights do not match ECZeroDCE: {e}") from e
+        return model.eval()
+
+    @classmethod
+    def pretrained(cls, scale_factor=1, keep_saturated=False):
+        """The shipped weights (python/tasklle/weights/ec_zero_dce.pt; see ec_zero_dce.md)."""
+        if not WEIGHTS.is_file():
+            raise FileNotFoundError(f"shipped darkener weights not found: {WEIGHTS}")
+        return cls.load(WEIGHTS, scale_factor=scale_factor, keep_saturated=keep_saturated)

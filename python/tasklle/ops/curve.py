@@ -1,0 +1,85 @@
+"""The iterated enhancement curve of Zero-DCE / Zero-DCE++ as a torch op with
+autograd: CPU float32/float64 tensors run the C core (``csrc/core/curve.c``),
+tensors on any other device run the pure-PyTorch twin
+``tasklle.reference.curve`` with the same semantics and the same errors.
+
+The C backward recomputes the forward chain per pixel tile from x and A (the
+only tensors saved for backward), so training memory does not grow with the
+number of iterations, unlike the autograd graph of the twin, which keeps about
+three (B,3,H,W) temporaries per iteration.
+"""
+import torch
+from torch.autograd.function import once_differentiable
+
+from .. import _C
+from ..reference.curve import check_curve_args
+from ..reference.curve import curve as _reference
+
+__all__ = ["curve"]
+
+
+def _np(t):
+    """A NumPy view of a contiguous CPU tensor (no copy for contiguous input)."""
+    return t.detach().resolve_conj().resolve_neg().contiguous().numpy()
+
+
+class _Curve(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, A, iterations, return_half):
+        x = x.contiguous()
+        A = A.contiguous()
+        half_after = iterations // 2
+        out = torch.empty_like(x, memory_format=torch.contiguous_format)
+        half = torch.empty_like(x, memory_format=torch.contiguous_format) if return_half else None
+        _C.curve_forward(_np(out), None if half is None else _np(half), _np(x), _np(A), iterations, half_after)
+        ctx.save_for_backward(x, A)
+        ctx.iterations = iterations
+        ctx.half_after = half_after
+        # unused output gradients arrive as None, which the kernel treats as zero
+        ctx.set_materialize_grads(False)
+        return (out, half) if return_half else out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out, grad_half=None):
+        x, A = ctx.saved_tensors
+        want_x, want_A = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        grad_x = torch.empty_like(x) if want_x else None
+        grad_A = torch.empty_like(A) if want_A else None
+        if want_x or want_A:
+            _C.curve_backward(
+                None if grad_x is None else _np(grad_x),
+                None if grad_A is None else _np(grad_A),
+                None if grad_out is None else _np(grad_out.to(x.dtype)),
+                None if grad_half is None else _np(grad_half.to(x.dtype)),
+                _np(x), _np(A), ctx.iterations, ctx.half_after)
+        return grad_x, grad_A, None, None
+
+
+def curve(x, A, iterations=8, return_half=False):
+    """Apply the iterated enhancement curve ``x <- x + A_k * (x*x - x)``.
+
+    Args:
+        x: (B, 3, H, W) float32/float64 image, nominally in [0, 1] (not clamped).
+        A: (B, 3, H, W) one curve map shared by every iteration (Zero-DCE++), or
+            (B, 3*iterations, H, W) one map per iteration, map k = channels
+            3k..3k+2 used in iteration k (Zero-DCE). The layout follows from the
+            channel count; for iterations == 1 the two coincide.
+        iterations: number of curve steps n >= 1 (default 8).
+        return_half: also return the image after n // 2 steps (Zero-DCE returns
+            the image after 4 of 8). Defined for both layouts.
+
+    Returns:
+        (B, 3, H, W) enhanced image (a new tensor, inputs are not modified), or
+        ``(final, half)`` with ``return_half``.
+
+    Differentiable w.r.t. x and A (first order; the C backward is not itself
+    differentiable). Non-contiguous inputs are accepted (copied to contiguous).
+    NaN/inf in x or A propagate to the outputs and gradients: nothing is
+    clamped or masked. Raises TypeError/ValueError naming the argument for a
+    wrong type, dtype (float32/float64 only, same for x and A), shape or device.
+    """
+    iterations, _ = check_curve_args(x, A, iterations, return_half)
+    if x.device.type != "cpu":
+        return _reference(x, A, iterations, return_half)
+    return _Curve.apply(x, A, iterations, return_half)

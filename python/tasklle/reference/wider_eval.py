@@ -1,0 +1,206 @@
+"""Reference twin of the WIDER FACE evaluation (the C kernel
+``tll_wider_eval_forward`` and the dataset-level steps around it).
+
+Written as a literal, loop-for-loop transcription of the official MATLAB
+eval_tools (``wider_eval.m``: ``norm_score``, ``image_evaluation``,
+``image_pr_info``, ``dataset_pr_info``, ``VOCap``), in float64 NumPy. It is
+the specification the C path is tested against, so it deliberately makes no
+use of the shortcuts the C kernel takes (it does not assume the scores are
+sorted when looking up the last prediction above a threshold, it builds the
+ignore vector from the 1-based keep indices, it sums in image order). It is
+slow: a Python loop over predictions.
+
+Where the official tools and their common Python port differ, see the notes
+in ``tasklle.eval.wider``; this twin follows the same choices.
+"""
+import math
+
+import numpy as np
+
+__all__ = [
+    "wider_normalise_scores",
+    "wider_box_overlap",
+    "wider_image_matching",
+    "wider_image_pr_info",
+    "wider_evaluate_image",
+    "wider_dataset_pr",
+    "wider_voc_ap",
+    "wider_evaluate_reference",
+]
+
+
+def wider_normalise_scores(preds):
+    """Normalise the scores (column 4) of every prediction array once over
+    all of them: (s - min) / (max - min), min and max over all predictions of
+    all images. Empty arrays stay empty. When max == min (all scores equal)
+    every score becomes 1 (the official tools divide by zero there).
+
+    preds: list of (K_i, 5) arrays. Returns (list of new arrays, min, max)."""
+    lo, hi = math.inf, -math.inf
+    for p in preds:
+        if len(p) == 0:
+            continue
+        lo = min(lo, float(np.min(p[:, 4])))
+        hi = max(hi, float(np.max(p[:, 4])))
+    out = []
+    for p in preds:
+        q = np.array(p, dtype=np.float64, copy=True).reshape(-1, 5)
+        if len(q):
+            q[:, 4] = (q[:, 4] - lo) / (hi - lo) if hi > lo else 1.0
+        out.append(q)
+    return out, lo, hi
+
+
+def wider_box_overlap(gt_x1y1x2y2, box):
+    """boxoverlap.m: IoU of one box (4,) x1 y1 x2 y2 with every row of
+    gt (N, 4), +1 pixel convention, 0 where the boxes do not overlap."""
+    a = gt_x1y1x2y2
+    x1 = np.maximum(a[:, 0], box[0])
+    y1 = np.maximum(a[:, 1], box[1])
+    x2 = np.minimum(a[:, 2], box[2])
+    y2 = np.minimum(a[:, 3], box[3])
+    w = x2 - x1 + 1
+    h = y2 - y1 + 1
+    inter = w * h
+    aarea = (a[:, 2] - a[:, 0] + 1) * (a[:, 3] - a[:, 1] + 1)
+    barea = (box[2] - box[0] + 1) * (box[3] - box[1] + 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        o = inter / (aarea + barea - inter)
+    o[w <= 0] = 0
+    o[h <= 0] = 0
+    return o
+
+
+def wider_image_matching(pred, gt, ignore, iou_thresh=0.5):
+    """image_evaluation.m.
+
+    pred (K, 5) x y w h score in evaluation order; gt (N, 4) x y w h (N >= 1);
+    ignore (N,) with 1 where the face counts and 0 where it is ignored (the
+    official tools' naming). Returns (pred_recall (K,) int64: counted faces
+    recalled after each prediction, proposal_list (K,) int64: 1 for a counted
+    proposal, -1 for a prediction on an ignored face)."""
+    pred = np.array(pred, dtype=np.float64, copy=True)
+    gt = np.array(gt, dtype=np.float64, copy=True)
+    pred_recall = np.zeros(len(pred), dtype=np.int64)
+    recall_list = np.zeros(len(gt), dtype=np.int64)
+    proposal_list = np.ones(len(pred), dtype=np.int64)
+    pred[:, 2] = pred[:, 0] + pred[:, 2]
+    pred[:, 3] = pred[:, 1] + pred[:, 3]
+    gt[:, 2] = gt[:, 0] + gt[:, 2]
+    gt[:, 3] = gt[:, 1] + gt[:, 3]
+    for h in range(len(pred)):
+        overlap_list = wider_box_overlap(gt, pred[h, :4])
+        idx = int(np.argmax(overlap_list))  # first index of the maximum, like MATLAB's max
+        max_overlap = overlap_list[idx]
+        if max_overlap >= iou_thresh:
+            if ignore[idx] == 0:
+                recall_list[idx] = -1
+                proposal_list[h] = -1
+            elif recall_list[idx] == 0:
+                recall_list[idx] = 1
+        pred_recall[h] = np.count_nonzero(recall_list == 1)
+    return pred_recall, proposal_list
+
+
+def wider_image_pr_info(thresh_num, pred, proposal_list, pred_recall):
+    """image_pr_info.m: (thresh_num, 2) int64 [counted proposals, recalled
+    faces] at thresh = 1 - t / thresh_num, t = 1..thresh_num, r = the last
+    prediction whose score >= thresh (found without assuming sorted scores)."""
+    scores = np.asarray(pred, dtype=np.float64)[:, 4]
+    info = np.zeros((thresh_num, 2), dtype=np.int64)
+    # All thresholds at once (a (T, K) mask) instead of MATLAB's t loop: same
+    # find(score >= thresh, 1, 'last') per row, 1000x fewer Python steps.
+    thresh = 1 - np.arange(1, thresh_num + 1) / thresh_num
+    above = scores[None, :] >= thresh[:, None]
+    found = above.any(axis=1)
+    last = len(scores) - 1 - np.argmax(above[:, ::-1], axis=1)
+    counted_so_far = np.cumsum(np.asarray(proposal_list) == 1)
+    info[found, 0] = counted_so_far[last[found]]
+    info[found, 1] = np.asarray(pred_recall)[last[found]]
+    return info
+
+
+def wider_evaluate_image(pred, gt, keep_index, iou_thresh=0.5, thresh_num=1000):
+    """One image of one setting, as the official loop body does it.
+
+    pred (K, 5) x y w h normalised score, already in evaluation order
+    (descending score); gt (N, 4) x y w h; keep_index (k,) 1-based indices
+    of the faces that count (every other face is ignored).
+    Returns (thresh_num, 2) int64 [counted proposals, recalled faces];
+    zeros when the image has no gt or no predictions (it is skipped)."""
+    pred = np.asarray(pred, dtype=np.float64).reshape(-1, 5)
+    gt = np.asarray(gt, dtype=np.float64).reshape(-1, 4)
+    if len(gt) == 0 or len(pred) == 0:
+        return np.zeros((thresh_num, 2), dtype=np.int64)
+    ignore = np.zeros(len(gt))
+    keep_index = np.asarray(keep_index, dtype=np.int64).reshape(-1)
+    if len(keep_index):
+        ignore[keep_index - 1] = 1
+    pred_recall, proposal_list = wider_image_matching(pred, gt, ignore, iou_thresh)
+    return wider_image_pr_info(thresh_num, pred, proposal_list, pred_recall)
+
+
+def wider_dataset_pr(pr_sums, count_face):
+    """dataset_pr_info.m: (precision (T,), recall (T,)) from the summed
+    [proposals, recalled] (T, 2). 0 / 0 gives NaN (as in MATLAB)."""
+    pr_sums = np.asarray(pr_sums, dtype=np.float64)
+    precision = np.empty(len(pr_sums))
+    recall = np.empty(len(pr_sums))
+    for i in range(len(pr_sums)):
+        precision[i] = pr_sums[i, 1] / pr_sums[i, 0] if pr_sums[i, 0] != 0 else math.nan
+        recall[i] = pr_sums[i, 1] / count_face if count_face != 0 else math.nan
+    return precision, recall
+
+
+def _matlab_max(a, b):
+    # MATLAB's max ignores NaN unless both are NaN
+    if math.isnan(a):
+        return b
+    if math.isnan(b):
+        return a
+    return max(a, b)
+
+
+def wider_voc_ap(rec, prec):
+    """VOCap.m: sentinels, monotone precision envelope (MATLAB max, which
+    skips NaN), sum of delta-recall x precision where recall changes."""
+    mrec = [0.0, *map(float, rec), 1.0]
+    mpre = [0.0, *map(float, prec), 0.0]
+    for i in range(len(mpre) - 2, -1, -1):
+        mpre[i] = _matlab_max(mpre[i], mpre[i + 1])
+    ap = 0.0
+    for i in range(1, len(mrec)):
+        if mrec[i] != mrec[i - 1]:
+            ap += (mrec[i] - mrec[i - 1]) * mpre[i]
+    return ap
+
+
+def wider_evaluate_reference(preds, gts, keep_indices, iou_thresh=0.5, thresh_num=1000):
+    """The whole protocol over a list of images.
+
+    preds: list over images of (K_i, 5) raw x y w h score (any order; an
+    empty array for an image without predictions); gts: list of (N_i, 4)
+    x y w h; keep_indices: {setting: list over images of (k_i,) 1-based
+    indices}. Returns {setting: {'ap', 'pr_sums' (T, 2) int64, 'n_faces',
+    'precision', 'recall'}}."""
+    # read_pred.m sorts each image by descending raw score (stable), then
+    # norm_score.m normalises over everything.
+    ordered = []
+    for p in preds:
+        p = np.asarray(p, dtype=np.float64).reshape(-1, 5)
+        order = np.argsort(-p[:, 4], kind="stable")
+        ordered.append(p[order])
+    normed, _, _ = wider_normalise_scores(ordered)
+    out = {}
+    for setting, keeps in keep_indices.items():
+        pr_sums = np.zeros((thresh_num, 2), dtype=np.int64)
+        count_face = 0
+        for p, g, k in zip(normed, gts, keeps):
+            count_face += len(np.asarray(k).reshape(-1))
+            if len(g) == 0 or len(p) == 0:
+                continue
+            pr_sums += wider_evaluate_image(p, g, k, iou_thresh, thresh_num)
+        precision, recall = wider_dataset_pr(pr_sums, count_face)
+        out[setting] = {"ap": wider_voc_ap(recall, precision), "pr_sums": pr_sums, "n_faces": count_face,
+                        "precision": precision, "recall": recall}
+    return out
