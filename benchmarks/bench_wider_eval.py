@@ -21,36 +21,13 @@ from common import timeit, write_results
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "eval"))
-from wider_eval_testutil import generate_predictions  # noqa: E402
+from wider_eval_testutil import generate_predictions, synthetic_gt  # noqa: E402
 
 import tasklle  # noqa: E402
 from tasklle import _C  # noqa: E402
 from tasklle.eval import wider  # noqa: E402
 
 SUBSET = ["19--Couple", "21--Festival", "34--Baseball", "39--Ice_Skating"]
-
-
-def synthetic_gt(n_images=3226, n_events=61, seed=0):
-    rng = np.random.default_rng(seed)
-    faces = rng.integers(1, 25, n_images)
-    offsets = np.concatenate([[0], np.cumsum(faces)])
-    g = int(offsets[-1])
-    xy = rng.uniform(0, 900, (g, 2))
-    wh = np.exp(rng.uniform(np.log(4), np.log(300), (g, 2)))
-    boxes = np.round(np.concatenate([xy, wh], 1))
-    events = [f"{k}--Event" for k in range(n_events)]
-    event_index = np.sort(rng.integers(0, n_events, n_images))
-    names = [f"{event_index[i]}_img_{i}" for i in range(n_images)]
-    keep = {}
-    for s, min_side in (("easy", 50), ("medium", 25), ("hard", 0)):
-        vals, lens = [], []
-        for i in range(n_images):
-            b = boxes[offsets[i]:offsets[i + 1]]
-            k = np.nonzero(np.minimum(b[:, 2], b[:, 3]) >= min_side)[0] + 1
-            vals.append(k)
-            lens.append(len(k))
-        keep[s] = (np.concatenate(vals), np.concatenate([[0], np.cumsum(lens)]))
-    return wider.GroundTruth(events, event_index, names, boxes, offsets, keep, source="synthetic")
 
 
 def main():

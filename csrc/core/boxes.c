@@ -18,6 +18,8 @@
 
 /* Pairs per partial sum of the DIoU forward: fixed, so the sum does not depend on threads. */
 #define TLL_DIOU_BLOCK 4096
+/* Pairs per tile of the DIoU backward (local buffers of 9 values per pair). */
+#define TLL_DIOU_TILE 256
 
 /*
  * order (n) <- 0..n-1 sorted by descending score, equal scores in index order

@@ -94,17 +94,13 @@ tll_status FN(tll_diou_forward_)(T *loss, double *weighted_sum, const T *pred, c
     return TLL_OK;
 }
 
-/* torch.maximum / torch.minimum backward: the winner takes g, a tie splits it in halves. */
+/* torch.maximum / torch.minimum backward: the winner takes g, a tie splits it in
+   halves. Branch-free (a weight in {0, 1/2, 1}) so the pair loop vectorizes. */
 static inline void FN(route_max_)(T pv, T tv, T g, T *gp, T *gt)
 {
-    if (pv > tv)
-        *gp += g;
-    else if (pv < tv)
-        *gt += g;
-    else {
-        *gp += g / (T)2;
-        *gt += g / (T)2;
-    }
+    T wp = (T)(pv > tv) + (T)0.5 * (T)(pv == tv);
+    *gp += g * wp;
+    *gt += g * ((T)1 - wp);
 }
 
 /* min(p, t): p wins when t > p -- route_max_ with the values swapped, the outputs not */
@@ -132,12 +128,12 @@ static inline void FN(diou_grad_one_)(T *gp, T *gt, const T *p, const T *t, T ep
     for (int k = 0; k < 4; k++)
         gp[k] = gt[k] = (T)0;
     /* loss = 1 - iou + rho2 / c2 */
-    T g_iou = -g;
-    T g_rho2 = g / c2;
-    T g_c2 = -g * rho2 / (c2 * c2);
-    /* iou = overlap / u, u = ap + ag - overlap + eps */
-    T g_u = -g_iou * overlap / (u * u);
-    T g_ov = g_iou / u - g_u;
+    T inv_c2 = (T)1 / c2, inv_u = (T)1 / u;
+    T g_rho2 = g * inv_c2;
+    T g_c2 = -g_rho2 * rho2 * inv_c2;
+    /* iou = overlap / u, u = ap + ag - overlap + eps; d loss / d iou = -g */
+    T g_u = g * overlap * inv_u * inv_u;
+    T g_ov = -g * inv_u - g_u;
     /* ap = pw * ph, ag = tw * th (both get g_u) */
     gp[2] += g_u * ph;
     gp[0] -= g_u * ph;
@@ -148,15 +144,15 @@ static inline void FN(diou_grad_one_)(T *gp, T *gt, const T *p, const T *t, T ep
     gt[3] += g_u * tw;
     gt[1] -= g_u * tw;
     /* overlap = clamp(rx - lx, 0) * clamp(ry - ly, 0); clamp passes the gradient at >= 0 */
-    T g_w = wr >= (T)0 ? g_ov * h : (T)0;
-    T g_h = hr >= (T)0 ? g_ov * w : (T)0;
+    T g_w = g_ov * h * (T)(wr >= (T)0);
+    T g_h = g_ov * w * (T)(hr >= (T)0);
     FN(route_min_)(p[2], t[2], g_w, &gp[2], &gt[2]);
     FN(route_max_)(p[0], t[0], -g_w, &gp[0], &gt[0]);
     FN(route_min_)(p[3], t[3], g_h, &gp[3], &gt[3]);
     FN(route_max_)(p[1], t[1], -g_h, &gp[1], &gt[1]);
     /* c2 = clamp(ex2 - ex1, 0)^2 + clamp(ey2 - ey1, 0)^2 + eps */
-    T g_cw = cwr >= (T)0 ? g_c2 * (T)2 * cw : (T)0;
-    T g_ch = chr >= (T)0 ? g_c2 * (T)2 * ch : (T)0;
+    T g_cw = g_c2 * (T)2 * cw * (T)(cwr >= (T)0);
+    T g_ch = g_c2 * (T)2 * ch * (T)(chr >= (T)0);
     FN(route_max_)(p[2], t[2], g_cw, &gp[2], &gt[2]);
     FN(route_min_)(p[0], t[0], -g_cw, &gp[0], &gt[0]);
     FN(route_max_)(p[3], t[3], g_ch, &gp[3], &gt[3]);
@@ -181,22 +177,29 @@ tll_status FN(tll_diou_backward_)(T *grad_pred, T *grad_target, const T *grad_lo
     if (!grad_pred && !grad_target)
         return TLL_OK;
     T e = (T)eps, sc = (T)scale;
-    int64_t i;
+    int64_t ntile = (n + TLL_DIOU_TILE - 1) / TLL_DIOU_TILE;
+    int64_t tile;
+    /* Tiles of pairs: the per-pair factors first, then one branch-free loop over the
+       tile into local buffers (vectorizable), then copies to the outputs asked for. */
 #pragma omp parallel for schedule(static) num_threads(tll_get_num_threads()) if (n > 16384)
-    for (i = 0; i < n; i++) {
-        T g = sc;
+    for (tile = 0; tile < ntile; tile++) {
+        int64_t lo = tile * TLL_DIOU_TILE, cnt = n - lo < TLL_DIOU_TILE ? n - lo : TLL_DIOU_TILE;
+        T g[TLL_DIOU_TILE], gp[4 * TLL_DIOU_TILE], gt[4 * TLL_DIOU_TILE];
+        for (int64_t i = 0; i < cnt; i++)
+            g[i] = sc;
         if (grad_loss)
-            g *= grad_loss[i];
+            for (int64_t i = 0; i < cnt; i++)
+                g[i] *= grad_loss[lo + i];
         if (weight)
-            g *= weight[i];
-        T gp[4], gt[4];
-        FN(diou_grad_one_)(gp, gt, pred + 4 * i, target + 4 * i, e, g);
-        for (int k = 0; k < 4; k++) {
-            if (grad_pred)
-                grad_pred[4 * i + k] = gp[k];
-            if (grad_target)
-                grad_target[4 * i + k] = gt[k];
-        }
+            for (int64_t i = 0; i < cnt; i++)
+                g[i] *= weight[lo + i];
+        const T *pt = pred + 4 * lo, *tt = target + 4 * lo;
+        for (int64_t i = 0; i < cnt; i++)
+            FN(diou_grad_one_)(gp + 4 * i, gt + 4 * i, pt + 4 * i, tt + 4 * i, e, g[i]);
+        if (grad_pred)
+            memcpy(grad_pred + 4 * lo, gp, (size_t)cnt * 4 * sizeof(T));
+        if (grad_target)
+            memcpy(grad_target + 4 * lo, gt, (size_t)cnt * 4 * sizeof(T));
     }
     return TLL_OK;
 }

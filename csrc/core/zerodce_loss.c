@@ -71,7 +71,7 @@ static int thread_index(void)
                 acc[2][k] += vc;                                                                             \
             }                                                                                                \
         }                                                                                                    \
-        for (int k = 0; x < w; x++, k++) {                                                                   \
+        for (int k = 0; x < w; x++, k = (k + 1) & 3) {                                                     \
             double va = (double)a[x], vb = (double)b[x], vc = (double)c[x];                                  \
             s[x] = va + vb + vc;                                                                             \
             acc[0][k] += va;                                                                                 \
@@ -91,31 +91,51 @@ static int thread_index(void)
         for (size_t x = 0; x < w; x++)                                                                       \
             dst[x] = (T)(-v[x]);                                                                             \
     }                                                                                                        \
-    static void tvrow_##SUF(T *restrict g, double *sh, double *sw, const T *restrict prev,                   \
-                            const T *restrict cur, const T *restrict next, size_t w, double kh, double kw)   \
+    static void tvrow_##SUF(T *restrict g, double *sh, double *sw, const T *prev, const T *cur,              \
+                            const T *next, size_t w, double kh, double kw)                                   \
     {                                                                                                        \
+        /* a missing neighbour row is replaced by the row itself: its differences are 0 */                   \
+        const int has_next = next != NULL;                                                                   \
+        if (!prev)                                                                                           \
+            prev = cur;                                                                                      \
+        if (!next)                                                                                           \
+            next = cur;                                                                                      \
         if (sh) {                                                                                            \
             double a[4] = {0, 0, 0, 0}, b[4] = {0, 0, 0, 0};                                                 \
-            if (next)                                                                                        \
-                for (size_t x = 0; x < w; x++) {                                                             \
-                    double d = (double)next[x] - (double)cur[x];                                             \
-                    a[x & 3] += d * d;                                                                       \
+            size_t x = 0;                                                                                    \
+            if (has_next)                                                                                    \
+                for (; x + 4 <= w; x += 4)                                                                   \
+                    for (int k = 0; k < 4; k++) {                                                            \
+                        double d = (double)next[x + k] - (double)cur[x + k];                                 \
+                        a[k] += d * d;                                                                       \
+                    }                                                                                        \
+            for (int k = 0; has_next && x < w; x++, k = (k + 1) & 3) {                                     \
+                double d = (double)next[x] - (double)cur[x];                                                 \
+                a[k] += d * d;                                                                               \
+            }                                                                                                \
+            x = 0;                                                                                           \
+            for (; x + 5 <= w; x += 4)                                                                       \
+                for (int k = 0; k < 4; k++) {                                                                \
+                    double d = (double)cur[x + k + 1] - (double)cur[x + k];                                  \
+                    b[k] += d * d;                                                                           \
                 }                                                                                            \
-            for (size_t x = 0; x + 1 < w; x++) {                                                             \
+            for (int k = 0; x + 1 < w; x++, k = (k + 1) & 3) {                                             \
                 double d = (double)cur[x + 1] - (double)cur[x];                                              \
-                b[x & 3] += d * d;                                                                           \
+                b[k] += d * d;                                                                               \
             }                                                                                                \
             *sh = (a[0] + a[1]) + (a[2] + a[3]);                                                             \
             *sw = (b[0] + b[1]) + (b[2] + b[3]);                                                             \
         }                                                                                                    \
         if (!g)                                                                                              \
             return;                                                                                          \
-        for (size_t x = 0; x < w; x++) {                                                                     \
-            double c0 = (double)cur[x], v = 0.0;                                                             \
-            if (prev)                                                                                        \
-                v += kh * (c0 - (double)prev[x]);                                                            \
-            if (next)                                                                                        \
-                v -= kh * ((double)next[x] - c0);                                                            \
+        /* vertical part and, for interior columns, the horizontal part; no branches inside */               \
+        for (size_t x = 1; x + 1 < w; x++) {                                                                 \
+            double c0 = (double)cur[x];                                                                      \
+            g[x] = (T)(kh * ((c0 - (double)prev[x]) - ((double)next[x] - c0)) +                             \
+                       kw * ((c0 - (double)cur[x - 1]) - ((double)cur[x + 1] - c0)));                        \
+        }                                                                                                    \
+        for (size_t x = 0; x < w; x += (w > 1 ? w - 1 : 1)) {                                                \
+            double c0 = (double)cur[x], v = kh * ((c0 - (double)prev[x]) - ((double)next[x] - c0));          \
             if (x > 0)                                                                                       \
                 v += kw * (c0 - (double)cur[x - 1]);                                                         \
             if (x + 1 < w)                                                                                   \

@@ -25,9 +25,13 @@ class ImageReadError(ValueError):
 
 
 @contextlib.contextmanager
-def atomic_write(path, mode="wb"):
+def atomic_write(path, mode="wb", fsync=True):
     """Open a temporary file beside ``path``; on success it replaces ``path``
-    atomically, on error it is removed and ``path`` is untouched."""
+    atomically, on error it is removed and ``path`` is untouched.
+
+    ``fsync=False`` keeps the atomic rename but skips flushing to disk: right
+    for many small files that can be regenerated (prediction folders), where
+    the per-file fsync dominates the time."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent)
@@ -35,7 +39,8 @@ def atomic_write(path, mode="wb"):
         with os.fdopen(fd, mode) as f:
             yield f
             f.flush()
-            os.fsync(f.fileno())
+            if fsync:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -44,6 +44,32 @@ def generate_predictions(gt, n_fp=30, seed=0, p_detect=0.8):
     return {keys[i]: rows[cuts[i]:cuts[i + 1]] for i in range(n_img)}
 
 
+def synthetic_gt(n_images=3226, n_events=61, seed=0):
+    """A random GroundTruth shaped like WIDER val (faces 4..300 px; easy >= 50 px, medium >= 25 px, hard all)."""
+    rng = np.random.default_rng(seed)
+    faces = rng.integers(0, 25, n_images)  # some images without any box
+    offsets = np.concatenate([[0], np.cumsum(faces)])
+    g = int(offsets[-1])
+    xy = rng.uniform(0, 900, (g, 2))
+    wh = np.exp(rng.uniform(np.log(4), np.log(300), (g, 2)))
+    boxes = np.round(np.concatenate([xy, wh], 1))
+    events = [f"{k}--Event" for k in range(n_events)]
+    event_index = np.sort(rng.integers(0, n_events, n_images))
+    names = [f"{event_index[i]}_img_{i}" for i in range(n_images)]
+    keep = {}
+    for s, min_side in (("easy", 50), ("medium", 25), ("hard", 0)):
+        vals, lens = [], []
+        for i in range(n_images):
+            b = boxes[offsets[i]:offsets[i + 1]]
+            k = np.nonzero(np.minimum(b[:, 2], b[:, 3]) >= min_side)[0] + 1
+            vals.append(k)
+            lens.append(len(k))
+        keep[s] = (np.concatenate(vals), np.concatenate([[0], np.cumsum(lens)]))
+    from tasklle.eval import wider
+
+    return wider.GroundTruth(events, event_index, names, boxes, offsets, keep, source="synthetic")
+
+
 def _cell(items):
     c = np.empty((len(items), 1), dtype=object)
     for k, it in enumerate(items):

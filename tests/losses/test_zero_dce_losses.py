@@ -88,7 +88,7 @@ def test_gradcheck_all_inputs():
     (losses.illumination_smoothness, lambda y, i, a, e: (a,)),
 ])
 def test_gradcheck_each_loss(fn, args):
-    y, i, a, e = _inputs(2, 8, 11, ca=24)
+    y, i, a, e = _inputs(2, 8, 11, ca=2)
     inputs = [t.requires_grad_() if isinstance(t, torch.Tensor) else t for t in args(y, i, a, e)]
     assert torch.autograd.gradcheck(lambda *t: fn(*t), inputs, nondet_tol=0.0)
 
@@ -119,7 +119,7 @@ def test_official_values_by_hand():
     y = torch.tensor([0.5, 0.2, 0.1]).view(1, 3, 1, 1).expand(1, 3, 5, 5)
     expect = (0.3 ** 4 + 0.4 ** 4 + 0.1 ** 4) ** 0.5
     assert abs(losses.color_constancy(y).item() - expect) < 1e-6
-    # TV: a ramp along W with step s: sum dA_w^2 = B*C*H*(W-1)*s^2 -> 2*C*s^2*H*(W-1)/(H*(W-1)) / B... per batch
+    # TV: a ramp along W with step 0.1 on (2,3,4,5): sum dA_w^2 = B*C*H*(W-1)*0.01, divided by H*(W-1), *2/B
     a = torch.arange(5.0).view(1, 1, 1, 5).expand(2, 3, 4, 5) * 0.1
     assert abs(losses.illumination_smoothness(a).item() - 2 * (2 * 3 * 4 * 4 * 0.01) / (4 * 4) / 2) < 1e-6
 
@@ -239,7 +239,7 @@ def test_double_backward_needs_reference_path():
 
 
 def test_env_forces_reference(monkeypatch):
-    y, i, a, e = _inputs(1, 16, 16, dtype=torch.float16 if False else torch.float32)
+    y, i, a, e = _inputs(1, 16, 16, dtype=torch.float32)
     monkeypatch.setenv("TASKLLE_IMPL", "reference")
     # float16 on CPU is refused by the C path but the forced reference path accepts it
     total, _ = zero_dce_losses(y.half(), i.half(), a.half(), 0.6)

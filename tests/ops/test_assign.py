@@ -126,7 +126,7 @@ def test_semantics_by_hand():
     for path in PATHS:
         assigned, max_iou = path.assign_max_iou(anchors, gts, gt_ignore=ignore)
         assert assigned.tolist() == [0, 0, NEG, 0, NEG]  # gt 2's best 0.25 < min_pos 0.35
-        torch.testing.assert_close(max_iou, torch.tensor([1.0, 0.5, 0.0, 1.0, 0.25]))
+        assert torch.equal(max_iou, torch.tensor([1.0, 0.5, 0.0, 1.0, 0.25]))  # exact in binary
         assigned, _ = path.assign_max_iou(anchors, gts, min_pos_thr=0.2, gt_ignore=ignore)
         assert assigned.tolist() == [0, 0, NEG, 0, 2]    # low-quality match
         assigned, _ = path.assign_max_iou(anchors, gts, min_pos_thr=0.2)

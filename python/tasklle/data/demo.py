@@ -21,10 +21,12 @@ attribute says how much), and pasted with feathered (soft) edges. The
 annotation box is the pasted crop region ``x y w h`` (integers).
 Image regimes (the WIDER "events"): ``0--Crowd`` many small faces, ``1--Group``
 a handful of mid-size faces, ``2--Portrait`` one to three large faces,
-``3--Mixed`` anything from 8 to 120 px; about 4 % of Mixed images have no face.
+``3--Mixed`` anything from 8 to 120 px; 12 % of Mixed images (about 4 % of
+all) have no face. Faces are never larger than half the short image side.
 
-Attributes: blur 0/1/2 from the applied blur (none, 60 %; Gaussian sigma
-2-4 % of the face height but >= 0.5 px, 28 %; 5-8 % but >= 0.9 px, 12 %); illumination 1 when the contrast or brightness change is
+Attributes: blur 0/1/2 from the applied blur (none, 60 % of faces;
+Gaussian sigma 2-4 % of the face height but >= 0.5 px, 28 %; 5-8 % but
+>= 0.9 px, 12 %); illumination 1 when the contrast or brightness change is
 extreme; invalid 1 for the small faces (< 12 px) that were made
 unrecognisable with extra heavy blur (about a quarter of them); expression,
 occlusion and pose 0.
@@ -44,6 +46,13 @@ folder renamed into place when complete, so a half-built tree is never used;
 seed: the same parameters give the same bytes (given the same Pillow/libjpeg).
 Zero-face images are written in each official spelling: count 0 plus an
 all-zero row in the train txt, count 1 with an all-zero row in the val txt.
+The val ``.mat`` files follow the real ones exactly (checked against them by
+the tests): event_list (E,1) cell of char, file_list (E,1) cell of (M,1)
+cells of char, face_bbx_list (E,1) cell of (M,1) cells of (K,4) int32 x y w h
+(a zero-face image has one all-zero row, as in the real files), the six
+``*_label_list`` (K,1) uint8, and in ``wider_{easy,medium,hard}_val.mat``
+gt_list (E,1) cell of (M,1) cells of (k,1) uint8 1-based indices ((0,0) when
+none count).
 """
 import hashlib
 import io
@@ -57,6 +66,8 @@ import numpy as np
 
 #: Bump when the generator changes so cached trees are rebuilt.
 DEMO_VERSION = 1
+DEFAULT_IMAGE_SIZE = (256, 384)  # range of image height and width
+DEFAULT_FACE_SIZE = (8, 120)  # range of face box heights
 EASY_MIN_HEIGHT = 40
 MEDIUM_MIN_HEIGHT = 20
 INVALID_MAX_HEIGHT = 12
@@ -267,7 +278,7 @@ def _log_uniform(rng, lo, hi):
     return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
 
 
-def render_image(seed, split, index, image_size=(256, 384), face_size=(8, 120)):
+def render_image(seed, split, index, image_size=DEFAULT_IMAGE_SIZE, face_size=DEFAULT_FACE_SIZE):
     """Render demo image ``index`` of ``split`` for ``seed``.
 
     Deterministic and independent of the other images (so a smaller build is a
@@ -531,7 +542,7 @@ def _write_tree(dst, params, progress_bar):
     return manifest
 
 
-def build(root=None, seed=0, n_train=240, n_val=120, image_size=(256, 384), face_size=(8, 120),
+def build(root=None, seed=0, n_train=240, n_val=120, image_size=DEFAULT_IMAGE_SIZE, face_size=DEFAULT_FACE_SIZE,
           quality=90, force=False, progress_bar=False):
     """Build the demo WIDER-format tree (once) and return its root folder.
 

@@ -51,6 +51,9 @@ Details where implementations differ, and what this one does:
   curves. It only occurs at recall 0, where it cannot change the AP (MATLAB's
   ``max`` skips NaN in the envelope; NumPy's would spread it into the unused
   first sentinel), so both tools give the same AP as this one.
+- Predictions are sorted by score per image as MATLAB's read_pred does; the
+  Python port keeps the file order (it assumes sorted files). The order of
+  tied scores never changes the result (tied predictions enter together).
 - A missing prediction file (or mapping entry) means "no detections" for that
   image, as in MATLAB's ``read_pred`` (the Python port raises instead); one
   ``MissingPredictionsWarning`` says how many. Files of images that are not in
@@ -545,7 +548,7 @@ def write_predictions(folder, mapping):
     for event, name, a in items:
         lines = [name, str(len(a))]
         lines.extend(" ".join(map(repr, row)) for row in a.tolist())
-        with atomic_write(folder / event / f"{name}.txt", "w") as f:
+        with atomic_write(folder / event / f"{name}.txt", "w", fsync=False) as f:
             f.write("\n".join(lines) + "\n")
     return folder
 

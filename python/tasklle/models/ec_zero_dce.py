@@ -218,7 +218,7 @@ class ECZeroDCE(nn.Module):
         if not x.is_floating_point():
             raise TypeError(f"x must be floating point in [0, 1], got {x.dtype}")
         e = _as_exposure(exposure, x.shape[0], x)
-        from ..ops import curve
+        from ..ops.curve import curve
 
         xg = x * self.gain if self.gain != 1.0 else x
         a = self.curve_map(xg, e)

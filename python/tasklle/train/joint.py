@@ -392,12 +392,15 @@ def _open_dataset(data, split):
 
 # --------------------------------------------------------------------------- one step
 
-def joint_losses(model, detector, images, targets, w_up=1.0, w_down=0.5, exposure=0.6, ratio=1.0):
+def joint_losses(model, detector, images, targets, w_up=1.0, w_down=0.5, exposure=0.6, ratio=1.0,
+                 loss_kwargs=None):
     """Forward pass of one joint-training step (no backward, no update).
 
     images: (B, 3, H, W) low-light inputs in [0, 1]; targets: B dicts with
     'boxes' (N, 4) and 'ignore' (N,). ``ratio`` multiplies L_down (the
     normaliser's r; 1 for 'none'). The detector is skipped when ``w_down == 0``.
+    ``loss_kwargs`` go to ``detector.loss`` (e.g. TinaFace's ``num_pos_reduce``
+    under DDP).
 
     Returns ``(l_total, record)``: the scalar tensor to backpropagate and a dict
     of detached floats (l_up and its terms spa/exp/col/tv, l_down and its parts
@@ -411,7 +414,7 @@ def joint_losses(model, detector, images, targets, w_up=1.0, w_down=0.5, exposur
     rec = {"l_up": float(l_up.detach()), **{k: float(terms[k].detach()) for k in ("spa", "exp", "col", "tv")}}
     l_total = w_up * l_up
     if w_down > 0:
-        l_down, parts = detector.loss(enhanced, targets)
+        l_down, parts = detector.loss(enhanced, targets, **(loss_kwargs or {}))
         rec["l_down"] = float(l_down.detach())
         for k in ("cls", "reg", "iou"):
             rec[k] = float(parts[k].detach()) if k in parts else float("nan")
@@ -585,12 +588,11 @@ def joint(data, detector=None, out="runs/joint", *, w_up=1.0, w_down=0.5, steps=
     if grad_clip is not None and not (grad_clip > 0):
         raise ValueError(f"grad_clip must be > 0 or None, got {grad_clip}")
 
-    rank, world, _ = _dist_env()
+    _, world, local_rank = _dist_env()
     if device is None:
-        device = torch.device(f"cuda:{rank if world > 1 else 0}") if (
-            torch.cuda.is_available() and os.environ.get("TASKLLE_DEVICE", "") != "cpu") else torch.device("cpu")
-        if world > 1 and device.type == "cuda":
-            device = torch.device(f"cuda:{_dist_env()[2]}")
+        # CUDA when present (one GPU per process under torchrun), else CPU.
+        use_cuda = torch.cuda.is_available() and os.environ.get("TASKLLE_DEVICE", "") != "cpu"
+        device = f"cuda:{local_rank if world > 1 else 0}" if use_cuda else "cpu"
     device = torch.device(device)
     rank, world, own_group = _dist_init(device)
     main = rank == 0
@@ -659,10 +661,24 @@ def joint(data, detector=None, out="runs/joint", *, w_up=1.0, w_down=0.5, steps=
             if verbose:
                 print(f"resuming {out} at step {start}/{steps}")
     ddp_model = model
+    loss_kwargs = None
     if world > 1:
+        import inspect
+
+        import torch.distributed as dist
         from torch.nn.parallel import DistributedDataParallel as DDP
 
         ddp_model = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
+        if det is not None and "num_pos_reduce" in inspect.signature(det.loss).parameters:
+            # TinaFace divides by the number of positives: averaging that
+            # normaliser over processes makes N processes on N shards give the
+            # gradient of one process on the whole batch.
+            def num_pos_reduce(n):
+                t = torch.tensor([float(n)], dtype=torch.float64, device=device)
+                dist.all_reduce(t)
+                return float(t.item()) / world
+
+            loss_kwargs = {"num_pos_reduce": num_pos_reduce}
 
     def save(step):
         if not main:
@@ -687,13 +703,15 @@ def joint(data, detector=None, out="runs/joint", *, w_up=1.0, w_down=0.5, steps=
             ratio = normaliser.value() if normaliser is not None else 1.0
             if normaliser is not None and w_down > 0:
                 # r includes this step's values: compute the losses first, then scale.
-                l_total, rec = joint_losses(ddp_model, det, images, targets, w_up, w_down, exposure, 1.0)
+                l_total, rec = joint_losses(ddp_model, det, images, targets, w_up, w_down, exposure, 1.0,
+                                            loss_kwargs)
                 up, down = _all_mean([rec["l_up"], rec["l_down"]], device, world)
                 ratio = normaliser.update(up, down)
                 l_total = w_up * rec["_l_up"] + (w_down * ratio) * rec["_l_down"]
                 rec["l_total"] = float(l_total.detach())
             else:
-                l_total, rec = joint_losses(ddp_model, det, images, targets, w_up, w_down, exposure, ratio)
+                l_total, rec = joint_losses(ddp_model, det, images, targets, w_up, w_down, exposure, ratio,
+                                            loss_kwargs)
             if not torch.isfinite(l_total):
                 raise FloatingPointError(f"step {step}: L_total is {float(l_total)}; lower lr or check the data")
             l_total.backward()

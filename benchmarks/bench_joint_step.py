@@ -1,0 +1,118 @@
+"""Time of one joint-training step (batch 4): Zero-DCE++ forward, L_up, the
+frozen lite TinaFace's L_down on the enhanced images, backward through both,
+Adam update -- with the C core vs with every C op swapped for its pure-PyTorch
+reference twin, same threads, one run. Also the share of the step spent
+upstream (the same step with W_down = 0) vs downstream (the rest).
+
+    PYTHONPATH=python python benchmarks/bench_joint_step.py [--sizes 256 512] [--repeat 5] [--threads 2]
+
+The reference path: TASKLLE_IMPL=reference for the fused Zero-DCE losses, and
+every tasklle module's reference to a C-backed op (curve, box_iou, diou_loss,
+nms, assign_max_iou) is pointed at its twin in tasklle.reference for the
+duration of the measurement.
+"""
+import argparse
+import contextlib
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import timeit, write_results  # noqa: E402
+
+
+@contextlib.contextmanager
+def reference_path():
+    import tasklle.ops.assign as o_assign
+    import tasklle.ops.boxes as o_boxes
+    import tasklle.ops.curve as o_curve
+    import tasklle.reference.assign as r_assign
+    import tasklle.reference.boxes as r_boxes
+    import tasklle.reference.curve as r_curve
+
+    swaps = {id(o_curve.curve): r_curve.curve, id(o_boxes.box_iou): r_boxes.box_iou,
+             id(o_boxes.diou_loss): r_boxes.diou_loss, id(o_boxes.nms): r_boxes.nms,
+             id(o_assign.assign_max_iou): r_assign.assign_max_iou}
+    saved = []
+    for name, mod in list(sys.modules.items()):
+        if not name.startswith("tasklle.") or name.startswith("tasklle.reference") or mod is None:
+            continue
+        for attr, val in list(vars(mod).items()):
+            if id(val) in swaps:
+                saved.append((mod, attr, val))
+                setattr(mod, attr, swaps[id(val)])
+    old = os.environ.get("TASKLLE_IMPL")
+    os.environ["TASKLLE_IMPL"] = "reference"
+    try:
+        yield len(saved)
+    finally:
+        for mod, attr, val in saved:
+            setattr(mod, attr, val)
+        if old is None:
+            os.environ.pop("TASKLLE_IMPL", None)
+        else:
+            os.environ["TASKLLE_IMPL"] = old
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+
+    import torch
+
+    import tasklle
+    from tasklle.models import TinaFace, ZeroDCEPP
+    from tasklle.train.joint import joint_losses
+
+    tasklle.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    det_path = Path(tasklle.__file__).parent / "weights" / "tinaface_lite_demo.pt"
+    det = (TinaFace.load(det_path) if det_path.is_file() else TinaFace.lite()).freeze()
+    results = {"batch": 4, "threads": args.threads, "detector": "tinaface_lite_demo.pt" if det_path.is_file()
+               else "TinaFace.lite() random", "sizes": {}}
+    for size in args.sizes:
+        g = torch.Generator().manual_seed(size)
+        images = torch.rand(4, 3, size, size, generator=g) * 0.3
+        targets = []
+        for _ in range(4):
+            xy = torch.rand(6, 2, generator=g) * (size * 0.8)
+            wh = 12 + torch.rand(6, 2, generator=g) * (size * 0.15)
+            targets.append({"boxes": torch.cat([xy, xy + wh], 1), "ignore": torch.zeros(6, dtype=torch.bool)})
+        model = ZeroDCEPP()
+        model.init_weights(std=0.02)
+        opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+
+        def step(w_down):
+            def run():
+                opt.zero_grad(set_to_none=True)
+                loss, _ = joint_losses(model, det, images, targets, 1.0, w_down)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 0.1)
+                opt.step()
+            return run
+
+        row = {}
+        for path in ("c", "reference"):
+            ctx = reference_path() if path == "reference" else contextlib.nullcontext(0)
+            with ctx as n_swapped:
+                full = timeit(step(0.5), repeat=args.repeat)
+                up = timeit(step(0.0), repeat=args.repeat)
+            row[path] = {"joint_step": full, "upstream_only_step": up,
+                         "upstream_share": up["median_s"] / full["median_s"],
+                         "downstream_share": 1 - up["median_s"] / full["median_s"],
+                         "ops_swapped": n_swapped}
+            print(f"{size}px {path:9s}: joint step {full['median_s'] * 1e3:8.1f} ms, L_up-only step "
+                  f"{up['median_s'] * 1e3:7.1f} ms, upstream share {row[path]['upstream_share']:.1%}", flush=True)
+        row["speedup_joint_step"] = row["reference"]["joint_step"]["median_s"] / row["c"]["joint_step"]["median_s"]
+        row["speedup_upstream_step"] = (row["reference"]["upstream_only_step"]["median_s"]
+                                        / row["c"]["upstream_only_step"]["median_s"])
+        results["sizes"][str(size)] = row
+    write_results("joint_step", results)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""Pieces shared by DCE-Net (Zero-DCE) and DCE-Net++ (Zero-DCE++): the curve
+function choice, weight init, and loading official / tasklle checkpoints."""
+import numbers
+
+import torch
+from torch import nn
+
+
+def curve_function(impl):
+    """``tasklle.ops.curve`` (C on CPU) for impl 'auto', the pure-PyTorch twin for 'reference'."""
+    if impl == "auto":
+        from ..ops.curve import curve
+    elif impl == "reference":
+        from ..reference.curve import curve
+    else:
+        raise ValueError(f"impl must be 'auto' or 'reference', got {impl!r}")
+    return curve
+
+
+def check_images(x, name="x"):
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor in [0, 1], got {x.dtype}")
+    if x.dim() != 4 or x.shape[1] != 3:
+        raise ValueError(f"{name} must have shape (B, 3, H, W), got {tuple(x.shape)}")
+    if x.numel() == 0:
+        raise ValueError(f"{name} must not be empty, got shape {tuple(x.shape)}")
+
+
+def init_conv_weights(module, std):
+    """Conv weights ~ N(0, std) as the official ``weights_init`` does (biases keep
+    PyTorch's default init, as there)."""
+    if isinstance(std, bool) or not isinstance(std, numbers.Real) or not std >= 0:
+        raise ValueError(f"std must be a number >= 0, got {std!r}")
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.normal_(m.weight, 0.0, float(std))
+    return module
+
+
+def _strip_prefix(state):
+    """Checkpoints saved from nn.DataParallel carry a 'module.' prefix."""
+    if state and all(k.startswith("module.") for k in state):
+        return {k[len("module."):]: v for k, v in state.items()}
+    return dict(state)
+
+
+def load_state_strict(model, state, source):
+    """Load ``state`` into ``model`` by key name; on any mismatch raise ValueError
+    listing the missing and unexpected keys and shape differences."""
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"{source}: expected a state_dict (a dict of tensors)")
+    state = _strip_prefix(state)
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shapes = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+              for k in sorted(set(own) & set(state)) if state[k].shape != own[k].shape]
+    if missing or unexpected or shapes:
+        parts = []
+        if missing:
+            parts.append("missing keys: " + ", ".join(missing))
+        if unexpected:
+            parts.append("unexpected keys: " + ", ".join(unexpected))
+        if shapes:
+            parts.append("shape mismatch: " + "; ".join(shapes))
+        raise ValueError(f"{source} does not match {type(model).__name__}: " + " | ".join(parts))
+    model.load_state_dict(state, strict=True)
+    return model
+
+
+def read_checkpoint(path):
+    """(state_dict, metadata dict) from an official state_dict file or a tasklle
+    checkpoint ``{'format', 'kind', 'model': state_dict, ...}``."""
+    from ..io import load_checkpoint
+
+    ckpt = load_checkpoint(path)  # weights_only=True; FileNotFoundError / ValueError
+    if not isinstance(ckpt, dict):
+        raise ValueError(f"{path}: expected a dict, got {type(ckpt).__name__}")
+    for key in ("model", "state_dict"):
+        if isinstance(ckpt.get(key), dict):
+            return ckpt[key], {k: v for k, v in ckpt.items() if k != key}
+    return ckpt, {}
