@@ -11,6 +11,16 @@
 #endif
 
 #include "tasklle.h"
+
+/* GCC keeps float selects (a > b ? a : b) as branches under its default
+   -ftrapping-math, which stops the pair loops from vectorizing. The kernels
+   raise no FP exceptions anyone observes, and the flag changes no IEEE result
+   (contraction stays off), so it is lifted for this file -- before the inline
+   IoU header, so that every function here has the same options and inlines. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
+
 #include "box_iou_inline.h"
 
 #define TLL_CAT_(a, b) a##b

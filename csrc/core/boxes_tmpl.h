@@ -94,19 +94,12 @@ tll_status FN(tll_diou_forward_)(T *loss, double *weighted_sum, const T *pred, c
     return TLL_OK;
 }
 
-/* torch.maximum / torch.minimum backward: the winner takes g, a tie splits it in
-   halves. Branch-free (a weight in {0, 1/2, 1}) so the pair loop vectorizes. */
-static inline void FN(route_max_)(T pv, T tv, T g, T *gp, T *gt)
-{
-    T wp = (T)(pv > tv) + (T)0.5 * (T)(pv == tv);
-    *gp += g * wp;
-    *gt += g * ((T)1 - wp);
-}
+/* torch.maximum(p, t) backward: the share of p -- 1 if p wins, 0 if t wins, 1/2 on a
+   tie (the gradient is split in halves). Branch-free so the pair loop vectorizes. */
+static inline T FN(share_max_)(T pv, T tv) { return (T)(pv > tv) + (T)0.5 * (T)(pv == tv); }
 
-/* min(p, t): p wins when t > p -- route_max_ with the values swapped, the outputs not */
-static inline void FN(route_min_)(T pv, T tv, T g, T *gp, T *gt) { FN(route_max_)(tv, pv, g, gp, gt); }
-
-/* d loss / d pred and d target for one pair, times g (the chain rule of diou_one_ by hand). */
+/* d loss / d pred (gp) and d target (gt) for one pair, times g: the chain rule of
+   diou_one_ by hand. Accumulates in scalars and stores once (vectorizable). */
 static inline void FN(diou_grad_one_)(T *gp, T *gt, const T *p, const T *t, T eps, T g)
 {
     T lx = p[0] > t[0] ? p[0] : t[0], ly = p[1] > t[1] ? p[1] : t[1];
@@ -125,8 +118,6 @@ static inline void FN(diou_grad_one_)(T *gp, T *gt, const T *p, const T *t, T ep
     T dy = (t[1] + t[3]) - (p[1] + p[3]);
     T rho2 = dx * dx / (T)4 + dy * dy / (T)4;
 
-    for (int k = 0; k < 4; k++)
-        gp[k] = gt[k] = (T)0;
     /* loss = 1 - iou + rho2 / c2 */
     T inv_c2 = (T)1 / c2, inv_u = (T)1 / u;
     T g_rho2 = g * inv_c2;
@@ -134,39 +125,59 @@ static inline void FN(diou_grad_one_)(T *gp, T *gt, const T *p, const T *t, T ep
     /* iou = overlap / u, u = ap + ag - overlap + eps; d loss / d iou = -g */
     T g_u = g * overlap * inv_u * inv_u;
     T g_ov = -g * inv_u - g_u;
-    /* ap = pw * ph, ag = tw * th (both get g_u) */
-    gp[2] += g_u * ph;
-    gp[0] -= g_u * ph;
-    gp[3] += g_u * pw;
-    gp[1] -= g_u * pw;
-    gt[2] += g_u * th;
-    gt[0] -= g_u * th;
-    gt[3] += g_u * tw;
-    gt[1] -= g_u * tw;
-    /* overlap = clamp(rx - lx, 0) * clamp(ry - ly, 0); clamp passes the gradient at >= 0 */
+    /* ap = pw * ph, ag = tw * th: both get g_u */
+    T p0 = -g_u * ph, p1 = -g_u * pw, p2 = g_u * ph, p3 = g_u * pw;
+    T t0 = -g_u * th, t1 = -g_u * tw, t2 = g_u * th, t3 = g_u * tw;
+    /* overlap = clamp(rx - lx, 0) * clamp(ry - ly, 0); clamp passes the gradient at >= 0;
+       rx = min(p2, t2) (p's share = share_max(t2, p2)), lx = max(p0, t0) */
     T g_w = g_ov * h * (T)(wr >= (T)0);
     T g_h = g_ov * w * (T)(hr >= (T)0);
-    FN(route_min_)(p[2], t[2], g_w, &gp[2], &gt[2]);
-    FN(route_max_)(p[0], t[0], -g_w, &gp[0], &gt[0]);
-    FN(route_min_)(p[3], t[3], g_h, &gp[3], &gt[3]);
-    FN(route_max_)(p[1], t[1], -g_h, &gp[1], &gt[1]);
-    /* c2 = clamp(ex2 - ex1, 0)^2 + clamp(ey2 - ey1, 0)^2 + eps */
+    T k;
+    k = FN(share_max_)(t[2], p[2]);
+    p2 += g_w * k;
+    t2 += g_w * ((T)1 - k);
+    k = FN(share_max_)(p[0], t[0]);
+    p0 -= g_w * k;
+    t0 -= g_w * ((T)1 - k);
+    k = FN(share_max_)(t[3], p[3]);
+    p3 += g_h * k;
+    t3 += g_h * ((T)1 - k);
+    k = FN(share_max_)(p[1], t[1]);
+    p1 -= g_h * k;
+    t1 -= g_h * ((T)1 - k);
+    /* c2 = clamp(ex2 - ex1, 0)^2 + clamp(ey2 - ey1, 0)^2 + eps; ex2 = max(p2, t2), ex1 = min(p0, t0) */
     T g_cw = g_c2 * (T)2 * cw * (T)(cwr >= (T)0);
     T g_ch = g_c2 * (T)2 * ch * (T)(chr >= (T)0);
-    FN(route_max_)(p[2], t[2], g_cw, &gp[2], &gt[2]);
-    FN(route_min_)(p[0], t[0], -g_cw, &gp[0], &gt[0]);
-    FN(route_max_)(p[3], t[3], g_ch, &gp[3], &gt[3]);
-    FN(route_min_)(p[1], t[1], -g_ch, &gp[1], &gt[1]);
+    k = FN(share_max_)(p[2], t[2]);
+    p2 += g_cw * k;
+    t2 += g_cw * ((T)1 - k);
+    k = FN(share_max_)(t[0], p[0]);
+    p0 -= g_cw * k;
+    t0 -= g_cw * ((T)1 - k);
+    k = FN(share_max_)(p[3], t[3]);
+    p3 += g_ch * k;
+    t3 += g_ch * ((T)1 - k);
+    k = FN(share_max_)(t[1], p[1]);
+    p1 -= g_ch * k;
+    t1 -= g_ch * ((T)1 - k);
     /* rho2 = dx^2 / 4 + dy^2 / 4, dx = (t0 + t2) - (p0 + p2) */
     T g_dx = g_rho2 * dx / (T)2, g_dy = g_rho2 * dy / (T)2;
-    gt[0] += g_dx;
-    gt[2] += g_dx;
-    gp[0] -= g_dx;
-    gp[2] -= g_dx;
-    gt[1] += g_dy;
-    gt[3] += g_dy;
-    gp[1] -= g_dy;
-    gp[3] -= g_dy;
+    p0 -= g_dx;
+    p2 -= g_dx;
+    t0 += g_dx;
+    t2 += g_dx;
+    p1 -= g_dy;
+    p3 -= g_dy;
+    t1 += g_dy;
+    t3 += g_dy;
+    gp[0] = p0;
+    gp[1] = p1;
+    gp[2] = p2;
+    gp[3] = p3;
+    gt[0] = t0;
+    gt[1] = t1;
+    gt[2] = t2;
+    gt[3] = t3;
 }
 
 tll_status FN(tll_diou_backward_)(T *grad_pred, T *grad_target, const T *grad_loss, double scale, const T *pred,

@@ -4,9 +4,10 @@
  *                     pos_thr, neg_thr, min_pos_thr, gt_max_assign_all, match_low_quality)
  * assigned (A,) int64 and max_iou (A,) of the anchors' dtype are outputs;
  * anchors (A, 4) and gts (G, 4) float32/float64 of one dtype; gt_ignore (G,)
- * uint8 or None. Finite values are the caller's (tasklle.ops) check.
+ * uint8 or None. anchors and gts must be finite (ValueError naming them).
  */
 #include "bind_common.h"
+#include "bind_finite.h"
 
 static PyObject *py_assign_max_iou(PyObject *self, PyObject *args)
 {
@@ -17,10 +18,11 @@ static PyObject *py_assign_max_iou(PyObject *self, PyObject *args)
                           &lowq))
         return NULL;
     PyArrayObject *anchors = tll_array_arg(ano, "anchors", 2, TLL_DT_FLOAT, 0);
-    if (!anchors || tll_dim_is(anchors, "anchors", 1, 4))
+    if (!anchors || tll_dim_is(anchors, "anchors", 1, 4) || tll_require_finite(anchors, "anchors"))
         return NULL;
     PyArrayObject *gts = tll_array_arg(go, "gts", 2, TLL_DT_FLOAT, 0);
-    if (!gts || tll_dim_is(gts, "gts", 1, 4) || tll_same_dtype(gts, "gts", anchors, "anchors"))
+    if (!gts || tll_dim_is(gts, "gts", 1, 4) || tll_same_dtype(gts, "gts", anchors, "anchors") ||
+        tll_require_finite(gts, "gts"))
         return NULL;
     npy_intp na = PyArray_DIM(anchors, 0), ng = PyArray_DIM(gts, 0);
     PyArrayObject *ign = NULL;

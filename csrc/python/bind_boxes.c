@@ -8,15 +8,16 @@
  * Outputs first (preallocated), then inputs, then scalars. Boxes are (N, 4)
  * float32/float64 arrays; every other float array has the boxes' dtype, except
  * the NMS scores, which are float64. loss, grad_pred, grad_target, grad_loss
- * and weight may be None. Finite values are the caller's (tasklle.ops) check.
+ * and weight may be None. Every input must be finite (ValueError naming it).
  */
 #include "bind_common.h"
+#include "bind_finite.h"
 
 /* A (N, 4) float array. */
 static PyArrayObject *box_arg(PyObject *obj, const char *name)
 {
     PyArrayObject *a = tll_array_arg(obj, name, 2, TLL_DT_FLOAT, 0);
-    if (!a || tll_dim_is(a, name, 1, 4))
+    if (!a || tll_dim_is(a, name, 1, 4) || tll_require_finite(a, name))
         return NULL;
     return a;
 }
@@ -103,7 +104,7 @@ static int diou_inputs(PyObject *po, PyObject *to, PyObject *wo, double eps, PyA
     *t = box_arg(to, "target");
     if (!*t || tll_same_dtype(*t, "target", *p, "pred") || tll_same_shape(*t, "target", *p, "pred"))
         return -1;
-    if (optional_arg(wo, "weight", 1, PyArray_DIM(*p, 0), *p, "pred", 0, w))
+    if (optional_arg(wo, "weight", 1, PyArray_DIM(*p, 0), *p, "pred", 0, w) || (*w && tll_require_finite(*w, "weight")))
         return -1;
     if (finite_scalar(eps, "eps"))
         return -1;
@@ -157,6 +158,7 @@ static PyObject *py_boxes_diou_backward(PyObject *self, PyObject *args)
         optional_arg(gto, "grad_target", 2, n, p, "pred", 1, &gt) ||
         optional_arg(glo, "grad_loss", 1, n, p, "pred", 0, &gl))
         return NULL;
+    /* grad_loss is not checked for finiteness: a NaN upstream gradient propagates, as in torch */
     tll_status st;
     Py_BEGIN_ALLOW_THREADS
     if (PyArray_TYPE(p) == NPY_FLOAT32)
@@ -182,7 +184,7 @@ static PyObject *py_boxes_nms(PyObject *self, PyObject *args)
         return NULL;
     npy_intp n = PyArray_DIM(b, 0);
     PyArrayObject *s = tll_array_arg(so, "scores", 1, NPY_FLOAT64, 0);
-    if (!s || tll_dim_is(s, "scores", 0, n))
+    if (!s || tll_dim_is(s, "scores", 0, n) || tll_require_finite(s, "scores"))
         return NULL;
     PyArrayObject *keep = tll_array_arg(ko, "keep", 1, NPY_INT64, 1);
     if (!keep || tll_dim_is(keep, "keep", 0, n) || finite_scalar(thr, "iou_threshold"))

@@ -10,6 +10,16 @@ from tasklle.models import TinaFace
 from tasklle.models.tinaface.detector import MEAN
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Small convolutions gain nothing from a second thread, and on a busy
+    machine OpenMP spin-waiting makes them many times slower."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="module")
 def lite():
     torch.manual_seed(0)
@@ -103,7 +113,8 @@ def test_no_boxes_gives_only_cls_loss_and_all_parameters_get_gradients():
     m = TinaFace.lite()
     x = torch.rand(1, 3, 48, 40)
     total, parts = m.loss(x, [{"boxes": torch.zeros(0, 4)}])
-    assert float(parts["reg"]) == 0 and float(parts["iou"]) == 0 and float(parts["cls"]) > 0
+    assert float(parts["reg"].detach()) == 0 and float(parts["iou"].detach()) == 0
+    assert float(parts["cls"].detach()) > 0
     total.backward()
     assert all(p.grad is not None for p in m.parameters())
 
@@ -162,5 +173,5 @@ def test_lite_loss_falls_when_training():
         opt.zero_grad()
         total.backward()
         opt.step()
-        losses.append(float(total))
+        losses.append(float(total.detach()))
     assert losses[-1] < 0.7 * losses[0]

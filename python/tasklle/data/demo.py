@@ -65,7 +65,7 @@ from pathlib import Path
 import numpy as np
 
 #: Bump when the generator changes so cached trees are rebuilt.
-DEMO_VERSION = 1
+DEMO_VERSION = 2
 DEFAULT_IMAGE_SIZE = (256, 384)  # range of image height and width
 DEFAULT_FACE_SIZE = (8, 120)  # range of face box heights
 EASY_MIN_HEIGHT = 40

@@ -22,7 +22,9 @@ def assign_max_iou(anchors, gts, pos_thr=0.35, neg_thr=0.35, min_pos_thr=0.35, g
     Returns (assigned int64 (A,) -- indices into the given gts --, max_iou (A,)
     in the anchors' dtype: each anchor's best IoU over the non-ignored gts).
     See tasklle.reference.assign for the exact semantics."""
-    pos, neg, min_pos, _ = _ref.check_assign_args(anchors, gts, pos_thr, neg_thr, min_pos_thr, gt_ignore)
+    # finiteness of the boxes is scanned by the C binding or by the twin
+    pos, neg, min_pos, _ = _ref.check_assign_args(anchors, gts, pos_thr, neg_thr, min_pos_thr, gt_ignore,
+                                                  finite=False)
     if (not hasattr(_C, "assign_max_iou") or anchors.device.type != "cpu"
             or anchors.dtype not in (torch.float32, torch.float64)):
         return _ref.assign_max_iou(anchors, gts, pos, neg, min_pos, gt_max_assign_all, match_low_quality,

@@ -26,8 +26,9 @@ def box_iou(a, b, aligned=False):
     ``aligned=True`` (pairs a[i], b[i]; needs M == N). When a or b requires
     grad the differentiable reference twin is used; the C path returns a
     tensor without grad."""
-    _ref.check_boxes(a, "a")
-    _ref.check_boxes(b, "b", dtype=a.dtype, device=a.device)
+    # finiteness is scanned by the C binding (one fast pass) or by the twin
+    _ref.check_boxes(a, "a", finite=False)
+    _ref.check_boxes(b, "b", dtype=a.dtype, device=a.device, finite=False)
     if aligned and a.shape[0] != b.shape[0]:
         raise ValueError(f"aligned=True needs a and b of the same length, got {a.shape[0]} and {b.shape[0]}")
     grad = torch.is_grad_enabled() and (a.requires_grad or b.requires_grad)
@@ -100,10 +101,11 @@ def diou_loss(pred, target, weight=None, reduction="mean", avg_factor=None, eps=
     N == 0) or sum / avg_factor when avg_factor is given (avg_factor with
     'sum' raises ValueError, as in mmdet). Gradients reach pred, target and
     weight (first order only on the C path)."""
-    avg_factor, eps = _ref.check_diou_args(pred, target, weight, reduction, avg_factor, eps)
+    # finiteness is scanned by the C binding (one fast pass) or by the twin
+    avg_factor, eps = _ref.check_diou_args(pred, target, weight, reduction, avg_factor, eps, finite=False)
     tensors = (pred, target) if weight is None else (pred, target, weight)
     if not _c_ok("boxes_diou_forward", *tensors):
-        return _ref.reduce_loss(_ref.diou_terms(pred, target, eps), weight, reduction, avg_factor)
+        return _ref.diou_loss(pred, target, weight, reduction, avg_factor, eps)
     return _DIoULoss.apply(pred, target, weight, reduction, avg_factor, eps)
 
 
@@ -114,9 +116,10 @@ def nms(boxes, scores, iou_threshold):
     dropped when a kept box has IoU > iou_threshold with it (IoU as box_iou,
     compared in the boxes' dtype). Returns int64 (K,) kept indices in
     descending score order."""
-    thr = _ref.check_nms_args(boxes, scores, iou_threshold)
+    thr = _ref.check_nms_args(boxes, scores, iou_threshold, finite=False)
     if not _c_ok("boxes_nms", boxes) or scores.device.type != "cpu":
         return _ref.nms(boxes, scores, thr)
+    # finiteness is scanned by the C binding
     n = boxes.shape[0]
     keep = torch.empty(n, dtype=torch.int64)
     # scores as float64: exact for every float dtype, so the order is the same as the twin's

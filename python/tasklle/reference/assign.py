@@ -39,11 +39,11 @@ IGNORED = -2
 _CHUNK_ELEMS = 1 << 22
 
 
-def check_assign_args(anchors, gts, pos_thr, neg_thr, min_pos_thr, gt_ignore):
+def check_assign_args(anchors, gts, pos_thr, neg_thr, min_pos_thr, gt_ignore, finite=True):
     """Shared validation (C path and twin). Returns (pos, neg, min_pos, keep) where
     keep is the int64 index tensor of non-ignored gts (or None: all kept)."""
-    check_boxes(anchors, "anchors")
-    check_boxes(gts, "gts", dtype=anchors.dtype, device=anchors.device)
+    check_boxes(anchors, "anchors", finite=finite)
+    check_boxes(gts, "gts", dtype=anchors.dtype, device=anchors.device, finite=finite)
     pos_thr = check_scalar(pos_thr, "pos_thr")
     neg_thr = check_scalar(neg_thr, "neg_thr")
     min_pos_thr = check_scalar(min_pos_thr, "min_pos_thr")

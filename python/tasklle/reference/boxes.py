@@ -20,10 +20,11 @@ IOU_EPS = 1e-6
 _REDUCTIONS = ("none", "mean", "sum")
 
 
-def check_boxes(boxes, name, dtype=None, device=None):
+def check_boxes(boxes, name, dtype=None, device=None, finite=True):
     """Validate a (N, 4) floating-point box tensor; raise TypeError/ValueError naming it.
 
-    dtype/device, when given, must match (the first box argument fixes them)."""
+    dtype/device, when given, must match (the first box argument fixes them).
+    finite=False skips the NaN/inf scan (the C binding does it itself, faster)."""
     if not isinstance(boxes, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(boxes).__name__}")
     if not boxes.is_floating_point():
@@ -34,12 +35,12 @@ def check_boxes(boxes, name, dtype=None, device=None):
         raise TypeError(f"{name} must have dtype {dtype} like the first box argument, got {boxes.dtype}")
     if device is not None and boxes.device != device:
         raise ValueError(f"{name} must be on {device} like the first box argument, got {boxes.device}")
-    if boxes.numel() and not bool(torch.isfinite(boxes).all()):
+    if finite and boxes.numel() and not bool(torch.isfinite(boxes).all()):
         raise ValueError(f"{name} must contain only finite values (found NaN or inf)")
     return boxes
 
 
-def check_vector(t, name, n, dtype=None, device=None, floating=True):
+def check_vector(t, name, n, dtype=None, device=None, floating=True, finite=True):
     """Validate a (n,) tensor (weights, scores); finite when floating."""
     if not isinstance(t, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
@@ -51,7 +52,7 @@ def check_vector(t, name, n, dtype=None, device=None, floating=True):
         raise TypeError(f"{name} must have dtype {dtype}, got {t.dtype}")
     if device is not None and t.device != device:
         raise ValueError(f"{name} must be on {device}, got {t.device}")
-    if floating and t.numel() and not bool(torch.isfinite(t).all()):
+    if floating and finite and t.numel() and not bool(torch.isfinite(t).all()):
         raise ValueError(f"{name} must contain only finite values (found NaN or inf)")
     return t
 
@@ -74,14 +75,14 @@ def check_scalar(x, name, low=None, high=None):
     return x
 
 
-def check_diou_args(pred, target, weight, reduction, avg_factor, eps):
+def check_diou_args(pred, target, weight, reduction, avg_factor, eps, finite=True):
     """Shared argument validation of diou_loss (C path and twin). Returns (avg_factor, eps) as floats."""
-    check_boxes(pred, "pred")
-    check_boxes(target, "target", dtype=pred.dtype, device=pred.device)
+    check_boxes(pred, "pred", finite=finite)
+    check_boxes(target, "target", dtype=pred.dtype, device=pred.device, finite=finite)
     if target.shape != pred.shape:
         raise ValueError(f"target must have the same shape as pred {tuple(pred.shape)}, got {tuple(target.shape)}")
     if weight is not None:
-        check_vector(weight, "weight", pred.shape[0], dtype=pred.dtype, device=pred.device)
+        check_vector(weight, "weight", pred.shape[0], dtype=pred.dtype, device=pred.device, finite=finite)
     if reduction not in _REDUCTIONS:
         raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
     if avg_factor is not None:
@@ -185,9 +186,9 @@ def diou_loss(pred, target, weight=None, reduction="mean", avg_factor=None, eps=
     return reduce_loss(diou_terms(pred, target, eps), weight, reduction, avg_factor)
 
 
-def check_nms_args(boxes, scores, iou_threshold):
-    check_boxes(boxes, "boxes")
-    check_vector(scores, "scores", boxes.shape[0], device=boxes.device)
+def check_nms_args(boxes, scores, iou_threshold, finite=True):
+    check_boxes(boxes, "boxes", finite=finite)
+    check_vector(scores, "scores", boxes.shape[0], device=boxes.device, finite=finite)
     return check_scalar(iou_threshold, "iou_threshold")
 
 

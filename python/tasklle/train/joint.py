@@ -43,8 +43,8 @@ Optimiser: Adam with default betas, lr 1e-4 (the report). Zero-DCE++'s own
 training recipe adds weight decay 1e-4 and a gradient-norm clip of 0.1; the
 report builds on that code and does not say it removed them, so they are the
 defaults here too (``weight_decay=0, grad_clip=None`` switch them off).
-Conv weights are drawn from N(0, 0.02) (biases zero) unless training starts
-from an upstream checkpoint.
+Conv weights are drawn from N(0, 0.02) (``ZeroDCEPP.init_weights``) unless
+training starts from an upstream checkpoint.
 
 Data
 ----
@@ -72,6 +72,7 @@ steps and at the end: model, optimiser, step, normaliser state), ``final.pt``
 (the trained enhancer, loadable with :func:`load_upstream`), ``log.csv``
 (one row per step), ``log.json`` (config, summary and rows), ``loss.png``.
 """
+import copy
 import csv
 import hashlib
 import json
@@ -167,11 +168,10 @@ def _check_weights(w_up, w_down):
         raise ValueError("w_up and w_down are both 0: nothing to train")
 
 
-def load_upstream(path_or_model=None, scale_factor=1):
-    """Return a :class:`tasklle.models.ZeroDCEPP` from a module, our checkpoint
-    (``final.pt``/``checkpoint.pt`` of this module, or any dict holding a
-    state_dict under ``'model'`` or ``'state_dict'``), or an official
-    Zero-DCE++ state_dict (``Epoch99.pth``)."""
+def load_upstream(path_or_model=None, scale_factor=None):
+    """A :class:`tasklle.models.ZeroDCEPP` from a module, a tasklle checkpoint
+    (``final.pt`` / ``checkpoint.pt`` of this module or ``train_upstream``'s)
+    or an official Zero-DCE++ state_dict (``Epoch99.pth``). Eval mode."""
     import torch
 
     from ..models import ZeroDCEPP
@@ -180,26 +180,7 @@ def load_upstream(path_or_model=None, scale_factor=1):
         raise ValueError("upstream: give a model or a checkpoint path")
     if isinstance(path_or_model, torch.nn.Module):
         return path_or_model
-    from ..io import load_checkpoint
-
-    ckpt = load_checkpoint(path_or_model)
-    if not isinstance(ckpt, dict):
-        raise ValueError(f"upstream checkpoint {path_or_model}: expected a dict, got {type(ckpt).__name__}")
-    state = ckpt
-    for key in ("model", "state_dict", "upstream"):
-        if isinstance(ckpt.get(key), dict):
-            state = ckpt[key]
-            break
-    sf = ckpt.get("scale_factor", scale_factor) if state is not ckpt else scale_factor
-    if isinstance(ckpt.get("config"), dict):
-        sf = ckpt["config"].get("scale_factor", sf)
-    state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
-    model = ZeroDCEPP(scale_factor=sf)
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        raise ValueError(f"upstream checkpoint {path_or_model}: not a Zero-DCE++ state_dict: {e}") from e
-    return model
+    return ZeroDCEPP.load(path_or_model, scale_factor=scale_factor)
 
 
 def load_detector(detector):
@@ -558,7 +539,7 @@ def joint(data, detector=None, out="runs/joint", *, w_up=1.0, w_down=0.5, steps=
         normalise: 'none' or 'running-ratio' (L_down scaled by EMA(L_up)/EMA(L_down)).
         ema_decay: decay of those running averages.
         upstream: start from this enhancer (module or checkpoint); None: from
-            scratch with conv weights ~ N(0, init_std), biases 0.
+            scratch with conv weights ~ N(0, init_std).
         scale_factor: Zero-DCE++ scale factor of a model made from scratch.
         seed: seeds the initial weights, sample order and crops.
         checkpoint_every: steps between atomic checkpoints.
@@ -633,7 +614,7 @@ def joint(data, detector=None, out="runs/joint", *, w_up=1.0, w_down=0.5, steps=
         model = ZeroDCEPP(scale_factor=scale_factor)
         model.init_weights(std=init_std)
     else:
-        model = load_upstream(upstream, scale_factor=scale_factor)
+        model = copy.deepcopy(load_upstream(upstream))  # never train the caller's module in place
         config["scale_factor"] = scale_factor = getattr(model, "scale_factor", scale_factor)
     model.to(device).train()
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
