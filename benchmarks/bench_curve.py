@@ -115,7 +115,7 @@ def interleave_check(repeat=200):
     return res
 
 
-def second_runtime_check(repeat=200):
+def second_runtime_check(repeat=100):
     """What two separate OpenMP runtimes would do (Linux only): load a renamed
     copy of the loaded libgomp (a distinct runtime with its own thread pool),
     run an empty 2-thread region in it, and time a torch conv right after it vs
@@ -144,15 +144,19 @@ def second_runtime_check(repeat=200):
             with torch.no_grad():
                 conv(inp)
 
-        pairs = {"conv_after_conv_us": tconv, "conv_after_other_runtime_us": other}
-        times = {k: [] for k in pairs}
-        for _ in range(repeat):
-            for name, before in pairs.items():
+        def med(before):
+            ts = []
+            for _ in range(repeat):
                 before()
                 t = time.perf_counter()
                 tconv()
-                times[name].append(time.perf_counter() - t)
-        res = {k: statistics.median(v) * 1e6 for k, v in times.items()}
+                ts.append(time.perf_counter() - t)
+            return statistics.median(ts) * 1e6
+
+        # in this order: before the other runtime ever ran, right after its regions,
+        # then after a conv again (its workers exist now and may still spin)
+        res = {"conv_after_conv_us": med(tconv), "conv_after_other_runtime_us": med(other),
+               "conv_after_conv_other_runtime_used_us": med(tconv)}
         res["GOMP_SPINCOUNT"] = os.environ.get("GOMP_SPINCOUNT", "(unset)")
         res["OMP_WAIT_POLICY"] = os.environ.get("OMP_WAIT_POLICY", "(unset)")
         return res

@@ -58,7 +58,8 @@ ax.set_title(f"{item['event']}/{item['name']}: {len(item['boxes'])} faces"); ax.
                           "four targets and measure the mean of 16x16 patch means of the result."),
         new_code_cell('''\
 targets = [0.05, 0.1, 0.2, 0.3]
-darks = [tasklle.darken(item["image"], e, seed=0) for e in targets]
+from tasklle.darken import darken
+darks = [darken(item["image"], e, seed=0) for e in targets]
 fig, axes = plt.subplots(1, 5, figsize=(16, 3.2))
 axes[0].imshow(item["image"].permute(1, 2, 0)); axes[0].set_title("original")
 for ax, e, d in zip(axes[1:], targets, darks):
@@ -69,8 +70,8 @@ plt.show()'''),
         new_markdown_cell("## Noise\n\nReal low-light photos are noisy. The default noise is LEDNet's: Gaussian or "
                           "Poisson, sometimes grey. Zoomed crops, brightened x4 so the noise is visible:"),
         new_code_cell('''\
-clean = tasklle.darken(item["image"], 0.1, seed=0, noise=None)
-noisy = tasklle.darken(item["image"], 0.1, seed=0, noise="lednet")
+clean = darken(item["image"], 0.1, seed=0, noise=None)
+noisy = darken(item["image"], 0.1, seed=0, noise="lednet")
 h, w = clean.shape[-2:]
 crop = (slice(None), slice(h // 4, h // 4 + 96), slice(w // 4, w // 4 + 96))
 fig, axes = plt.subplots(1, 2, figsize=(7, 3.5))

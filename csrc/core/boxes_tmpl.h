@@ -223,51 +223,77 @@ tll_status FN(tll_nms_forward_)(int64_t *keep, int64_t *num_kept, const T *boxes
     *num_kept = 0;
     if (n == 0)
         return TLL_OK;
-    if ((uint64_t)n > SIZE_MAX / (4 * sizeof(double) + 2 * sizeof(int64_t)))
+    if ((uint64_t)n > SIZE_MAX / (5 * sizeof(double) + 2 * sizeof(int64_t) + 1))
         return TLL_ERR_OVERFLOW;
-    int64_t *order = malloc((size_t)n * sizeof(int64_t));
-    int64_t *cand = malloc((size_t)n * sizeof(int64_t)); /* sort scratch, then the alive list */
-    T *sb = malloc((size_t)n * 4 * sizeof(T));           /* boxes in visiting order */
-    T *area = malloc((size_t)n * sizeof(T));
-    if (!order || !cand || !sb || !area) {
-        free(order);
-        free(cand);
-        free(sb);
-        free(area);
-        return TLL_ERR_NOMEM;
+    /* survivors in visiting order, structure of arrays (contiguous: the IoU loop vectorizes) */
+    int64_t *id = malloc((size_t)n * sizeof(int64_t));
+    int64_t *tmp = malloc((size_t)n * sizeof(int64_t));
+    T *x1 = malloc((size_t)n * sizeof(T)), *y1 = malloc((size_t)n * sizeof(T));
+    T *x2 = malloc((size_t)n * sizeof(T)), *y2 = malloc((size_t)n * sizeof(T));
+    T *ar = malloc((size_t)n * sizeof(T));
+    unsigned char *live = malloc((size_t)n);
+    tll_status st = TLL_OK;
+    if (!id || !tmp || !x1 || !y1 || !x2 || !y2 || !ar || !live) {
+        st = TLL_ERR_NOMEM;
+        goto done;
     }
-    tll_sort_desc_stable(order, cand, scores, n);
+    tll_sort_desc_stable(id, tmp, scores, n);
     for (int64_t r = 0; r < n; r++) {
-        const T *bx = boxes + 4 * order[r];
-        for (int k = 0; k < 4; k++)
-            sb[4 * r + k] = bx[k];
-        area[r] = AREA(sb + 4 * r);
-        cand[r] = r;
+        const T *bx = boxes + 4 * id[r];
+        x1[r] = bx[0];
+        y1[r] = bx[1];
+        x2[r] = bx[2];
+        y2[r] = bx[3];
+        ar[r] = AREA(bx);
     }
-    T thr = (T)iou_threshold;
-    /* cand[start..cnt) lists the still-alive positions in visiting order; each kept box
-       compacts the tail in place, so later boxes only look at survivors. */
+    T thr = (T)iou_threshold, eps = (T)TLL_BOX_IOU_EPS;
     int64_t cnt = n, k = 0;
-    for (int64_t start = 0; start < cnt; start++) {
-        int64_t i = cand[start];
-        keep[k++] = order[i];
-        const T *bi = sb + 4 * i;
-        T ai = area[i];
-        int64_t w = start + 1;
-        for (int64_t r = start + 1; r < cnt; r++) {
-            int64_t j = cand[r];
-            /* keep j unless IoU > thr (a NaN IoU does not suppress) */
-            cand[w] = j;
-            w += !(IOU_PAIR(bi, ai, sb + 4 * j, area[j]) > thr);
+    for (int64_t s = 0; s < cnt; s++) {
+        /* survivor s is the best remaining box: keep it, drop the tail boxes it overlaps */
+        keep[k++] = id[s];
+        T bx1 = x1[s], by1 = y1[s], bx2 = x2[s], by2 = y2[s], ba = ar[s];
+        int64_t dead = 0;
+        for (int64_t r = s + 1; r < cnt; r++) {
+            /* tll_box_iou_pair with box s first (same operations, same bits) */
+            T lx = bx1 > x1[r] ? bx1 : x1[r], ly = by1 > y1[r] ? by1 : y1[r];
+            T rx = bx2 < x2[r] ? bx2 : x2[r], ry = by2 < y2[r] ? by2 : y2[r];
+            T w = rx - lx, h = ry - ly;
+            w = w < (T)0 ? (T)0 : w;
+            h = h < (T)0 ? (T)0 : h;
+            T overlap = w * h;
+            T u = (ba + ar[r]) - overlap;
+            u = u < eps ? eps : u;
+            unsigned char l = !(overlap / u > thr); /* a NaN IoU does not suppress */
+            live[r] = l;
+            dead += !l;
+        }
+        if (dead == 0)
+            continue;
+        int64_t w = s + 1;
+        for (int64_t r = s + 1; r < cnt; r++) {
+            if (!live[r])
+                continue;
+            id[w] = id[r];
+            x1[w] = x1[r];
+            y1[w] = y1[r];
+            x2[w] = x2[r];
+            y2[w] = y2[r];
+            ar[w] = ar[r];
+            w++;
         }
         cnt = w;
     }
     *num_kept = k;
-    free(order);
-    free(cand);
-    free(sb);
-    free(area);
-    return TLL_OK;
+done:
+    free(id);
+    free(tmp);
+    free(x1);
+    free(y1);
+    free(x2);
+    free(y2);
+    free(ar);
+    free(live);
+    return st;
 }
 
 #undef FN

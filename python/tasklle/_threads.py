@@ -1,11 +1,36 @@
 """One place that sets how many threads the C core uses, and a build report.
 
-The C core uses its own OpenMP runtime (libgomp from the compiler) while torch
-ships another. They never run parallel regions at the same time in tasklle (a
-torch op calls the core synchronously, and torch's pool is idle meanwhile), so
-with both set to the core count the process uses at most that many busy
-threads. ``set_num_threads`` sets the core and, unless told otherwise, torch's
+``set_num_threads`` sets the C core and, unless told otherwise, torch's
 intra-op pool to the same number so the two agree.
+
+OpenMP runtimes (measured, torch 2.13.0+cpu on Linux, 2 cores; reproduce with
+``python benchmarks/bench_curve.py --threads-only``):
+
+- One runtime, one pool. torch's wheel bundles ``torch/lib/libgomp.so.1``
+  with the same soname as the compiler's ``libgomp.so.1`` that the C core
+  links, so the dynamic loader maps only one of them per process (torch's if
+  torch is imported first, the system's if tasklle is). The core and torch
+  share one OpenMP runtime and one thread pool: torch's 2-thread ops add one
+  OpenMP worker to the process and the curve kernel after them adds none. A
+  16-channel 64x64 conv took 185-207 us after a conv and 221-241 us right
+  after the curve kernel; the kernel 153-241 us after itself and 166-244 us
+  after the conv. The conv's extra ~30 us is cache eviction (the same as
+  after a torch copy of equal size, or after the kernel run with 1 thread),
+  not threads. No oversubscription, nothing to fix.
+- Two runtimes would oversubscribe. With a second, separate libgomp loaded
+  (simulated by loading a renamed copy; a torch build that bundles a renamed
+  runtime would do this), idle workers of one runtime spin-wait after each
+  parallel region (libgomp's default GOMP_SPINCOUNT is 300000 pause loops,
+  milliseconds on recent x86) while the other pool needs the cores: the same
+  conv took 65-103 ms right after an empty region of the other runtime vs
+  0.2-0.3 ms after a conv. With ``GOMP_SPINCOUNT=0`` (or
+  ``OMP_WAIT_POLICY=PASSIVE``) in the environment before the process starts
+  it was 0.32 vs 0.29 ms. libgomp reads these only when it is loaded, so they
+  cannot be set from Python afterwards.
+- On a machine shared with other busy processes, 2-thread OpenMP regions
+  stall whenever one thread is descheduled at a barrier: an elementwise torch
+  op on 120k floats took 8-16 ms with 2 threads vs 0.03-0.3 ms with 1 thread
+  (load average about 4 on 2 cores). Use ``set_num_threads(1)`` there.
 """
 import os
 import platform

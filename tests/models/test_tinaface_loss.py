@@ -40,8 +40,7 @@ def _zero_outputs(model, B, H, W):
     x = torch.zeros(B, 3, H, W)
     with torch.no_grad():
         cls, reg, iou = model(x)
-    return ([torch.zeros_like(c, requires_grad=True) for c in cls], [torch.zeros_like(r, requires_grad=True) for r in reg],
-            [torch.zeros_like(i, requires_grad=True) for i in iou])
+    return tuple([torch.zeros_like(t, requires_grad=True) for t in level] for level in (cls, reg, iou))
 
 
 def _diou(a, b, eps=1e-6):

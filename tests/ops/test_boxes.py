@@ -106,17 +106,26 @@ def test_diou_matches_twin(dtype, reduction, avg_factor, weighted):
     p, t = _pairs(203, dtype, grid=4.0 if weighted else None)
     w = torch.rand(203, dtype=dtype) if weighted else None
     got, want = _run(ops, p, t, w, reduction, avg_factor), _run(ref, p, t, w, reduction, avg_factor)
-    for x, y in zip(got, want):
+    if dtype == torch.float64:
+        for x, y in zip(got, want):
+            assert (x is None) == (y is None)
+            if y is not None:
+                scale = float(y.abs().max()) if y.numel() else 1.0
+                torch.testing.assert_close(x, y, rtol=1e-12, atol=1e-12 * scale)
+        return
+    # float32: identical or very thin boxes make the gradient a difference of nearly equal
+    # terms, where the operation order shows. Both paths are judged against the twin in
+    # float64 on the same inputs: the C error may not exceed twice the twin's own.
+    exact = _run(ref, p.double(), t.double(), None if w is None else w.double(), reduction, avg_factor)
+    for x, y, z in zip(got, want, exact):
+        assert (x is None) == (y is None)
         if y is None:
-            assert x is None
             continue
-        # identical boxes make the gradient a difference of nearly equal terms: in float32
-        # the operation order shows at ~1e-4 of the largest entry
-        scale = float(y.abs().max()) if y.numel() else 1.0
-        if dtype == torch.float32:
-            torch.testing.assert_close(x, y, rtol=1e-5, atol=1e-4 * scale)
-        else:
-            torch.testing.assert_close(x, y, rtol=1e-12, atol=1e-12 * scale)
+        scale = float(z.abs().max()) if z.numel() else 1.0
+        err_c = float((x.double() - z).abs().max()) if z.numel() else 0.0
+        err_ref = float((y.double() - z).abs().max()) if z.numel() else 0.0
+        assert err_c <= 2 * err_ref + 1e-6 * scale, (err_c, err_ref, scale)
+        torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-3 * scale)
 
 
 def test_diou_known_values():

@@ -13,7 +13,7 @@ released, so this is our own small design (REFERENCE §3):
 
   * **Condition.** E enters twice: as a constant extra input channel (the
     network sees ``cat(x, E)``, 4 channels) and through its own small branch,
-    an MLP ``[E, log E] -> 32 -> 2 x 32`` per hidden layer giving a FiLM
+    an MLP ``[E, log E] -> 16 -> 2 x 32`` per hidden layer giving a FiLM
     scale and shift (``h <- h * (1 + g(E)) + b(E)`` before each ReLU). The map
     lets the first layer mix E with the pixels; the branch lets every layer
     change its operating point with E, which is what makes one small network
@@ -133,7 +133,7 @@ class ECZeroDCE(nn.Module):
         self.e_conv6 = _SepConv(2 * c, c)
         self.e_conv7 = _SepConv(2 * c, 3)
         # condition branch: [E, log E] -> FiLM (scale, shift) for the six hidden layers
-        self.cond = nn.Sequential(nn.Linear(2, c), nn.ReLU(inplace=True), nn.Linear(c, 6 * 2 * c))
+        self.cond = nn.Sequential(nn.Linear(2, 16), nn.ReLU(inplace=True), nn.Linear(16, 6 * 2 * c))
 
     @property
     def scale_factor(self):

@@ -13,4 +13,5 @@ __getattr__, __dir__ = lazy_module(__name__, {
     "NEGATIVE": ".assign",
     "IGNORED": ".assign",
     "deform_conv2d": ".deform_conv",
+    "DeformConv2d": ".deform_conv",
 })

@@ -20,9 +20,10 @@ provides the backward. All taps of all output positions are sampled in one
 ``F.grid_sample`` call (bilinear, zero padding, ``align_corners=False`` with
 pixel ``x`` mapped to ``(2x + 1) / W - 1``, which is exactly the bilinear
 formula above for every image size, including W = 1), then one batched matmul
-applies the weight. Profiling (see the closing note in the tests/benchmarks)
-showed the sampling is a minor part of a TinaFace forward on CPU, so there is
-no C kernel. The slow, loop-based twin in ``tasklle.reference.deform_conv2d``
+applies the weight. Profiling a TinaFace forward+backward on CPU (torch
+profiler, one thread) put grid_sample forward+backward at 1.1 % of the full
+model (one 192x192 image) and 3.9 % of the lite model (4 x 320x320), against
+63-70 % for the ordinary convolutions, so there is no C kernel. The slow, loop-based twin in ``tasklle.reference.deform_conv2d``
 is the specification the tests compare against.
 """
 import math

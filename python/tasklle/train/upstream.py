@@ -297,7 +297,7 @@ def train_upstream(data, out, model="zero-dce++", epochs=1, batch_size=8, image_
                     if grad_clip > 0:
                         torch.nn.utils.clip_grad_norm_(net.parameters(), grad_clip)
                     opt.step()
-                    row.update(total=float(total), **{t: float(v) for t, v in terms.items()},
+                    row.update(total=float(total.detach()), **{t: float(v.detach()) for t, v in terms.items()},
                                images=int(images.shape[0]))
                     for key in ("total", *TERMS):
                         running[key] = row[key] if key not in running else 0.9 * running[key] + 0.1 * row[key]

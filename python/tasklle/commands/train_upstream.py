@@ -1,0 +1,51 @@
+"""``tasklle train-upstream``: Zero-DCE++ (or Zero-DCE) trained with the
+non-reference losses only, the official recipe, on any folder of images."""
+
+
+def register(subparsers):
+    p = subparsers.add_parser(
+        "train-upstream", help="train Zero-DCE++ / Zero-DCE on a folder of images with the non-reference losses",
+        description="Official Zero-DCE++ recipe (images squashed to a square, Adam lr 1e-4, weight decay 1e-4, "
+                    "gradient-norm clip 0.1, L_spa + 10 L_exp + 5 L_col + 1600 L_tvA, E = 0.6) on every image "
+                    "below --data (unreadable files are reported and skipped). Writes checkpoint.pt (every "
+                    "--checkpoint-every steps, on Ctrl-C and at the end), final.pt, log.csv, loss_curve.png and "
+                    "summary.json to --out; --resume continues exactly where a checkpoint left off.")
+    p.add_argument("--data", required=True, help="folder of images (searched recursively) or one image")
+    p.add_argument("--out", default="runs/upstream", help="output folder (default runs/upstream)")
+    p.add_argument("--model", default="zero-dce++", choices=("zero-dce++", "zero-dce"))
+    p.add_argument("--epochs", type=int, default=100, help="passes over the data (official: 100)")
+    p.add_argument("--batch-size", type=int, default=8, help="images per step (official: 8)")
+    p.add_argument("--image-size", type=int, default=512, help="side of the square images (official: 512)")
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--grad-clip", type=float, default=0.1, help="gradient-norm clip, 0 = none (0.1)")
+    p.add_argument("--scale-factor", type=float, default=1, help="Zero-DCE++ scale factor (official training: 1)")
+    p.add_argument("--exposure", type=float, default=0.6, help="exposure target E of L_exp (0.6)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--checkpoint-every", type=int, default=100, help="steps between checkpoints (100)")
+    p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps in total")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument("--workers", type=int, default=0, help="image-loading worker processes (0)")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=run)
+
+
+def run(args):
+    from ..train.upstream import train_upstream
+
+    sf = int(args.scale_factor) if float(args.scale_factor).is_integer() else args.scale_factor
+    res = train_upstream(args.data, args.out, model=args.model, epochs=args.epochs, batch_size=args.batch_size,
+                         image_size=args.image_size, lr=args.lr, weight_decay=args.weight_decay,
+                         grad_clip=args.grad_clip, seed=args.seed, checkpoint_every=args.checkpoint_every,
+                         resume=args.resume, scale_factor=sf, exposure=args.exposure, max_steps=args.max_steps,
+                         num_workers=args.workers, show_progress=not args.no_progress)
+    done = [r for r in res["history"] if r["images"]]
+    if done:
+        last = done[-1]
+        print(f"step {last['step']}: total {last['total']:.4g} (spa {last['spa']:.3g}, exp {last['exp']:.3g}, "
+              f"col {last['col']:.3g}, tv {last['tv']:.3g})")
+    if res["final"]:
+        print(f"wrote {res['final']} (log {res['out'] / 'log.csv'}, plot {res['out'] / 'loss_curve.png'})")
+    else:
+        print(f"stopped at step {len(res['history'])}: {res['checkpoint']} (continue with --resume)")
+    return 0
