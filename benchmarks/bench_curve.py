@@ -58,6 +58,23 @@ def fwd_bwd(fn, x, A, grad, layout):
     return torch.autograd.grad(final, (x, A), grad)
 
 
+def measure(fn, repeat):
+    """common.timeit's wall-clock statistics plus the median process CPU time
+    per call (all threads): on a machine shared with other users the wall time
+    includes waiting for a core, the CPU time does not (it does include
+    OpenMP spin-waiting)."""
+    cpu = []
+
+    def timed():
+        c = time.process_time()
+        fn()
+        cpu.append(time.process_time() - c)
+
+    res = timeit(timed, repeat=repeat)
+    res["cpu_median_s"] = statistics.median(cpu[1:])  # cpu[0] is the warm-up call
+    return res
+
+
 def floor_bytes(B, H, W, layout, itemsize=4):
     E = B * 3 * H * W
     m = ITER if layout == "per" else 1
@@ -191,23 +208,25 @@ def main(argv=None):
             # the C op must agree with the twin before its time means anything
             for a, b in zip(fwd_bwd(curve, x, A, grad, layout), fwd_bwd(ref_curve, x, A, grad, layout)):
                 torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
-            t_c = timeit(lambda: fwd_bwd(curve, x, A, grad, layout), repeat=args.repeat)
-            t_r = timeit(lambda: fwd_bwd(ref_curve, x, A, grad, layout), repeat=args.repeat)
+            t_c = measure(lambda: fwd_bwd(curve, x, A, grad, layout), args.repeat)
+            t_r = measure(lambda: fwd_bwd(ref_curve, x, A, grad, layout), args.repeat)
             nbytes = floor_bytes(B, H, W, layout)
             floor_s = nbytes / (bw * 1e9)
             case = {
                 "shape": [B, 3, H, W], "layout": layout, "iterations": ITER, "dtype": "float32",
                 "c_op": t_c, "reference": t_r,
                 "speedup_median": t_r["median_s"] / t_c["median_s"],
+                "speedup_cpu_median": t_r["cpu_median_s"] / t_c["cpu_median_s"],
                 "floor_bytes": nbytes, "floor_s": floor_s,
                 "floor_ratio_median": t_c["median_s"] / floor_s,
                 "saved_for_backward_bytes": {"c_op": saved_bytes(curve, x, A, layout),
                                              "reference": saved_bytes(ref_curve, x, A, layout)},
             }
             cases.append(case)
-            print(f"{B}x3x{H}x{W} {layout:6s}: C {t_c['median_s'] * 1e3:8.1f} ms  reference "
-                  f"{t_r['median_s'] * 1e3:8.1f} ms  speedup {case['speedup_median']:5.1f}x  floor "
-                  f"{floor_s * 1e3:6.1f} ms (C at {case['floor_ratio_median']:.2f}x floor)", flush=True)
+            print(f"{B}x3x{H}x{W} {layout:6s}: C {t_c['median_s'] * 1e3:7.1f} ms (cpu {t_c['cpu_median_s'] * 1e3:6.1f})"
+                  f"  reference {t_r['median_s'] * 1e3:7.1f} ms (cpu {t_r['cpu_median_s'] * 1e3:7.1f})  speedup "
+                  f"{case['speedup_median']:5.1f}x (cpu {case['speedup_cpu_median']:5.1f}x)  floor "
+                  f"{floor_s * 1e3:5.1f} ms (C at {case['floor_ratio_median']:.2f}x floor)", flush=True)
             del x, A, grad
     inter = interleave_check()
     print("interleave:", inter, flush=True)

@@ -23,6 +23,7 @@ def main(argv=None):
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--tag", default="", help="suffix of the results file name (e.g. t1 for one thread)")
     args = ap.parse_args(argv)
     tasklle.set_num_threads(args.threads)
     g = torch.Generator().manual_seed(0)
@@ -31,7 +32,7 @@ def main(argv=None):
     i0 = torch.rand(shape, generator=g) * 0.3
     a0 = torch.randn(shape, generator=g) * 0.1
 
-    results = {"shape": list(shape), "dtype": "float32"}
+    results = {"shape": list(shape), "dtype": "float32", "threads": tasklle.get_num_threads()}
     for impl in ("c", "reference"):
         y = y0.clone().requires_grad_()
         a = a0.clone().requires_grad_()
@@ -55,7 +56,7 @@ def main(argv=None):
     nbytes = 5 * y0.numel() * 4
     results["c_effective_gbs"] = nbytes / c["forward_backward"]["median_s"] / 1e9
     results["copy_bandwidth_gbs"] = copy_bandwidth_gbs()
-    write_results("zerodce_loss", results)
+    write_results("zerodce_loss" + (f"_{args.tag}" if args.tag else ""), results)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,14 @@
 #endif
 
 #include "tasklle.h"
+
+/* As in boxes.c: GCC keeps float selects as branches under -ftrapping-math, which
+   stops the IoU loops from vectorizing; lifting it changes no IEEE result. Set
+   before the inline IoU header so every function here shares the options. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
+
 #include "box_iou_inline.h"
 
 #define TLL_CAT_(a, b) a##b

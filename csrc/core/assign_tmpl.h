@@ -48,6 +48,8 @@ tll_status FN(tll_assign_max_iou_)(int64_t *assigned, T *max_iou, const T *ancho
         }
         return TLL_OK;
     }
+    if (nv > INT32_MAX) /* the per-block argmax is an int32 (a vector lane as wide as a float) */
+        return TLL_ERR_OVERFLOW;
     int nt = tll_get_num_threads();
     if ((uint64_t)nv > SIZE_MAX / ((size_t)(nt + 1) * (4 * sizeof(double) + 3 * sizeof(int64_t))))
         return TLL_ERR_OVERFLOW;
@@ -95,36 +97,71 @@ tll_status FN(tll_assign_max_iou_)(int64_t *assigned, T *max_iou, const T *ancho
         T *mymax = tmax + (size_t)tid * nv;
         int64_t *myarg = targ + (size_t)tid * nv;
         int64_t *cand = tcand + (size_t)tid * nv;
+        /* the block's anchors as structure of arrays, their running best IoU / gt, and
+           one gt's IoUs with them: gt-outer, anchor-inner, so the IoU loop vectorizes */
+        T ax1[TLL_ASSIGN_BLOCK], ay1[TLL_ASSIGN_BLOCK], ax2[TLL_ASSIGN_BLOCK], ay2[TLL_ASSIGN_BLOCK];
+        T aar[TLL_ASSIGN_BLOCK], best[TLL_ASSIGN_BLOCK], iou[TLL_ASSIGN_BLOCK];
+        int32_t barg[TLL_ASSIGN_BLOCK];
+        const T eps = (T)TLL_BOX_IOU_EPS;
         int64_t blk;
 #pragma omp for schedule(dynamic, 4)
         for (blk = 0; blk < nblk; blk++) {
             int64_t lo = blk * TLL_ASSIGN_BLOCK, hi = lo + TLL_ASSIGN_BLOCK < na ? lo + TLL_ASSIGN_BLOCK : na;
+            int m = (int)(hi - lo);
             T bb[4];
             FN(block_bounds_)(bb, anchors, lo, hi);
             int64_t nc = 0;
             for (int64_t v = 0; v < nv; v++)
                 if (FN(may_overlap_)(vbox + 4 * v, bb))
                     cand[nc++] = v;
-            for (int64_t a = lo; a < hi; a++) {
-                const T *ab = anchors + 4 * a;
-                T aa = AREA(ab);
-                T best = (T)0;
-                int64_t arg = 0; /* all IoUs 0: the first valid gt, as torch.max */
-                for (int64_t c = 0; c < nc; c++) {
-                    int64_t v = cand[c];
-                    /* gts first, as mmdet's bbox_overlaps(gt, anchors) */
-                    T iou = IOU_PAIR(vbox + 4 * v, varea[v], ab, aa);
-                    if (iou > best) {
-                        best = iou;
-                        arg = v;
-                    }
-                    if (iou > mymax[v] || (iou == mymax[v] && a < myarg[v])) {
-                        mymax[v] = iou;
-                        myarg[v] = a;
+            for (int i = 0; i < m; i++) {
+                const T *ab = anchors + 4 * (lo + i);
+                ax1[i] = ab[0];
+                ay1[i] = ab[1];
+                ax2[i] = ab[2];
+                ay2[i] = ab[3];
+                aar[i] = AREA(ab);
+                best[i] = (T)0;
+                barg[i] = 0; /* all IoUs 0: the first valid gt, as torch.max */
+            }
+            for (int64_t c = 0; c < nc; c++) { /* ascending gts: strict > keeps the first max */
+                int64_t v = cand[c];
+                const T *g = vbox + 4 * v;
+                T gx1 = g[0], gy1 = g[1], gx2 = g[2], gy2 = g[3], ga = varea[v];
+                for (int i = 0; i < m; i++) {
+                    /* tll_box_iou_pair(gt, anchor): the same operations, so the same bits
+                       (gts first, as mmdet's bbox_overlaps(gt, anchors)) */
+                    T lx = gx1 > ax1[i] ? gx1 : ax1[i], ly = gy1 > ay1[i] ? gy1 : ay1[i];
+                    T rx = gx2 < ax2[i] ? gx2 : ax2[i], ry = gy2 < ay2[i] ? gy2 : ay2[i];
+                    T w = rx - lx, h = ry - ly;
+                    w = w < (T)0 ? (T)0 : w;
+                    h = h < (T)0 ? (T)0 : h;
+                    T overlap = w * h;
+                    T u = (ga + aar[i]) - overlap;
+                    u = u < eps ? eps : u;
+                    T x = overlap / u;
+                    iou[i] = x;
+                    T b = best[i];
+                    best[i] = x > b ? x : b;
+                    /* a mask, not a select: GCC does not vectorize the select form */
+                    int32_t mk = -(int32_t)(x > b);
+                    barg[i] = (barg[i] & ~mk) | ((int32_t)v & mk);
+                }
+                /* this gt's best anchor: the largest IoU, ties to the lowest anchor index */
+                T gm = mymax[v];
+                int64_t gi = myarg[v];
+                for (int i = 0; i < m; i++) {
+                    if (iou[i] > gm || (iou[i] == gm && lo + i < gi)) {
+                        gm = iou[i];
+                        gi = lo + i;
                     }
                 }
-                max_iou[a] = best;
-                assigned[a] = arg;
+                mymax[v] = gm;
+                myarg[v] = gi;
+            }
+            for (int i = 0; i < m; i++) {
+                max_iou[lo + i] = best[i];
+                assigned[lo + i] = barg[i];
             }
         }
     }
@@ -198,6 +235,9 @@ tll_status FN(tll_assign_max_iou_)(int64_t *assigned, T *max_iou, const T *ancho
                     for (int64_t c = 0; c < nc; c++) {
                         int64_t v = cand[c];
                         if (gmax[v] > m)
+                            continue;
+                        /* a gt with best > 0 can only tie with an anchor it overlaps */
+                        if (gmax[v] > (T)0 && !FN(may_overlap_)(vbox + 4 * v, ab))
                             continue;
                         if (IOU_PAIR(vbox + 4 * v, varea[v], ab, aa) == gmax[v]) {
                             r = vidx[v];

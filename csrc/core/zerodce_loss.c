@@ -128,19 +128,22 @@ static int thread_index(void)
         }                                                                                                    \
         if (!g)                                                                                              \
             return;                                                                                          \
-        /* vertical part and, for interior columns, the horizontal part; no branches inside */               \
+        /* Elementwise in T (float for float32 input, like the reference's autograd; a
+           difference of two floats is correctly rounded): vectorises without converts.
+           Vertical part and, for interior columns, the horizontal part; no branches inside. */ \
+        const T khT = (T)kh, kwT = (T)kw;                                                                    \
         for (size_t x = 1; x + 1 < w; x++) {                                                                 \
-            double c0 = (double)cur[x];                                                                      \
-            g[x] = (T)(kh * ((c0 - (double)prev[x]) - ((double)next[x] - c0)) +                             \
-                       kw * ((c0 - (double)cur[x - 1]) - ((double)cur[x + 1] - c0)));                        \
+            const T c0 = cur[x];                                                                             \
+            g[x] = khT * ((c0 - prev[x]) - (next[x] - c0)) + kwT * ((c0 - cur[x - 1]) - (cur[x + 1] - c0));  \
         }                                                                                                    \
         for (size_t x = 0; x < w; x += (w > 1 ? w - 1 : 1)) {                                                \
-            double c0 = (double)cur[x], v = kh * ((c0 - (double)prev[x]) - ((double)next[x] - c0));          \
+            const T c0 = cur[x];                                                                             \
+            T v = khT * ((c0 - prev[x]) - (next[x] - c0));                                                   \
             if (x > 0)                                                                                       \
-                v += kw * (c0 - (double)cur[x - 1]);                                                         \
+                v += kwT * (c0 - cur[x - 1]);                                                                \
             if (x + 1 < w)                                                                                   \
-                v -= kw * ((double)cur[x + 1] - c0);                                                         \
-            g[x] = (T)v;                                                                                     \
+                v -= kwT * (cur[x + 1] - c0);                                                                \
+            g[x] = v;                                                                                        \
         }                                                                                                    \
     }
 

@@ -11,22 +11,23 @@ OpenMP runtimes (measured, torch 2.13.0+cpu on Linux, 2 cores; reproduce with
   links, so the dynamic loader maps only one of them per process (torch's if
   torch is imported first, the system's if tasklle is). The core and torch
   share one OpenMP runtime and one thread pool: torch's 2-thread ops add one
-  OpenMP worker to the process and the curve kernel after them adds none. A
-  16-channel 64x64 conv took 185-207 us after a conv and 221-241 us right
-  after the curve kernel; the kernel 153-241 us after itself and 166-244 us
-  after the conv. The conv's extra ~30 us is cache eviction (the same as
-  after a torch copy of equal size, or after the kernel run with 1 thread),
-  not threads. No oversubscription, nothing to fix.
-- Two runtimes would oversubscribe. With a second, separate libgomp loaded
-  (simulated by loading a renamed copy; a torch build that bundles a renamed
-  runtime would do this), idle workers of one runtime spin-wait after each
-  parallel region (libgomp's default GOMP_SPINCOUNT is 300000 pause loops,
-  milliseconds on recent x86) while the other pool needs the cores: the same
-  conv took 65-103 ms right after an empty region of the other runtime vs
-  0.2-0.3 ms after a conv. With ``GOMP_SPINCOUNT=0`` (or
-  ``OMP_WAIT_POLICY=PASSIVE``) in the environment before the process starts
-  it was 0.32 vs 0.29 ms. libgomp reads these only when it is loaded, so they
-  cannot be set from Python afterwards.
+  OpenMP worker to the process and the curve kernel after them adds none.
+  Medians at load average 9-11 (other users): a 16-channel 64x64 conv took
+  178-182 us after a conv and 203-213 us right after the curve kernel
+  (1x3x256x256); the kernel 53-54 us after itself and 62-68 us after the
+  conv. The small extra is cache eviction (a conv after a torch copy of the
+  same size, or after the kernel run with 1 thread, pays it too), not
+  threads. No oversubscription, nothing to fix.
+- Two runtimes would oversubscribe. With a second, separate libgomp in the
+  process (simulated by loading a renamed copy; a torch build that bundles a
+  renamed runtime would do this), idle workers of one runtime spin-wait after
+  each parallel region (libgomp's GOMP_SPINCOUNT, 300000 pause loops by
+  default) while the other pool needs the cores: the same conv took 95-98 ms
+  right after an empty region of the other runtime, vs 0.16-0.20 ms before.
+  With ``GOMP_SPINCOUNT=0`` in the environment it was 0.29-0.46 vs
+  0.26-0.37 ms, but that setting also slows the normal one-runtime case
+  (conv 266-273 us, curve kernel 124 us), so it is not set by default.
+  libgomp reads it only when loaded: it cannot be changed from Python later.
 - On a machine shared with other busy processes, 2-thread OpenMP regions
   stall whenever one thread is descheduled at a barrier: an elementwise torch
   op on 120k floats took 8-16 ms with 2 threads vs 0.03-0.3 ms with 1 thread

@@ -6,8 +6,9 @@ import json
 from tasklle.cli import main
 
 
-def test_demo_tiny(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("TASKLLE_CACHE", str(tmp_path / "cache"))
+def test_demo_tiny(tmp_path, tmp_path_factory, monkeypatch, capsys):
+    # one cache per test session: the tiny dataset and its dark copy are made once
+    monkeypatch.setenv("TASKLLE_CACHE", str(tmp_path_factory.getbasetemp() / "tasklle-cache"))
     monkeypatch.setenv("TASKLLE_PROGRESS", "0")
     out = tmp_path / "demo"
     assert main(["demo", "--budget", "tiny", "--out", str(out)]) == 0

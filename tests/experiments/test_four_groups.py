@@ -9,8 +9,9 @@ from tasklle.experiments import common, four_groups, ratio_sweep
 
 
 @pytest.fixture
-def tiny(tmp_path, monkeypatch):
-    monkeypatch.setenv("TASKLLE_CACHE", str(tmp_path / "cache"))
+def tiny(tmp_path, tmp_path_factory, monkeypatch):
+    # one cache per test session: the tiny dataset and its dark copy are made once
+    monkeypatch.setenv("TASKLLE_CACHE", str(tmp_path_factory.getbasetemp() / "tasklle-cache"))
     monkeypatch.setenv("TASKLLE_PROGRESS", "0")
     b = common.budget("tiny")
     train = four_groups.train_settings(steps=2, batch_size=2, image_size=64, checkpoint_every=1,

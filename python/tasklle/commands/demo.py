@@ -38,16 +38,15 @@ def run(args):
     minutes = (time.perf_counter() - t0) / 60
     print()
     print(four_groups.markdown(res))
-    g = res["groups"]
     d = res["joint_minus_zero_dce++"]
     print("original above low-light: " + ", ".join(
         f"{k} {'yes' if res['original_above_low_light'][k] else 'NO'}" for k in ("easy", "medium", "hard")))
     print("joint training vs Zero-DCE++ alone: " + ", ".join(
         f"{k} {'better' if d[k] > 0 else ('equal' if d[k] == 0 else 'worse')} ({d[k]:+.4f})"
         for k in ("easy", "medium", "hard")))
-    print(f"\nresults: {res['config'] and args.out}/results.json and results.md")
+    print(f"\nresults: {args.out}/results.json and {args.out}/results.md")
     for k, v in res["figures"].items():
-        print(f"figure {k}: {v}")
-    print(f"done in {minutes:.1f} min")
-    del g
+        print(f"figure ({k}): {v}")
+    print(f"done in {minutes:.1f} min (rerun the same command to reuse finished stages; --budget long for a "
+          f"longer run)")
     return 0

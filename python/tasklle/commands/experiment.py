@@ -36,7 +36,8 @@ def add_common_arguments(p, demo=False):
     p.add_argument("--steps", type=int, default=None, help="training steps of each enhancer")
     p.add_argument("--image-size", type=int, default=None, help="training crop side")
     p.add_argument("--batch-size", type=int, default=None, help="training batch (the method: 4)")
-    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--lr", type=float, default=None,
+                   help="Adam learning rate (the method: 1e-4; the built-in budgets use 1e-3 for their short runs)")
     p.add_argument("--w-up", type=float, default=1.0, help="joint training's W_up (1)")
     p.add_argument("--w-down", type=float, default=0.5, help="joint training's W_down (0.5)")
     p.add_argument("--normalise", default="none", choices=("none", "running-ratio"), help="L_down normalisation")
@@ -59,7 +60,7 @@ def resolve(args, builtin):
     b = budget(name) if name else {}
     train = train_settings(
         steps=args.steps or b.get("steps", 1000), batch_size=args.batch_size or b.get("batch_size", 4),
-        image_size=args.image_size or b.get("image_size", 640), lr=args.lr, crop=args.crop,
+        image_size=args.image_size or b.get("image_size", 640), lr=args.lr or b.get("lr", 1e-4), crop=args.crop,
         normalise=args.normalise, seed=args.seed, show_progress=not args.no_progress,
         checkpoint_every=max(1, min(100, (args.steps or b.get("steps", 1000)) // 4)))
     scale = args.detect_scale or b.get("detect_scale")

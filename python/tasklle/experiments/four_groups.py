@@ -168,8 +168,8 @@ def markdown(results):
              common.ap_table([("low-light", g["low-light"]), ("Zero-DCE++ (L_up only)", g["zero-dce++"]),
                               ("joint training", g["joint"]), ("original", g["original"])], "group"), ""]
     d = results["joint_minus_zero_dce++"]
-    verdict = ", ".join(f"{k} {'+' if d[k] >= 0 else ''}{d[k]:.4f} "
-                        f"({'joint better' if d[k] > 0 else 'joint not better'})" for k in SETTINGS)
+    verdict = ", ".join(f"{k} {d[k]:+.4f} ({'joint better' if d[k] > 0 else 'joint not better'})"
+                        for k in SETTINGS)
     lines += [f"Joint minus Zero-DCE++: {verdict}.", "",
               "Reference (the report, real WIDER FACE, full TinaFace):", "",
               common.ap_table([(k, v) for k, v in results["reference_table_4_1"].items()], "group"), ""]
