@@ -84,11 +84,23 @@ static tll_status curve_check(size_t batch, size_t height, size_t width, int ite
 }
 
 /*
+ * Keep every multiply and add separately rounded (no FMA contraction): the
+ * results then match the PyTorch twin bit for bit and do not depend on the
+ * vector ISA. GCC in ISO C mode (-std=c11, as setup.py builds) already does
+ * this; these cover clang (contracts by default) and GCC's GNU modes.
+ */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__) && !defined(__STRICT_ANSI__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
+/*
  * Vector-ISA clones of the per-tile functions (GCC, glibc): the loops are
  * compute-bound at SSE2 width (the default x86-64 target), so the loader picks
  * an AVX-512 / AVX2 version at run time where the CPU has one. Every clone
- * computes the same IEEE operations in the same order (C11 mode: no FMA
- * contraction), so results do not depend on the clone chosen.
+ * computes the same IEEE operations in the same order (no FMA contraction,
+ * above), so results do not depend on the clone chosen.
  */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__) && \
     !defined(TLL_NO_CLONES)

@@ -108,8 +108,8 @@ static PyObject *py_forward(PyObject *self, PyObject *args)
     PyArrayObject *Iarr = NULL;
     if (spa) {
         Iarr = image_arg(io, "original", 0);
-        if (!Iarr || tll_same_dtype(Iarr, "original", Y, "enhanced") || tll_same_shape(Iarr, "original", Y, "enhanced") ||
-            pool_fits("spatial consistency", ps, H, W))
+        if (!Iarr || tll_same_dtype(Iarr, "original", Y, "enhanced") ||
+            tll_same_shape(Iarr, "original", Y, "enhanced") || pool_fits("spatial consistency", ps, H, W))
             return NULL;
     }
     if (ex && pool_fits("exposure control", pe, H, W))
@@ -144,8 +144,8 @@ static PyObject *py_forward(PyObject *self, PyObject *args)
     Py_BEGIN_ALLOW_THREADS;
     if (PyArray_TYPE(Y) == NPY_FLOAT32)
         st = tll_zerodce_loss_forward_f32(lp, DATA(gs), DATA(ge), DATA(gc), (const float *)PyArray_DATA(Y),
-                                          Iarr ? (const float *)PyArray_DATA(Iarr) : NULL, DATA(E), (size_t)B, (size_t)H,
-                                          (size_t)W, (size_t)ps, (size_t)pe, terms);
+                                          Iarr ? (const float *)PyArray_DATA(Iarr) : NULL, DATA(E), (size_t)B,
+                                          (size_t)H, (size_t)W, (size_t)ps, (size_t)pe, terms);
     else
         st = tll_zerodce_loss_forward_f64(lp, DATA(gs), DATA(ge), DATA(gc), (const double *)PyArray_DATA(Y),
                                           Iarr ? (const double *)PyArray_DATA(Iarr) : NULL, DATA(E), (size_t)B,
@@ -174,7 +174,8 @@ static PyObject *py_backward(PyObject *self, PyObject *args)
     if (gio != Py_None) {
         gI = image_arg(gio, "grad_original", 1);
         if (!gI || tll_same_dtype(gI, "grad_original", gY, "grad_enhanced") ||
-            tll_same_shape(gI, "grad_original", gY, "grad_enhanced") || no_overlap(gI, "grad_original", gY, "grad_enhanced"))
+            tll_same_shape(gI, "grad_original", gY, "grad_enhanced") ||
+            no_overlap(gI, "grad_original", gY, "grad_enhanced"))
             return NULL;
     }
     PyArrayObject *gs = NULL, *ge = NULL, *gc = NULL;

@@ -8,7 +8,6 @@ import torch
 import tasklle
 from tasklle import losses
 from tasklle.ops.zerodce_loss import zero_dce_losses
-from tasklle.reference import zerodce_loss as ref
 
 TERMS = ("spa", "exp", "col", "tv")
 

@@ -151,6 +151,16 @@ def test_nan_propagates():
         assert torch.isnan(gx).sum() == 2 and torch.isnan(gA).sum() == 2
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_special_values_forward(dtype):
+    # inf, huge and signed values: no clamping, same IEEE results as the twin
+    vals = torch.tensor([0.0, 1.0, -0.5, 2.0, 1e30, -1e30, float("inf"), -float("inf"), float("nan")], dtype=dtype)
+    x = vals.repeat_interleave(len(vals)).reshape(1, 1, 9, 9).expand(1, 3, 9, 9)
+    A = vals.repeat(len(vals)).reshape(1, 1, 9, 9).expand(1, 3, 9, 9)
+    for n in (1, 2, 8):
+        torch.testing.assert_close(curve(x, A, n), ref_curve(x, A, n), rtol=0, atol=0, equal_nan=True)
+
+
 def test_empty():
     for B, H, W in [(0, 4, 4), (2, 0, 3), (1, 3, 0)]:
         x = torch.rand(B, 3, H, W, requires_grad=True)
