@@ -116,6 +116,8 @@ tll_status tll_curve_backward_f64(double *grad_x, double *grad_A, const double *
  *   doubles when a loss is wanted.
  * Deterministic: every pooled cell and row is summed by one task in a fixed order and
  * partials are combined in a fixed order, in double: bit-identical for any thread count.
+ * Precision: sums and the image gradients in double; the elementwise TV gradient in the
+ * element type (as the reference's autograd does).
  * NaN and inf propagate.
  */
 #define TLL_ZDCE_SPA 1u

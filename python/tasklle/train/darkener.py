@@ -37,6 +37,7 @@ result as an uninterrupted run, a JSON-lines log (``OUT/log.jsonl``), the
 final model ``OUT/ec_zero_dce.pt`` (``ECZeroDCE.load``) and, for the builtin
 data, ``OUT/fidelity.json`` measured on the held-out images.
 """
+import functools
 import json
 import math
 import time
@@ -73,10 +74,16 @@ def builtin_images(split="train"):
     """The builtin photographs as a list of (3, H, W) float32 tensors in [0, 1].
 
     split 'train' (``BUILTIN_TRAIN``) or 'heldout' (``BUILTIN_HELDOUT``);
-    grey images are repeated on three channels.
+    grey images are repeated on three channels. Decoded once per process
+    (the tensors are shared: do not modify them in place).
     """
     if split not in ("train", "heldout"):
         raise ValueError(f"split must be 'train' or 'heldout', got {split!r}")
+    return list(_builtin_images(split))
+
+
+@functools.lru_cache(maxsize=2)
+def _builtin_images(split):
     out = []
     for source, name in (BUILTIN_TRAIN if split == "train" else BUILTIN_HELDOUT):
         if source == "sklearn":
@@ -91,7 +98,7 @@ def builtin_images(split="train"):
             else:
                 arr = getattr(skimage.data, name)()
         out.append(_to_tensor_rgb(arr))
-    return out
+    return tuple(out)
 
 
 class _ImageSource:
