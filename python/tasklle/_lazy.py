@@ -15,8 +15,7 @@ def lazy_module(package_name, mapping):
         except KeyError:
             raise AttributeError(f"module {package_name!r} has no attribute {name!r}") from None
         module = importlib.import_module(modname, package_name)
-        # a name that maps to its own submodule ("demo": ".demo") is the submodule
-        return module if modname == "." + name else getattr(module, name)
+        return getattr(module, name)
 
     def __dir__():
         return sorted(mapping)

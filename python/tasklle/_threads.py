@@ -22,7 +22,7 @@ OpenMP runtimes (measured, torch 2.13.0+cpu on Linux, 2 cores; reproduce with
   process (simulated by loading a renamed copy; a torch build that bundles a
   renamed runtime would do this), idle workers of one runtime spin-wait after
   each parallel region (libgomp's GOMP_SPINCOUNT, 300000 pause loops by
-  default) while the other pool needs the cores: the same conv took 95-98 ms
+  default) while the other pool needs the cores: the same conv took 29-98 ms
   right after an empty region of the other runtime, vs 0.16-0.20 ms before.
   With ``GOMP_SPINCOUNT=0`` in the environment it was 0.29-0.46 vs
   0.26-0.37 ms, but that setting also slows the normal one-runtime case
