@@ -135,9 +135,13 @@ def test_dataset_layout_annotations_manifest(src, tmp_path):
 
 
 def test_workers_do_not_change_the_result(src, tmp_path):
-    tasklle.darken_dataset(src, tmp_path / "one", workers=1, verbose=False)
-    tasklle.darken_dataset(src, tmp_path / "threads", workers=2, backend="thread", verbose=False)
-    rep = tasklle.darken_dataset(src, tmp_path / "procs", workers=2, backend="process", verbose=False)
+    from tasklle.models import ECZeroDCE
+
+    # non-default model options must reach the worker processes too
+    m = ECZeroDCE.pretrained(preserve_color=False, keep_saturated=True)
+    tasklle.darken_dataset(src, tmp_path / "one", workers=1, verbose=False, model=m)
+    tasklle.darken_dataset(src, tmp_path / "threads", workers=2, backend="thread", verbose=False, model=m)
+    rep = tasklle.darken_dataset(src, tmp_path / "procs", workers=2, backend="process", verbose=False, model=m)
     assert rep["workers"] == 2 and rep["darkened"] == 6
     one = _files(tmp_path / "one")
     assert _files(tmp_path / "threads") == one

@@ -24,6 +24,7 @@ _LAZY = {
     "train": ".train",
     "experiments": ".experiments",
     "io": ".io",
+    "noise": ".noise",
 }
 
 

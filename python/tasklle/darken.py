@@ -207,7 +207,7 @@ def _init_worker(model_state, settings):
 
     torch.set_num_threads(1)
     _C.set_num_threads(1)
-    net = ECZeroDCE(**model_state["config"])
+    net = ECZeroDCE(**model_state["config"], **model_state["options"])
     net.load_state_dict(model_state["state_dict"])
     _WORKER["model"] = net.eval()
     _WORKER["settings"] = settings
@@ -273,7 +273,7 @@ def _write_manifest(path, manifest):
 
 
 def darken_dataset(src, dst, exposure=(0.05, 0.3), noise="lednet", seed=0, workers=None, model=None,
-                   keep_saturated=False, quality=95, backend="process", verbose=True):
+                   keep_saturated=False, quality=95, backend="thread", verbose=True):
     """Write a dark copy of the WIDER-format tree ``src`` into ``dst``.
 
     Args:
@@ -288,7 +288,15 @@ def darken_dataset(src, dst, exposure=(0.05, 0.3), noise="lednet", seed=0, worke
         model: None (shipped weights), a checkpoint path or an ECZeroDCE.
         keep_saturated: keep pixels with L/100 > 0.97 (LEDNet).
         quality: JPEG quality of the dark copies (95).
-        backend: 'process' (spawned processes, default) or 'thread'.
+        backend: 'thread' (default) or 'process' (spawned processes, one
+            model copy each). Every image runs single-threaded either way.
+            The C core, torch and Pillow, where an image spends most of its
+            time, release the GIL, and threads avoid the processes' start-up
+            of a few seconds. On 12 images of
+            1024x768 (benchmarks/bench_darken.py, a shared 2-core machine)
+            1 worker ran 4.6 images/s, 2 threads 4.6, 2 processes 1.8
+            including start-up; other jobs held the second core, so the
+            scaling of either backend could not be measured there.
         verbose: print the summary.
 
     Returns the report dict (also written to ``dst/darken_report.json``):
@@ -319,7 +327,9 @@ def darken_dataset(src, dst, exposure=(0.05, 0.3), noise="lednet", seed=0, worke
     net = _resolve_model(model).eval()
 
     settings = {"exposure": [lo, hi], "noise": noise, "seed": seed, "keep_saturated": bool(keep_saturated),
-                "quality": quality, "model": _model_fingerprint(net)}
+                "quality": quality, "model": _model_fingerprint(net),
+                "model_options": {k: getattr(net, k, None) for k in ("preserve_color", "keep_saturated",
+                                                                      "scale_factor")}}
     dst.mkdir(parents=True, exist_ok=True)
     manifest_path, report_path = dst / MANIFEST, dst / REPORT
     manifest = _load_manifest(manifest_path, settings)
@@ -412,7 +422,8 @@ def _run_pool(kind, workers, todo, src, dst, task_settings, net, handle, bar):
     else:
         import multiprocessing as mp
 
-        state = {"config": net.config(), "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()}}
+        state = {"config": net.config(), "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
+                 "options": {k: getattr(net, k) for k in ("preserve_color", "keep_saturated", "scale_factor")}}
         pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
                                       initializer=_init_worker, initargs=(state, task_settings))
         submit = lambda rel: pool.submit(_worker_task, src / rel, dst / rel, rel)  # noqa: E731

@@ -13,7 +13,8 @@ def _tree(root):
         img = torch.rand(3, 40, 56) * 0.5 + 0.4
         write_image(root / f"WIDER_val/images/{ev}/{ev}_{i}.jpg", img)
     (root / "wider_face_split").mkdir(parents=True)
-    (root / "wider_face_split/wider_face_val_bbx_gt.txt").write_text("0--Parade/0--Parade_0.jpg\n0\n0 0 0 0 0 0 0 0 0 0 \n")
+    (root / "wider_face_split/wider_face_val_bbx_gt.txt").write_text(
+        "0--Parade/0--Parade_0.jpg\n0\n0 0 0 0 0 0 0 0 0 0 \n")
     return root
 
 

@@ -105,6 +105,21 @@ def test_keep_saturated(model):
     assert (y2[..., :8, :8] < 1).all()  # the gain leaves headroom: white can be darkened too
 
 
+def test_preserve_color_keeps_chroma_and_exposure(model):
+    x = torch.rand(1, 3, 32, 32) * 0.8 + 0.1
+    x[:, 0] = x[:, 0].clamp(max=0.9)  # leave room
+    with torch.no_grad():
+        y, _ = model(x, 0.1)
+        model.preserve_color = False
+        y_curve, _ = model(x, 0.1)
+    # the brightness is the curve's; the colour is the input's (ratios between channels kept)
+    torch.testing.assert_close(y.mean(1), y_curve.mean(1), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(y / y.mean(1, keepdim=True), x / x.mean(1, keepdim=True), rtol=1e-4, atol=1e-5)
+    # per-channel curves exaggerate the differences between channels when darkening
+    spread = lambda t: (t.amax(1) - t.amin(1)) / t.mean(1)  # noqa: E731
+    assert spread(y_curve).mean() > spread(y).mean()
+
+
 def test_scale_factor_any_size(model):
     x = torch.rand(1, 3, 37, 53)
     model.scale_factor = 3

@@ -11,7 +11,8 @@ def register(subparsers):
                     "--workers. DST/darken_manifest.json records E, noise parameters, seed and source hash per "
                     "image; rerunning skips images already done (interrupt and resume freely). Unreadable "
                     "images are listed in DST/darken_report.json and skipped; the exit status is 1 if any "
-                    "failed. If SRC is an image file, DST is the output image (computed as if SRC sat at the root of a tree).")
+                    "failed. If SRC is an image file, DST is the output image (computed as if SRC sat at the "
+                    "root of a tree).")
     p.add_argument("src", metavar="SRC", help="dataset root (or one image file)")
     p.add_argument("dst", metavar="DST", help="output root (or output image file)")
     p.add_argument("--exposure", type=float, nargs="+", default=[0.05, 0.3], metavar="E",
@@ -20,8 +21,8 @@ def register(subparsers):
                    help="noise model (default lednet)")
     p.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
     p.add_argument("--workers", type=int, default=None, help="parallel workers (default: all CPUs)")
-    p.add_argument("--backend", default="process", choices=["process", "thread"],
-                   help="worker kind (default process)")
+    p.add_argument("--backend", default="thread", choices=["thread", "process"],
+                   help="worker kind (default thread)")
     p.add_argument("--weights", default=None, help="darkener checkpoint (default: the shipped weights)")
     p.add_argument("--keep-saturated", action="store_true",
                    help="keep pixels with lightness L/100 > 0.97 bright (LEDNet)")

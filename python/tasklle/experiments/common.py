@@ -208,20 +208,42 @@ def train_enhancer(dark_root, detector, out, w_up, w_down, train_kwargs, verbose
     out = Path(out)
     det_hash = state_dict_sha256(detector) if (w_down > 0 and detector is not None) else None
     settings = {"data": str(Path(dark_root).resolve()), "w_up": w_up, "w_down": w_down, "detector": det_hash,
-                **{k: v for k, v in train_kwargs.items() if k not in ("show_progress", "num_workers")}}
+                **{k: v for k, v in train_kwargs.items()
+                   if k not in ("show_progress", "num_workers", "checkpoint_every")}}
     done = stage_done(out, settings)
     if done and (out / "final.pt").is_file():
         model = load_upstream(out / "final.pt").eval()
         return model, done["result"]
+    _drop_stale_checkpoint(out, verbose)
     t0 = time.perf_counter()
-    res = joint(dark_root, detector if w_down > 0 else None, out, w_up=w_up, w_down=w_down, resume=True,
-                verbose=verbose, **train_kwargs)
+    try:
+        res = joint(dark_root, detector if w_down > 0 else None, out, w_up=w_up, w_down=w_down, resume=True,
+                    verbose=verbose, **train_kwargs)
+    except ValueError as e:
+        if not str(e).startswith("resume:"):
+            raise
+        # a checkpoint from other settings: this stage starts again
+        if verbose:
+            print(f"  {out}: {e}; starting this training again")
+        _drop_stale_checkpoint(out, verbose, force=True)
+        res = joint(dark_root, detector if w_down > 0 else None, out, w_up=w_up, w_down=w_down, resume=False,
+                    verbose=verbose, **train_kwargs)
     from ..train.joint import _summary
 
     info = {"seconds": time.perf_counter() - t0, "steps": res["steps"], "summary": _summary(res["rows"]),
             "detector_sha256": res["detector_sha256"], "final": str(res["final"]), "key": settings_key(settings)}
     mark_stage(out, settings, info)
     return res["model"].eval(), info
+
+
+def _drop_stale_checkpoint(out, verbose, force=False):
+    """Remove a training folder's stage marker and, with ``force``, its
+    checkpoint (files this module wrote) so the training starts afresh."""
+    out = Path(out)
+    for name in (("stage.json", "checkpoint.pt", "log.csv", "final.pt") if force else ("stage.json",)):
+        p = out / name
+        if p.is_file():
+            p.unlink()
 
 
 # --------------------------------------------------------------------------- detection and evaluation

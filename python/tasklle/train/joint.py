@@ -637,6 +637,8 @@ def joint(data, detector=None, out="runs/joint", *, w_up=1.0, w_down=0.5, steps=
         if normaliser is not None and ck.get("normaliser"):
             normaliser.load_state_dict(ck["normaliser"])
         start = int(ck["step"])
+        if start > steps:
+            raise ValueError(f"resume: {ckpt_path} is at step {start}, beyond steps={steps}")
         if main:
             rows = _read_log(out / "log.csv", start)
             if verbose:
