@@ -58,7 +58,7 @@ ax.set_title(f"{item['event']}/{item['name']}: {len(item['boxes'])} faces"); ax.
                           "four targets and measure the mean of 16x16 patch means of the result."),
         new_code_cell('''\
 targets = [0.05, 0.1, 0.2, 0.3]
-from tasklle.darken import darken
+from tasklle.darkening import darken
 darks = [darken(item["image"], e, seed=0) for e in targets]
 fig, axes = plt.subplots(1, 5, figsize=(16, 3.2))
 axes[0].imshow(item["image"].permute(1, 2, 0)); axes[0].set_title("original")

@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 import tasklle
-import tasklle.darken as dk
+import tasklle.darkening as dk
 from tasklle.io import write_image
 
 ANNOT = "0--Parade/0--Parade_0.jpg\n1\n10 10 20 20 0 0 0 0 0 0 \n"

@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 
 import tasklle
-from tasklle.enhance import SHIPPED, enhance, enhance_folder, load_model
+from tasklle.enhancement import SHIPPED, enhance, enhance_folder, load_model
 from tasklle.io import save_checkpoint
 from tasklle.models import DCENet, ZeroDCEPP
 

@@ -6,42 +6,29 @@ detector's loss (TinaFace), and evaluate every image group on WIDER FACE.
 Hot paths run in a C core (tasklle._C); every C kernel has a pure-PyTorch
 twin in tasklle.reference.
 """
-from ._lazy import lazy_module
 from ._threads import get_num_threads, set_num_threads, show_config
 
 __version__ = "0.1.0"
 
-_LAZY = {
-    "enhance": ".enhance",
-    "darken": ".darken",
-    "darken_dataset": ".darken",
-    "ops": ".ops",
-    "reference": ".reference",
-    "losses": ".losses",
-    "models": ".models",
-    "data": ".data",
-    "eval": ".eval",
-    "train": ".train",
-    "experiments": ".experiments",
-    "io": ".io",
-    "noise": ".noise",
-}
+# Loaded on first use so that `import tasklle` stays fast in a notebook.
+_SUBPACKAGES = ("ops", "reference", "losses", "models", "data", "eval", "train", "experiments", "io", "noise")
+_FUNCTIONS = {"enhance": ".enhancement", "darken": ".darkening", "darken_dataset": ".darkening"}
 
 
 def __getattr__(name):
-    if name in _LAZY:
-        import importlib
+    import importlib
 
-        target = _LAZY[name]
-        module = importlib.import_module(target, __name__)
-        # a subpackage is returned as itself, a function by its name
-        return module if target.endswith("." + name) else getattr(module, name)
+    if name in _SUBPACKAGES:
+        return importlib.import_module("." + name, __name__)
+    if name in _FUNCTIONS:
+        value = getattr(importlib.import_module(_FUNCTIONS[name], __name__), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'tasklle' has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(list(globals()) + list(_LAZY))
+    return sorted(list(globals()) + list(_SUBPACKAGES) + list(_FUNCTIONS))
 
 
-__all__ = ["get_num_threads", "set_num_threads", "show_config", *sorted(_LAZY)]
-del lazy_module
+__all__ = ["get_num_threads", "set_num_threads", "show_config", *_SUBPACKAGES, *_FUNCTIONS]

@@ -40,7 +40,7 @@ def run(args):
     src = Path(args.src)
     if src.is_file():
         return _single(src, Path(args.dst), exposure, noise, args)
-    from ..darken import darken_dataset
+    from ..darkening import darken_dataset
 
     report = darken_dataset(src, args.dst, exposure=exposure, noise=noise, seed=args.seed, workers=args.workers,
                             model=args.weights, keep_saturated=args.keep_saturated, quality=args.quality,
@@ -50,7 +50,7 @@ def run(args):
 
 def _single(src, dst, exposure, noise, args):
     """One image, computed exactly as darken_dataset computes a file named like SRC at the tree's root."""
-    from ..darken import _check_exposure_range, _process_one, _resolve_model, _SingleThread
+    from ..darkening import _check_exposure_range, _process_one, _resolve_model, _SingleThread
 
     lo, hi = _check_exposure_range(exposure)
     settings = {"seed": args.seed, "exposure": (lo, hi), "noise": noise, "keep_saturated": args.keep_saturated,

@@ -27,7 +27,7 @@ def register(subparsers):
 def run(args):
     import sys
 
-    from ..enhance import enhance_folder
+    from ..enhancement import enhance_folder
 
     sf = args.scale_factor
     if sf is not None and float(sf).is_integer():

@@ -130,7 +130,7 @@ def ensure_dark(root, dark=None, seed=0, exposure=(0.05, 0.3), noise="lednet", w
     settings = {"src": str(root.resolve()), "exposure": list(exposure), "noise": noise, "seed": seed}
     if stage_done(dark, settings):
         return dark
-    from ..darken import darken_dataset
+    from ..darkening import darken_dataset
 
     t0 = time.perf_counter()
     if verbose:

@@ -1,16 +1,17 @@
 """Zero-DCE's non-reference losses (Guo et al., CVPR 2020; Li et al., TPAMI 2021),
-one per module, each a function and an nn.Module."""
-from .._lazy import lazy_module
+one per module, each a function and an nn.Module.
 
-__getattr__, __dir__ = lazy_module(__name__, {
-    "spatial_consistency": ".spatial_consistency",
-    "SpatialConsistencyLoss": ".spatial_consistency",
-    "exposure_control": ".exposure_control",
-    "ExposureControlLoss": ".exposure_control",
-    "color_constancy": ".color_constancy",
-    "ColorConstancyLoss": ".color_constancy",
-    "illumination_smoothness": ".illumination_smoothness",
-    "IlluminationSmoothnessLoss": ".illumination_smoothness",
-    "zero_dce_loss": ".zero_dce_loss",
-    "ZeroDCELoss": ".zero_dce_loss",
-})
+The functions are bound here eagerly: each module has the same name as its
+function, and a lazily bound name would be shadowed by the submodule as soon
+as anything imported it."""
+from .color_constancy import ColorConstancyLoss, color_constancy
+from .exposure_control import ExposureControlLoss, exposure_control
+from .illumination_smoothness import IlluminationSmoothnessLoss, illumination_smoothness
+from .spatial_consistency import SpatialConsistencyLoss, spatial_consistency
+from .zero_dce_loss import ZeroDCELoss, zero_dce_loss
+
+__all__ = [
+    "spatial_consistency", "SpatialConsistencyLoss", "exposure_control", "ExposureControlLoss",
+    "color_constancy", "ColorConstancyLoss", "illumination_smoothness", "IlluminationSmoothnessLoss",
+    "zero_dce_loss", "ZeroDCELoss",
+]

@@ -47,8 +47,3 @@ class ColorConstancyLoss(nn.Module):
 
     def forward(self, enhanced: torch.Tensor) -> torch.Tensor:
         return color_constancy(enhanced, self.impl)
-
-
-from ._callable import make_callable  # noqa: E402
-
-make_callable(__name__)

@@ -58,8 +58,3 @@ class ExposureControlLoss(nn.Module):
     def extra_repr(self):
         e = self.exposure if not isinstance(self.exposure, torch.Tensor) else "tensor"
         return f"exposure={e}, patch_size={self.patch_size}"
-
-
-from ._callable import make_callable  # noqa: E402
-
-make_callable(__name__)

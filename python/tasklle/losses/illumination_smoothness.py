@@ -46,8 +46,3 @@ class IlluminationSmoothnessLoss(nn.Module):
 
     def forward(self, curve_maps: torch.Tensor) -> torch.Tensor:
         return illumination_smoothness(curve_maps, self.impl)
-
-
-from ._callable import make_callable  # noqa: E402
-
-make_callable(__name__)

@@ -58,8 +58,3 @@ class SpatialConsistencyLoss(nn.Module):
 
     def extra_repr(self):
         return f"pool_size={self.pool_size}"
-
-
-from ._callable import make_callable  # noqa: E402
-
-make_callable(__name__)

@@ -69,8 +69,3 @@ class ZeroDCELoss(nn.Module):
 
     def extra_repr(self):
         return f"weights={self.weights}, spa_pool={self.spa_pool}, exp_pool={self.exp_pool}"
-
-
-from ._callable import make_callable  # noqa: E402
-
-make_callable(__name__)

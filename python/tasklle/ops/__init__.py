@@ -2,9 +2,10 @@
 core; tensors on any other device run the pure-PyTorch twin in
 ``tasklle.reference`` with the same semantics."""
 from .._lazy import lazy_module
+# bound eagerly: the submodule of the same name must not shadow the function
+from .curve import curve  # noqa: E402,F401
 
 __getattr__, __dir__ = lazy_module(__name__, {
-    "curve": ".curve",
     "zero_dce_losses": ".zerodce_loss",
     "box_iou": ".boxes",
     "diou_loss": ".boxes",

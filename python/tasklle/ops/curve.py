@@ -8,8 +8,6 @@ only tensors saved for backward), so training memory does not grow with the
 number of iterations, unlike the autograd graph of the twin, which keeps about
 three (B,3,H,W) temporaries per iteration.
 """
-import sys
-import types
 
 import torch
 from torch.autograd.function import once_differentiable
@@ -86,15 +84,3 @@ def curve(x, A, iterations=8, return_half=False):
     if x.device.type != "cpu":
         return _reference(x, A, iterations, return_half)
     return _Curve.apply(x, A, iterations, return_half)
-
-
-class _CallableModule(types.ModuleType):
-    """``tasklle.ops.curve`` names this module (the lazy maps return a
-    submodule for a name equal to its module's), yet the contract is to call it
-    as ``tasklle.ops.curve(x, A, ...)``: calling the module calls ``curve``."""
-
-    def __call__(self, *args, **kwargs):
-        return curve(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

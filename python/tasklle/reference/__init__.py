@@ -1,9 +1,10 @@
 """Pure-PyTorch twins of every C kernel: the specification the tests compare
 the C core against, and the path used on non-CPU devices."""
 from .._lazy import lazy_module
+# bound eagerly: the submodule of the same name must not shadow the function
+from .curve import curve  # noqa: E402,F401
 
 __getattr__, __dir__ = lazy_module(__name__, {
-    "curve": ".curve",
     "zero_dce_losses": ".zerodce_loss",
     "spatial_consistency": ".zerodce_loss",
     "exposure_control": ".zerodce_loss",

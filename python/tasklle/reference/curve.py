@@ -11,8 +11,6 @@ Zero-DCE++ (Li et al., TPAMI 2021), written as the official code writes it::
 paper's alpha).
 """
 import numbers
-import sys
-import types
 
 import torch
 
@@ -89,15 +87,3 @@ def curve(x, A, iterations=8, return_half=False):
         # a fresh tensor even when half is the input itself (iterations == 1)
         return x, (half.clone() if half_after == 0 else half)
     return x
-
-
-class _CallableModule(types.ModuleType):
-    """``tasklle.reference.curve`` names this module (the lazy maps return a
-    submodule for a name equal to its module's), yet the contract is to call it
-    as ``tasklle.reference.curve(x, A, ...)``: calling the module calls ``curve``."""
-
-    def __call__(self, *args, **kwargs):
-        return curve(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

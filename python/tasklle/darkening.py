@@ -24,7 +24,6 @@ import os
 import shutil
 import sys
 import time
-import types
 from pathlib import Path
 
 import torch
@@ -444,14 +443,3 @@ def _run_pool(kind, workers, todo, src, dst, task_settings, net, handle, bar):
                 bar.update(1)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-
-
-class _CallableModule(types.ModuleType):
-    """``tasklle.darken`` resolves to this module (the lazy map names the
-    module ``.darken``); calling it calls ``darken``."""
-
-    def __call__(self, *args, **kwargs):
-        return darken(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

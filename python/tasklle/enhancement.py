@@ -170,9 +170,3 @@ def enhance_folder(src, dst, model=None, weights=None, batch_size=4, official=Fa
                 bar.update(1)
     bar.close()
     return summary
-
-
-from .losses._callable import make_callable  # noqa: E402
-
-# `tasklle.enhance(...)` calls the function even though `tasklle.enhance` is this module.
-make_callable(__name__)
