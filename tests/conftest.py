@@ -34,6 +34,22 @@ def zero_dce_pp_weights():
     return ZERO_DCE_PP_WEIGHTS
 
 
+@pytest.fixture
+def one_thread():
+    """One thread for the C core and torch, restored afterwards. Small tensors
+    gain nothing from a second thread, and on a busy machine OpenMP
+    spin-waiting makes them many times slower."""
+    import torch
+
+    import tasklle
+
+    before, torch_before = tasklle.get_num_threads(), torch.get_num_threads()
+    tasklle.set_num_threads(1)
+    yield
+    tasklle.set_num_threads(before, torch_too=False)
+    torch.set_num_threads(torch_before)
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     import torch

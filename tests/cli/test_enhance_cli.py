@@ -9,16 +9,7 @@ from tasklle.io import save_checkpoint
 from tasklle.models import ZeroDCEPP
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors on a shared machine: one thread (C core and torch), restored afterwards."""
-    import tasklle
-
-    before, tb = tasklle.get_num_threads(), torch.get_num_threads()
-    tasklle.set_num_threads(1)
-    yield
-    tasklle.set_num_threads(before, torch_too=False)
-    torch.set_num_threads(tb)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture

@@ -10,14 +10,7 @@ from tasklle.models import TinaFace
 from tasklle.models.tinaface import postprocess as pp
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Small convolutions gain nothing from a second thread, and on a busy
-    machine OpenMP spin-waiting makes them many times slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -8,16 +8,7 @@ import torch.nn.functional as F
 from tasklle.models import DCENet, ZeroDCEPP
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors on a shared machine: one thread (C core and torch), restored afterwards."""
-    import tasklle
-
-    before, tb = tasklle.get_num_threads(), torch.get_num_threads()
-    tasklle.set_num_threads(1)
-    yield
-    tasklle.set_num_threads(before, torch_too=False)
-    torch.set_num_threads(tb)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ---- independent formulations of the official forward (plain F.conv2d on the state_dict) ----

@@ -8,14 +8,7 @@ from tasklle.ops import deform_conv2d
 from tasklle.ops.deform_conv import DeformConv2d
 from tasklle.reference import deform_conv2d as ref_deform_conv2d
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Small convolutions gain nothing from a second thread, and on a busy
-    machine OpenMP spin-waiting makes them many times slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # (B, C, H, W, C_out, k, stride, padding, dilation, groups, deform_groups)

@@ -17,15 +17,6 @@ TINY = dict(epochs=2, steps_per_epoch=3, batch_size=2, image_size=32, checkpoint
             evaluate=False)
 
 
-@pytest.fixture
-def one_thread():
-    before, tb = tasklle.get_num_threads(), torch.get_num_threads()
-    tasklle.set_num_threads(1)
-    yield
-    tasklle.set_num_threads(before, torch_too=False)
-    torch.set_num_threads(tb)
-
-
 def test_outputs_and_log(tmp_path, one_thread):
     model = td.train_darkener("builtin", tmp_path / "run", **TINY)
     assert isinstance(model, ECZeroDCE) and not model.training

@@ -12,16 +12,7 @@ from PIL import Image
 from tasklle.train import train_upstream
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors: one thread avoids waiting on busy cores (and results are per thread count)."""
-    import tasklle
-
-    before, tb = tasklle.get_num_threads(), torch.get_num_threads()
-    tasklle.set_num_threads(1)
-    yield
-    tasklle.set_num_threads(before, torch_too=False)
-    torch.set_num_threads(tb)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
