@@ -37,7 +37,7 @@ def atomic_write(path, mode="wb", fsync=True):
     fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent)
     try:
         # mkstemp creates 0600; give the file the permissions a plain open() would
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, 0o666 & ~_UMASK)
         with os.fdopen(fd, mode) as f:
             yield f
             f.flush()
@@ -50,10 +50,15 @@ def atomic_write(path, mode="wb", fsync=True):
         raise
 
 
-def _umask():
-    mask = os.umask(0)
+def _read_umask():
+    # os.umask can only be read by setting it; do it once, at import, before
+    # any worker thread could create a file in between
+    mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+_UMASK = _read_umask()
 
 
 def list_images(root):
