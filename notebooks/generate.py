@@ -165,7 +165,7 @@ cols = {"low-light": low, "Zero-DCE++ (L_up)": common.enhance_image(up_only["mod
         "joint 2:1": common.enhance_image(joint_run["model"], low), "original": orig[i]["image"]}
 fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
 for ax, (t, img) in zip(axes, cols.items()):
-    dets = detector.detect(img)[0]
+    dets = detector.detect(img, score_thr=0.05)[0]
     ax.imshow(img.permute(1, 2, 0).clamp(0, 1)); ax.axis("off")
     for x1, y1, x2, y2, s in dets[dets[:, 4] >= 0.5]:
         ax.add_patch(plt.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, ec="lime", lw=1))
@@ -199,7 +199,8 @@ print(len(entries), "val images; ground truth in", gt)'''),
                           "the evaluator wants `x, y, w, h, score` per `(event, name)`."),
         new_code_cell('''\
 t0 = time.perf_counter()
-preds = {name: common.detect_split(detector, r, entries, show_progress=False)
+kw = common.detect_kwargs(B["detect_scale"], B["score_thr"])  # the budget's test scale / score threshold
+preds = {name: common.detect_split(detector, r, entries, detect_kwargs=kw, show_progress=False)
          for name, r in (("original", root), ("low-light", dark))}
 print(f"detected {2 * len(entries)} images in {time.perf_counter() - t0:.1f} s")'''),
         new_markdown_cell("## Evaluate\n\n`tasklle.eval.wider.evaluate(predictions, gt_dir)` gives AP per setting "

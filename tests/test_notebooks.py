@@ -23,11 +23,11 @@ def test_notebook_runs(name, tmp_path, tmp_path_factory, monkeypatch):
         # one cache per test session: the tiny dataset is built once
         "TASKLLE_CACHE": str(tmp_path_factory.getbasetemp() / "tasklle-cache"),
         "TASKLLE_PROGRESS": "0",
-        "MPLBACKEND": "agg",
         "PYTHONPATH": os.pathsep.join(p for p in (str(REPO / "python"), os.environ.get("PYTHONPATH")) if p),
     }
     for k, v in env.items():
         monkeypatch.setenv(k, v)
+    monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel's inline backend shows the figures
     client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
                                      resources={"metadata": {"path": str(tmp_path)}})
     client.execute()

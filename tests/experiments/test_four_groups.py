@@ -17,7 +17,7 @@ def tiny(tmp_path, tmp_path_factory, monkeypatch):
     train = four_groups.train_settings(steps=2, batch_size=2, image_size=64, checkpoint_every=1,
                                        show_progress=False)
     opts = dict(n_train=b["n_train"], n_val=b["n_val"], darken_workers=1, figure_images=1, max_val=4,
-                detect_kwargs=common.detect_scale_kwargs(b["detect_scale"]), show_progress=False, verbose=False)
+                detect_kwargs=common.detect_kwargs(b["detect_scale"], b["score_thr"]), show_progress=False, verbose=False)
     return tmp_path, train, opts
 
 

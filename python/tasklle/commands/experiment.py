@@ -48,12 +48,14 @@ def add_common_arguments(p, demo=False):
     p.add_argument("--dark-seed", type=int, default=0, help="darkening seed")
     p.add_argument("--detect-scale", type=float, default=None,
                    help="resize factor for detection (default: the detector's own keep-ratio test scale)")
+    p.add_argument("--score-thr", type=float, default=None,
+                   help="detection score threshold (TinaFace: 0.01; the built-in budgets: 0.05, same AP, faster)")
     p.add_argument("--no-progress", action="store_true")
 
 
 def resolve(args, builtin):
     """(train settings, run options) from a budget preset and explicit flags."""
-    from ..experiments.common import budget, detect_scale_kwargs
+    from ..experiments.common import budget, detect_kwargs
     from ..experiments.four_groups import train_settings
 
     name = args.budget or ("default" if builtin else None)
@@ -67,7 +69,7 @@ def resolve(args, builtin):
     opts = dict(max_val=args.max_val if args.max_val is not None else b.get("max_val"),
                 figure_images=args.figure_images if args.figure_images is not None else b.get("figure_images", 4),
                 n_train=b.get("n_train"), n_val=b.get("n_val"), darken_workers=b.get("darken_workers"),
-                detect_kwargs=detect_scale_kwargs(scale))
+                detect_kwargs=detect_kwargs(scale, args.score_thr or b.get("score_thr")))
     return train, opts, name
 
 

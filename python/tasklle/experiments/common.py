@@ -26,13 +26,13 @@ SETTINGS = ("easy", "medium", "hard")
 # on a given --root uses the method's settings (1e-4, 640 crops, 1000 steps).
 BUDGETS = {
     "tiny": dict(steps=3, image_size=96, batch_size=2, lr=1e-3, max_val=6, figure_images=2, n_train=8, n_val=6,
-                 detect_scale=1.0, darken_workers=1),
+                 detect_scale=1.0, score_thr=0.05, darken_workers=1),
     "small": dict(steps=60, image_size=160, batch_size=4, lr=1e-3, max_val=40, figure_images=3, n_train=None,
-                  n_val=None, detect_scale=None, darken_workers=None),
+                  n_val=None, detect_scale=None, score_thr=0.05, darken_workers=None),
     "default": dict(steps=200, image_size=192, batch_size=4, lr=1e-3, max_val=None, figure_images=4, n_train=None,
-                    n_val=None, detect_scale=None, darken_workers=None),
+                    n_val=None, detect_scale=None, score_thr=0.05, darken_workers=None),
     "long": dict(steps=1500, image_size=320, batch_size=4, lr=5e-4, max_val=None, figure_images=4, n_train=None,
-                 n_val=None, detect_scale=None, darken_workers=None),
+                 n_val=None, detect_scale=None, score_thr=0.05, darken_workers=None),
 }
 
 
@@ -111,11 +111,23 @@ def resolve_root(root=None, n_train=None, n_val=None, seed=0, verbose=True):
     return path
 
 
-def detect_scale_kwargs(scale=None):
-    """Keyword arguments for ``detector.detect``: None keeps the detector's own
-    test scale (keep-ratio resize to its config's test_scale), a number
-    resizes every image by that factor."""
-    return {} if scale is None else {"scale": float(scale)}
+def detect_kwargs(scale=None, score_thr=None):
+    """Keyword arguments for ``detector.detect``.
+
+    scale: None keeps the detector's own test scale (keep-ratio resize to its
+    config's test_scale); a number resizes every image by that factor.
+    score_thr: None keeps TinaFace's 0.01. The built-in budgets use 0.05: the
+    lite detector leaves ~9,000 boxes per image above 0.01 and NMS over them
+    dominates detection time, while the AP of the shipped detector on the
+    built-in val split is the same to 1e-4 (measured: 0.5169 / 0.7520 / 0.8192
+    at 0.05 vs 0.5169 / 0.7521 / 0.8192 at 0.01, 10x fewer boxes).
+    """
+    kw = {}
+    if scale is not None:
+        kw["scale"] = float(scale)
+    if score_thr is not None:
+        kw["score_thr"] = float(score_thr)
+    return kw
 
 
 def gt_dir(root):

@@ -11,13 +11,13 @@ from pathlib import Path
 import numpy as np
 
 
-def _plt():
-    import matplotlib
+def _subplots(nrows, ncols, figsize, **kwargs):
+    """A Figure and its axes without pyplot: no global backend or figure state
+    is touched (safe in notebooks and headless runs)."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(nrows, ncols, **kwargs)
 
 
 def _save(fig, path, dpi=100):
@@ -26,7 +26,6 @@ def _save(fig, path, dpi=100):
     path = Path(path)
     with atomic_write(path) as f:
         fig.savefig(f, format=path.suffix.lstrip(".") or "png", dpi=dpi, bbox_inches="tight")
-    _plt().close(fig)
     return path
 
 
@@ -45,7 +44,6 @@ def detection_grid(rows, columns, path, score_threshold=0.5, max_boxes=60, cell_
     the column title gives how many boxes passed and the mean score of the
     boxes that match a ground-truth face (IoU >= 0.5).
     """
-    plt = _plt()
     from matplotlib.patches import Rectangle
 
     n, m = len(rows), len(columns)
@@ -54,7 +52,7 @@ def detection_grid(rows, columns, path, score_threshold=0.5, max_boxes=60, cell_
     first = rows[0]["images"][columns[0]]
     h, w = first.shape[-2:]
     aspect = h / max(w, 1)
-    fig, axes = plt.subplots(n, m, figsize=(cell_inches * m, cell_inches * aspect * n + 0.4), squeeze=False)
+    fig, axes = _subplots(n, m, (cell_inches * m, cell_inches * aspect * n + 0.4), squeeze=False)
     for i, row in enumerate(rows):
         gt = None if row.get("gt") is None else np.asarray(row["gt"], dtype=np.float64).reshape(-1, 4)
         for j, col in enumerate(columns):
@@ -105,11 +103,9 @@ def _matched_scores(dets, gt, thr=0.5):
 
 def image_grid(rows, columns, path, cell_inches=2.6, title=None):
     """rows: list of {'name', 'images': {column: (3, H, W)}}; one column per enhancer."""
-    plt = _plt()
     n, m = len(rows), len(columns)
     h, w = rows[0]["images"][columns[0]].shape[-2:]
-    fig, axes = plt.subplots(n, m, figsize=(cell_inches * m, cell_inches * h / max(w, 1) * n + 0.4),
-                             squeeze=False)
+    fig, axes = _subplots(n, m, (cell_inches * m, cell_inches * h / max(w, 1) * n + 0.4), squeeze=False)
     for i, row in enumerate(rows):
         for j, col in enumerate(columns):
             ax = axes[i][j]
@@ -129,10 +125,9 @@ def image_grid(rows, columns, path, cell_inches=2.6, title=None):
 
 def ap_bars(table, path, title=None, xlabel=None):
     """Grouped bars of AP: table is [(label, {'easy','medium','hard'})]."""
-    plt = _plt()
     labels = [t[0] for t in table]
     x = np.arange(len(labels))
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(labels) + 2), 3.6))
+    fig, ax = _subplots(1, 1, (max(5.0, 0.9 * len(labels) + 2), 3.6))
     for k, (setting, color) in enumerate((("easy", "tab:green"), ("medium", "tab:orange"), ("hard", "tab:red"))):
         vals = [t[1].get(setting) or 0.0 for t in table]
         ax.bar(x + (k - 1) * 0.27, vals, width=0.27, label=setting, color=color)

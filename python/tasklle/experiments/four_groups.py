@@ -208,12 +208,9 @@ def pick_figure_images(root, entries, k):
 
 
 def _pr_plot(results, path):
-    import matplotlib.pyplot as plt
-
     from ..eval import wider
 
-    fig = wider.plot_pr_curves(results, path)
-    plt.close(fig)
+    wider.plot_pr_curves(results, path)  # draws on its own Figure, no pyplot state
     return path
 
 

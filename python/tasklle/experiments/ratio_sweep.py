@@ -131,12 +131,9 @@ def markdown(results):
 
 
 def _pr_plot(results, path):
-    import matplotlib.pyplot as plt
-
     from ..eval import wider
 
-    fig = wider.plot_pr_curves(results, path)
-    plt.close(fig)
+    wider.plot_pr_curves(results, path)  # draws on its own Figure, no pyplot state
     return path
 
 

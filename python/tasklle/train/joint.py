@@ -472,10 +472,7 @@ def _write_log_csv(path, rows):
 def plot_losses(rows, path, title=None):
     """Loss curves (L_total, L_up with its weighted terms, L_down with its
     parts) from log rows, written atomically to ``path`` (PNG)."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: the global backend is left alone
 
     from ..io import atomic_write
 
@@ -484,7 +481,8 @@ def plot_losses(rows, path, title=None):
     def series(k):
         return [r.get(k, float("nan")) for r in rows]
 
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    fig = Figure(figsize=(13, 3.6))
+    axes = fig.subplots(1, 3)
     axes[0].plot(steps, series("l_total"), color="k", lw=1)
     axes[0].set_title("L_total")
     axes[1].plot(steps, series("l_up"), color="k", lw=1.2, label="L_up")
@@ -510,7 +508,6 @@ def plot_losses(rows, path, title=None):
     path = Path(path)
     with atomic_write(path) as f:
         fig.savefig(f, format="png", dpi=90)
-    plt.close(fig)
     return path
 
 
