@@ -203,6 +203,20 @@ kw = common.detect_kwargs(B["detect_scale"], B["score_thr"])  # the budget's tes
 preds = {name: common.detect_split(detector, r, entries, detect_kwargs=kw, show_progress=False)
          for name, r in (("original", root), ("low-light", dark))}
 print(f"detected {2 * len(entries)} images in {time.perf_counter() - t0:.1f} s")'''),
+        new_markdown_cell("What the detector sees: one val image, its ground truth (dashed) and the detections "
+                          "with score >= 0.5, in normal light and in the dark copy."),
+        new_code_cell('''\
+_, event, name = entries[0]
+fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+for ax, (label, r) in zip(axes, (("original", root), ("low-light", dark))):
+    img = tasklle.io.read_image(Path(r) / "WIDER_val" / "images" / event / f"{name}.jpg")
+    ax.imshow(img.permute(1, 2, 0)); ax.axis("off")
+    for x, y, w, h, s in preds[label][(event, name)]:
+        if s >= 0.5:
+            ax.add_patch(plt.Rectangle((x, y), w, h, fill=False, ec="lime", lw=1))
+            ax.text(x, y - 1, f"{s:.2f}", color="lime", fontsize=6)
+    ax.set_title(f"{label}: {int((preds[label][(event, name)][:, 4] >= 0.5).sum())} detections >= 0.5")
+plt.show()'''),
         new_markdown_cell("## Evaluate\n\n`tasklle.eval.wider.evaluate(predictions, gt_dir)` gives AP per setting "
                           "and the precision-recall curves; prediction folders in the official format can be "
                           "written and read back (`write_predictions` / `read_predictions`, CLI `tasklle evaluate`)."),
@@ -212,9 +226,9 @@ results = {name: wider.evaluate(p, gt) for name, p in preds.items()}
 from IPython.display import Markdown
 Markdown(common.ap_table([(k, v) for k, v in results.items()]))'''),
         new_code_cell('''\
-path = wider.plot_pr_curves(results, WORK / "pr_curves.png")
+wider.plot_pr_curves(results, WORK / "pr_curves.png")  # returns the Figure, writes the file
 from IPython.display import Image
-Image(filename=str(path))'''),
+Image(filename=str(WORK / "pr_curves.png"))'''),
         new_markdown_cell("## The official folder format round-trips"),
         new_code_cell('''\
 wider.write_predictions(WORK / "pred_low", preds["low-light"])
