@@ -16,7 +16,9 @@ def register(subparsers):
     p = subparsers.add_parser(
         "demo", help="run the whole method on the built-in data (<= 15 min on 2 cores)",
         description="Build data, darken, train Zero-DCE++ with L_up only and jointly with the frozen detector, "
-                    "detect and evaluate the four image groups, print the table. Resumable.")
+                    "detect and evaluate the four image groups, print the table. Resumable. Budgets (2 CPU cores): "
+                    "tiny < 1 min (smoke test), small ~2 min, default ~7 min (200 steps of 192x192 crops per "
+                    "enhancer, all 120 val images), long ~45 min (1000 steps of 256x256).")
     p.add_argument("--out", default="tasklle-demo", help="output folder (default ./tasklle-demo)")
     from .experiment import add_common_arguments
 

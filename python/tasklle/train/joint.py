@@ -733,8 +733,8 @@ def joint(data, detector=None, out="runs/joint", *, w_up=1.0, w_down=0.5, steps=
                                 "scale_factor": scale_factor, "config": config, "model": model.state_dict()})
         seconds = time.perf_counter() - t_start
         summary = _summary(rows)
-        write_json(out / "log.json", {"config": config, "summary": summary, "detector_sha256_after":
-                                      det_hash, "fields": LOG_FIELDS, "rows": rows})
+        write_json(out / "log.json", _json_safe({"config": config, "summary": summary, "detector_sha256_after":
+                                                 det_hash, "fields": LOG_FIELDS, "rows": rows}))
         if plot and rows:
             plot_losses(rows, out / "loss.png", title=f"joint training W_up:W_down = {w_up:g}:{w_down:g}")
         if verbose:
@@ -768,11 +768,23 @@ def _summary(rows, window=20):
             "steps": rows[-1]["step"]}
 
 
+def _json_safe(obj):
+    """NaN/inf -> None so log.json is strict JSON (NaN marks 'not computed', e.g. L_down at W_down 0)."""
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
 def read_log(out):
     """The per-step rows of a joint run (from ``out/log.json`` or ``out/log.csv``)."""
     out = Path(out)
     if (out / "log.json").is_file():
-        return json.loads((out / "log.json").read_text())["rows"]
+        rows = json.loads((out / "log.json").read_text())["rows"]
+        return [{k: float("nan") if v is None else v for k, v in r.items()} for r in rows]
     return _read_log(out / "log.csv", 1 << 62)
 
 
