@@ -174,7 +174,8 @@ def markdown(results):
               "Reference (the report, real WIDER FACE, full TinaFace):", "",
               common.ap_table([(k, v) for k, v in results["reference_table_4_1"].items()], "group"), ""]
     t = results["timings"]
-    lines += ["Timings (s): " + ", ".join(f"{k[:-2]} {v:.0f}" for k, v in t.items()), ""]
+    lines += ["Timings (s; a stage reused from an earlier run keeps the time it took then, total is this run): "
+              + ", ".join(f"{k[:-2]} {v:.0f}" for k, v in t.items()), ""]
     return "\n".join(lines)
 
 
