@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+import tasklle
+
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 
@@ -23,7 +25,9 @@ def test_notebook_runs(name, tmp_path, tmp_path_factory, monkeypatch):
         # one cache per test session: the tiny dataset is built once
         "TASKLLE_CACHE": str(tmp_path_factory.getbasetemp() / "tasklle-cache"),
         "TASKLLE_PROGRESS": "0",
-        "PYTHONPATH": os.pathsep.join(p for p in (str(REPO / "python"), os.environ.get("PYTHONPATH")) if p),
+        # the kernel imports the same tasklle as this test (installed, or the in-place dev build)
+        "PYTHONPATH": os.pathsep.join(p for p in (str(Path(tasklle.__file__).parents[1]),
+                                                  os.environ.get("PYTHONPATH")) if p),
     }
     for k, v in env.items():
         monkeypatch.setenv(k, v)

@@ -195,7 +195,7 @@ def test_outputs_are_fresh():
 
 def test_namespace_is_callable():
     # the contract: tasklle.ops.curve(x, A, ...) and tasklle.reference.curve(x, A, ...)
-    # (the lazy maps return the submodule for these names; the module is callable)
+    # (the packages bind the functions over the same-named submodules)
     x, A = _inputs(1, 3, 4, "per", torch.float32)
     for fn, direct in ((tasklle.ops.curve, curve), (tasklle.reference.curve, ref_curve)):
         final, half = fn(x, A, iterations=8, return_half=True)

@@ -1,4 +1,7 @@
-"""The method's experiments: the four image groups (Table 4.1) and the loss-ratio sweep (Table 4.2)."""
-from .._lazy import lazy_module
+"""The method's experiments, one module each: ``four_groups`` (Table 4.1: the
+four image groups) and ``ratio_sweep`` (Table 4.2: the W_up:W_down sweep).
+Each module's ``run(root, out, ...)`` runs it; ``markdown(results)`` renders
+its table."""
+from . import four_groups, ratio_sweep
 
-__getattr__, __dir__ = lazy_module(__name__, {"four_groups": ".four_groups", "ratio_sweep": ".ratio_sweep"})
+__all__ = ["four_groups", "ratio_sweep"]

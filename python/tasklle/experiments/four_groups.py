@@ -247,10 +247,3 @@ def write_figures(out, fulls, aps, preds, root, dark, models, entries, k, score_
             rows, list(GROUPS), out / "detections.png", score_threshold=score_threshold,
             title=f"detections (score >= {score_threshold}); dashed: ground truth")
     return {k: v for k, v in paths.items() if v is not None}
-
-
-four_groups = run  # ``tasklle.experiments.four_groups(...)`` calls run (module made callable below)
-
-from ..losses._callable import make_callable  # noqa: E402
-
-make_callable(__name__)

@@ -163,10 +163,3 @@ def _figures(out, table, fulls, bounds, models, entries, dark, k, verbose):
         paths["enhanced"] = figures.image_grid(rows, ["low-light"] + labels, out / "enhanced.png",
                                                title="the same images enhanced with each W_up:W_down")
     return paths
-
-
-ratio_sweep = run  # ``tasklle.experiments.ratio_sweep(...)`` calls run (module made callable below)
-
-from ..losses._callable import make_callable  # noqa: E402
-
-make_callable(__name__)

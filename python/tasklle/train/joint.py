@@ -786,10 +786,3 @@ def read_log(out):
         rows = json.loads((out / "log.json").read_text())["rows"]
         return [{k: float("nan") if v is None else v for k, v in r.items()} for r in rows]
     return _read_log(out / "log.csv", 1 << 62)
-
-
-# ``tasklle.train.joint`` is this module once imported (the lazy map returns
-# submodules by name); calling it calls ``joint(...)``.
-from ..losses._callable import make_callable  # noqa: E402
-
-make_callable(__name__)
