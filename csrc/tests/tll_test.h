@@ -36,7 +36,7 @@ static int tll_test_failures = 0;
 
 /* Deterministic xorshift generator for test inputs in [0,1). */
 static unsigned long long tll_test_rng = 88172645463325252ULL;
-static double tll_test_uniform(void)
+static inline double tll_test_uniform(void)
 {
     tll_test_rng ^= tll_test_rng << 13;
     tll_test_rng ^= tll_test_rng >> 7;
