@@ -77,6 +77,18 @@ int tll_dim_is(PyArrayObject *a, const char *na, int dim, npy_intp expect)
     return 0;
 }
 
+int tll_no_overlap(PyArrayObject *o, const char *no, PyArrayObject *i, const char *ni)
+{
+    if (!o || !i || PyArray_NBYTES(o) == 0 || PyArray_NBYTES(i) == 0)
+        return 0;
+    const char *o0 = PyArray_BYTES(o), *i0 = PyArray_BYTES(i);
+    if (o0 < i0 + PyArray_NBYTES(i) && i0 < o0 + PyArray_NBYTES(o)) {
+        PyErr_Format(PyExc_ValueError, "%s must not share memory with %s", no, ni);
+        return -1;
+    }
+    return 0;
+}
+
 PyObject *tll_raise_status(tll_status s, const char *what)
 {
     if (s == TLL_ERR_NOMEM)

@@ -40,6 +40,11 @@ int tll_same_shape(PyArrayObject *a, const char *na, PyArrayObject *b, const cha
 /* Raise ValueError unless dimension `dim` of a equals `expect`. Returns 0 on success. */
 int tll_dim_is(PyArrayObject *a, const char *na, int dim, npy_intp expect);
 
+/* Raise ValueError if output array `o` (named no) shares memory with array `i`
+ * (named ni); both C-contiguous, so comparing byte ranges is exact. NULL
+ * arrays and empty arrays never overlap. Returns 0 on success. */
+int tll_no_overlap(PyArrayObject *o, const char *no, PyArrayObject *i, const char *ni);
+
 /* Turn a non-OK status into a Python exception naming `what`; returns NULL. */
 PyObject *tll_raise_status(tll_status s, const char *what);
 

@@ -23,19 +23,6 @@ static int optional_like(PyObject *obj, const char *name, PyArrayObject *shape_o
     return 0;
 }
 
-/* Raise ValueError if output `o` shares memory with array `i` (both contiguous, so byte ranges suffice). */
-static int no_overlap(PyArrayObject *o, const char *no, PyArrayObject *i, const char *ni)
-{
-    if (!o || !i || PyArray_NBYTES(o) == 0 || PyArray_NBYTES(i) == 0)
-        return 0;
-    const char *o0 = PyArray_BYTES(o), *i0 = PyArray_BYTES(i);
-    if (o0 < i0 + PyArray_NBYTES(i) && i0 < o0 + PyArray_NBYTES(o)) {
-        PyErr_Format(PyExc_ValueError, "%s must not share memory with %s", no, ni);
-        return -1;
-    }
-    return 0;
-}
-
 /* Validate x, A and the scalars; sets the sizes and the layout. */
 static int check_inputs(PyObject *xo, PyObject *Ao, int iterations, int half_after, PyArrayObject **x,
                         PyArrayObject **A, int *per_iteration)
@@ -85,8 +72,8 @@ static PyObject *py_curve_forward(PyObject *self, PyObject *args)
         return NULL;
     if (optional_like(ho, "half", x, "x", 1, &half))
         return NULL;
-    if (no_overlap(out, "out", x, "x") || no_overlap(out, "out", A, "A") || no_overlap(half, "half", x, "x") ||
-        no_overlap(half, "half", A, "A") || no_overlap(half, "half", out, "out"))
+    if (tll_no_overlap(out, "out", x, "x") || tll_no_overlap(out, "out", A, "A") || tll_no_overlap(half, "half", x, "x") ||
+        tll_no_overlap(half, "half", A, "A") || tll_no_overlap(half, "half", out, "out"))
         return NULL;
     size_t b = (size_t)PyArray_DIM(x, 0), h = (size_t)PyArray_DIM(x, 2), w = (size_t)PyArray_DIM(x, 3);
     tll_status st;
@@ -122,9 +109,9 @@ static PyObject *py_curve_backward(PyObject *self, PyObject *args)
     PyArrayObject *ins[4] = {x, A, go, gh};
     const char *in_names[4] = {"x", "A", "grad_out", "grad_half"};
     for (int i = 0; i < 4; i++)
-        if (no_overlap(gx, "grad_x", ins[i], in_names[i]) || no_overlap(gA, "grad_A", ins[i], in_names[i]))
+        if (tll_no_overlap(gx, "grad_x", ins[i], in_names[i]) || tll_no_overlap(gA, "grad_A", ins[i], in_names[i]))
             return NULL;
-    if (no_overlap(gA, "grad_A", gx, "grad_x"))
+    if (tll_no_overlap(gA, "grad_A", gx, "grad_x"))
         return NULL;
     size_t b = (size_t)PyArray_DIM(x, 0), h = (size_t)PyArray_DIM(x, 2), w = (size_t)PyArray_DIM(x, 3);
 #define DATA(a, T) ((a) ? (T *)PyArray_DATA(a) : NULL)

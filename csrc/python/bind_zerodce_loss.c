@@ -12,19 +12,6 @@
  */
 #include "bind_common.h"
 
-/* Raise ValueError if output `o` shares memory with array `i` (both contiguous). */
-static int no_overlap(PyArrayObject *o, const char *no, PyArrayObject *i, const char *ni)
-{
-    if (!o || !i || PyArray_NBYTES(o) == 0 || PyArray_NBYTES(i) == 0)
-        return 0;
-    const char *o0 = PyArray_BYTES(o), *i0 = PyArray_BYTES(i);
-    if (o0 < i0 + PyArray_NBYTES(i) && i0 < o0 + PyArray_NBYTES(o)) {
-        PyErr_Format(PyExc_ValueError, "%s must not share memory with %s", no, ni);
-        return -1;
-    }
-    return 0;
-}
-
 /* A float64 array of the given shape (ndim <= 3), or NULL with an exception set. */
 static PyArrayObject *f64_shaped(PyObject *obj, const char *name, int ndim, const npy_intp *shape, int writable)
 {
@@ -135,8 +122,8 @@ static PyObject *py_forward(PyObject *self, PyObject *args)
     PyArrayObject *outs[4] = {L, gs, ge, gc};
     const char *onames[4] = {"losses", "grad_spa", "grad_exp", "grad_col"};
     for (int k = 0; k < 4; k++)
-        if (no_overlap(outs[k], onames[k], Y, "enhanced") || no_overlap(outs[k], onames[k], Iarr, "original") ||
-            no_overlap(outs[k], onames[k], E, "exposure"))
+        if (tll_no_overlap(outs[k], onames[k], Y, "enhanced") || tll_no_overlap(outs[k], onames[k], Iarr, "original") ||
+            tll_no_overlap(outs[k], onames[k], E, "exposure"))
             return NULL;
     double *lp = (double *)PyArray_DATA(L);
 #define DATA(a) ((a) ? (double *)PyArray_DATA(a) : NULL)
@@ -175,7 +162,7 @@ static PyObject *py_backward(PyObject *self, PyObject *args)
         gI = image_arg(gio, "grad_original", 1);
         if (!gI || tll_same_dtype(gI, "grad_original", gY, "grad_enhanced") ||
             tll_same_shape(gI, "grad_original", gY, "grad_enhanced") ||
-            no_overlap(gI, "grad_original", gY, "grad_enhanced"))
+            tll_no_overlap(gI, "grad_original", gY, "grad_enhanced"))
             return NULL;
     }
     PyArrayObject *gs = NULL, *ge = NULL, *gc = NULL;
@@ -235,7 +222,7 @@ static int tv_args(PyObject *go, int grad_required, PyObject *ao, PyArrayObject 
     }
     *g = tll_array_arg(go, "grad", 4, TLL_DT_FLOAT, 1);
     if (!*g || tll_same_dtype(*g, "grad", *A, "curve_maps") || tll_same_shape(*g, "grad", *A, "curve_maps") ||
-        no_overlap(*g, "grad", *A, "curve_maps"))
+        tll_no_overlap(*g, "grad", *A, "curve_maps"))
         return -1;
     return 0;
 }
