@@ -53,6 +53,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .zero_dce_pp import _SeparableConv  # the same depthwise-separable block as Zero-DCE++
+
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "ec_zero_dce.pt"
 SATURATION_THRESHOLD = 0.97
 _BISECTION_STEPS = 20  # prior A0 to 2 / 2**20
@@ -72,18 +74,6 @@ def lightness(x):
     d = 6.0 / 29.0
     f = torch.where(y > d ** 3, y.clamp_min(d ** 3) ** (1.0 / 3.0), y / (3 * d * d) + 4.0 / 29.0)
     return (116.0 * f - 16.0) / 100.0
-
-
-class _SepConv(nn.Module):
-    """Depthwise 3x3 (groups=in, bias, pad 1) then pointwise 1x1 (bias), as in Zero-DCE++."""
-
-    def __init__(self, cin, cout):
-        super().__init__()
-        self.depth_conv = nn.Conv2d(cin, cin, 3, 1, 1, groups=cin, bias=True)
-        self.point_conv = nn.Conv2d(cin, cout, 1, 1, 0, bias=True)
-
-    def forward(self, x):
-        return self.point_conv(self.depth_conv(x))
 
 
 def _as_exposure(exposure, batch, ref):
@@ -146,13 +136,13 @@ class ECZeroDCE(nn.Module):
         self.keep_saturated = bool(keep_saturated)
         self.preserve_color = bool(preserve_color)
         c = channels
-        self.e_conv1 = _SepConv(5, c)
-        self.e_conv2 = _SepConv(c, c)
-        self.e_conv3 = _SepConv(c, c)
-        self.e_conv4 = _SepConv(c, c)
-        self.e_conv5 = _SepConv(2 * c, c)
-        self.e_conv6 = _SepConv(2 * c, c)
-        self.e_conv7 = _SepConv(2 * c, 3)
+        self.e_conv1 = _SeparableConv(5, c)
+        self.e_conv2 = _SeparableConv(c, c)
+        self.e_conv3 = _SeparableConv(c, c)
+        self.e_conv4 = _SeparableConv(c, c)
+        self.e_conv5 = _SeparableConv(2 * c, c)
+        self.e_conv6 = _SeparableConv(2 * c, c)
+        self.e_conv7 = _SeparableConv(2 * c, 3)
         # condition branch: [E, log E] -> FiLM (scale, shift) for the six hidden layers
         self.cond = nn.Sequential(nn.Linear(2, 16), nn.ReLU(inplace=True), nn.Linear(16, 6 * 2 * c))
 
