@@ -44,9 +44,18 @@ def train_settings(steps=1000, batch_size=4, image_size=640, lr=1e-4, weight_dec
                 init_std=init_std)
 
 
+def resolve_train(train, show_progress):
+    """The training keyword arguments (defaults: ``train_settings()``) and whether to show progress."""
+    train = dict(train or train_settings())
+    show = train.get("show_progress", show_progress)
+    train["show_progress"] = show
+    return train, show
+
+
 def prepare(root=None, dark=None, detector=None, vedadet=None, dark_seed=0, max_val=None, out=None,
-            n_train=None, n_val=None, darken_workers=None, verbose=True):
-    """Data root, dark copy, detector, val entries and gt folder shared by the experiments."""
+            n_train=None, n_val=None, darken_workers=None, verbose=True, detect_kwargs=None):
+    """Data root, dark copy, detector, val entries and gt folder shared by the experiments, and
+    ``base``: the settings every group's cached result is keyed on."""
     from ..train.joint import state_dict_sha256
 
     t0 = time.perf_counter()
@@ -61,8 +70,9 @@ def prepare(root=None, dark=None, detector=None, vedadet=None, dark_seed=0, max_
                 "parameters": int(sum(p.numel() for p in det.parameters()))}
     entries = common.list_split(root, "val", max_val)
     gt = common.restrict_gt(root, entries, Path(out) / "gt" if out else Path(dark) / "gt-subset")
+    base = {"detector": det_info["sha256"], "entries": len(entries), "gt": str(gt), "detect": detect_kwargs or {}}
     return {"root": root, "dark": dark, "detector": det, "detector_info": det_info, "entries": entries,
-            "gt": gt, "timings": {"data_s": t_data, "darken_s": t_dark}}
+            "gt": gt, "base": base, "timings": {"data_s": t_data, "darken_s": t_dark}}
 
 
 def run(root=None, out="runs/four-groups", *, detector=None, vedadet=None, dark=None, w_up=1.0, w_down=0.5,
@@ -86,14 +96,11 @@ def run(root=None, out="runs/four-groups", *, detector=None, vedadet=None, dark=
     t_all = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    train = dict(train or train_settings())
-    show = train.get("show_progress", show_progress)
-    train["show_progress"] = show
-    prep = prepare(root, dark, detector, vedadet, dark_seed, max_val, out, n_train, n_val, darken_workers, verbose)
+    train, show = resolve_train(train, show_progress)
+    prep = prepare(root, dark, detector, vedadet, dark_seed, max_val, out, n_train, n_val, darken_workers, verbose,
+                   detect_kwargs)
     root, dark, det, entries, gt = prep["root"], prep["dark"], prep["detector"], prep["entries"], prep["gt"]
-    timings = dict(prep["timings"])
-    base = {"detector": prep["detector_info"]["sha256"], "entries": len(entries), "gt": str(gt),
-            "detect": detect_kwargs or {}}
+    timings, base = dict(prep["timings"]), prep["base"]
     if verbose:
         print(f"four groups on {len(entries)} val images of {root} (dark copy {dark})")
 

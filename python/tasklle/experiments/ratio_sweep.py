@@ -19,7 +19,7 @@ from pathlib import Path
 
 from . import common
 from .common import SETTINGS
-from .four_groups import prepare, train_settings
+from .four_groups import prepare, resolve_train
 
 DEFAULT_RATIOS = ("1:0", "1:1", "3:2", "2:1", "3:1", "2:3", "1:3", "0:1")
 REFERENCE_TABLE_4_2 = {
@@ -60,14 +60,11 @@ def run(root=None, out="runs/ratio-sweep", *, ratios=DEFAULT_RATIOS, detector=No
     weights = {r: parse_ratio(r) for r in ratios}
     if len(set(ratios)) != len(ratios):
         raise ValueError(f"ratios: duplicates in {ratios}")
-    train = dict(train or train_settings())
-    show = train.get("show_progress", show_progress)
-    train["show_progress"] = show
-    prep = prepare(root, dark, detector, vedadet, dark_seed, max_val, out, n_train, n_val, darken_workers, verbose)
+    train, show = resolve_train(train, show_progress)
+    prep = prepare(root, dark, detector, vedadet, dark_seed, max_val, out, n_train, n_val, darken_workers, verbose,
+                   detect_kwargs)
     root, dark, det, entries, gt = prep["root"], prep["dark"], prep["detector"], prep["entries"], prep["gt"]
-    timings = dict(prep["timings"])
-    base = {"detector": prep["detector_info"]["sha256"], "entries": len(entries), "gt": str(gt),
-            "detect": detect_kwargs or {}}
+    timings, base = dict(prep["timings"]), prep["base"]
     fulls, table, models = {}, {}, {}
     bounds = {}
     for name, image_root in (("low-light", dark), ("original", root)):
