@@ -63,12 +63,15 @@ def test_same_kind_out(photos, tmp_path):
 
 def test_seeded_and_exposure_ordered(photos):
     x = photos[1]
-    a, info = tasklle.darken(x, 0.15, seed=3, return_info=True)
-    b = tasklle.darken(x, 0.15, seed=3)
-    c = tasklle.darken(x, 0.15, seed=4)
+    a, info = tasklle.darken(x, 0.15, seed=3, return_info=True, noise="lednet")
+    b = tasklle.darken(x, 0.15, seed=3, noise="lednet")
+    c = tasklle.darken(x, 0.15, seed=4, noise="lednet")
     assert torch.equal(a, b) and not torch.equal(a, c)
     assert info[0]["exposure"] == 0.15 and info[0]["seed"] == dk.image_seed(3, 0)
     assert info[0]["noise"]["kind"] == "lednet"
+    # the default is the method's: no noise, so the seed does not matter
+    d0, info0 = tasklle.darken(x, 0.15, seed=3, return_info=True)
+    assert torch.equal(d0, tasklle.darken(x, 0.15, seed=4)) and info0[0]["noise"]["kind"] is None
     means = [tasklle.darken(x, e, noise=None).mean().item() for e in (0.05, 0.1, 0.2, 0.3)]
     assert all(lo < hi for lo, hi in zip(means, means[1:]))
     assert abs(means[1] - 0.1) < 0.03
@@ -79,9 +82,9 @@ def test_seeded_and_exposure_ordered(photos):
 def test_keep_saturated(photos):
     x = photos[0].clone()
     x[:, :10, :10] = 1.0
-    y = tasklle.darken(x, 0.05, noise=None, keep_saturated=True)
+    y = tasklle.darken(x, 0.05, noise=None)  # keep_saturated is the default
     assert torch.equal(y[:, :10, :10], x[:, :10, :10])
-    assert (tasklle.darken(x, 0.05, noise=None)[:, :10, :10] < 1).all()
+    assert (tasklle.darken(x, 0.05, noise=None, keep_saturated=False)[:, :10, :10] < 1).all()
 
 
 def test_darken_errors(photos):
@@ -108,7 +111,7 @@ def src(tmp_path, photos):
 
 def test_dataset_layout_annotations_manifest(src, tmp_path):
     dst = tmp_path / "dst"
-    rep = tasklle.darken_dataset(src, dst, workers=1, verbose=False)
+    rep = tasklle.darken_dataset(src, dst, workers=1, verbose=False, noise="lednet")
     assert rep["darkened"] == 6 and rep["copied"] == 2 and rep["not_attempted"] == 0
     # the corrupt image is reported and skipped, everything else is there
     assert [f["path"] for f in rep["failed"]] == ["WIDER_val/images/1--Handshaking/1--Handshaking_9.jpg"]
@@ -129,7 +132,7 @@ def test_dataset_layout_annotations_manifest(src, tmp_path):
         assert dark < 0.4
     assert json.loads((dst / dk.REPORT).read_text())["failed"] == rep["failed"]
     # a second run has nothing left to do
-    again = tasklle.darken_dataset(src, dst, workers=1, verbose=False)
+    again = tasklle.darken_dataset(src, dst, workers=1, verbose=False, noise="lednet")
     assert again["darkened"] == 0 and again["already_done"] == 6 and again["copied"] == 0
     assert _files(dst) == d
 
@@ -188,3 +191,39 @@ def test_changed_source_is_redone_and_settings_are_checked(src, tmp_path, photos
         tasklle.darken_dataset(src, tmp_path / "d2", exposure=(0.3, 0.1), verbose=False)
     with pytest.raises(ValueError, match="workers"):
         tasklle.darken_dataset(src, tmp_path / "d2", workers=0, verbose=False)
+
+
+# -- LEDNet's darkener -------------------------------------------------------------
+def _lednet_weights(path, seed=0):
+    """A random state_dict with LEDNet's key names and shapes, saved as LEDNet's plain .pth."""
+    from tasklle.models import ConditionZeroDCE
+
+    torch.manual_seed(seed)
+    torch.save(ConditionZeroDCE().state_dict(), path)
+    return path
+
+
+def test_dataset_with_lednet_darkener(tmp_path, photos):
+    from tasklle.io import read_image
+    from tasklle.models import ConditionZeroDCE
+
+    small = [p[:, :24, :32].contiguous() for p in photos]
+    src = _tree(tmp_path / "src", small, corrupt=False)
+    weights = _lednet_weights(tmp_path / "ce_zerodce.pth")
+    with pytest.raises(ValueError, match="ce_zerodce.pth"):
+        tasklle.darken_dataset(src, tmp_path / "none", darkener="lednet", verbose=False)
+    rep = tasklle.darken_dataset(src, tmp_path / "one", workers=1, verbose=False, darkener="lednet", model=weights,
+                                 quality=100)
+    assert rep["darkened"] == 6
+    man = json.loads((tmp_path / "one" / dk.MANIFEST).read_text())
+    assert man["settings"]["darkener"] == "lednet" and man["settings"]["noise"] is None
+    # each output is LEDNet's pipeline on the source with the recorded E
+    net = ConditionZeroDCE.from_lednet(weights)
+    rel = "WIDER_val/images/0--Parade/0--Parade_0.jpg"
+    want = net.darken(read_image(src / rel)[None], man["images"][rel]["exposure"])[0]
+    got = read_image(tmp_path / "one" / rel)
+    assert (got - want).abs().mean() < 2 / 255  # JPEG at quality 100
+    # the process backend rebuilds LEDNet's net in its workers: the same files
+    tasklle.darken_dataset(src, tmp_path / "procs", workers=2, backend="process", verbose=False,
+                           darkener="lednet", model=weights, quality=100)
+    assert _files(tmp_path / "procs") == _files(tmp_path / "one")

@@ -1,9 +1,14 @@
 """Synthetic low light: darken single images or a whole WIDER-format dataset.
 
-``darken(images, exposure, ...)`` runs the exposure-conditioned darkener
-(``tasklle.models.ECZeroDCE``, shipped weights by default), optionally keeps
-saturated pixels bright (LEDNet), then adds sensor noise (``tasklle.noise``:
-LEDNet's model by default, or the physical one).
+``darken(images, exposure, ...)`` runs an exposure-conditioned darkener:
+the project's ``tasklle.models.ECZeroDCE`` (``darkener='ec-zero-dce'``,
+shipped weights by default) or LEDNet's released ``ConditionZeroDCE``
+(``darkener='lednet'``, with LEDNet's ``ce_zerodce.pth`` as ``model``, run
+through LEDNet's generation pipeline, see ``tasklle.models.lednet_darkener``).
+By default it follows the method's generation: saturated pixels (L/100 > 0.97)
+stay bright and no noise is added, as LEDNet's generation script adds none.
+Sensor noise is an option (``noise='lednet'`` or ``'physical'``,
+``tasklle.noise``) for harder data.
 
 ``darken_dataset(src, dst, ...)`` turns a WIDER-format tree into its dark
 copy: every image file (by suffix, anywhere in the tree) is darkened and
@@ -28,12 +33,16 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["darken", "darken_dataset", "image_seed", "MANIFEST", "REPORT"]
+__all__ = ["darken", "darken_dataset", "image_seed", "MANIFEST", "REPORT", "DARKENERS"]
 
 MANIFEST = "darken_manifest.json"
 REPORT = "darken_report.json"
 MANIFEST_FORMAT = "tasklle-darken-manifest/1"
 _FLUSH_SECONDS = 5.0  # manifest rewrite interval during a run
+DARKENERS = ("ec-zero-dce", "lednet")
+# the module options (not weights) that change a darkener's output
+_MODEL_OPTIONS = {"ec-zero-dce": ("preserve_color", "keep_saturated", "scale_factor"),
+                  "lednet": ("channel_order", "tile")}
 _CACHE = {}
 
 
@@ -52,10 +61,25 @@ def _sha256_file(path, chunk=1 << 20):
     return h.hexdigest()
 
 
-def _resolve_model(model):
-    """None -> the shipped weights (cached); a path -> ECZeroDCE.load; a module as is."""
+def _resolve_model(model, darkener="ec-zero-dce"):
+    """The darkener module. 'ec-zero-dce': None -> the shipped weights (cached), a path ->
+    ECZeroDCE.load; 'lednet': a path to LEDNet's ce_zerodce.pth -> ConditionZeroDCE.from_lednet.
+    A module is used as it is (its class decides the pipeline)."""
     from .models.ec_zero_dce import ECZeroDCE
 
+    if darkener not in DARKENERS:
+        raise ValueError(f"darkener must be one of {DARKENERS}, got {darkener!r}")
+    if isinstance(model, torch.nn.Module):
+        return model
+    if darkener == "lednet":
+        from .models.lednet_darkener import ConditionZeroDCE
+
+        if model is None:
+            raise ValueError("darkener 'lednet' needs LEDNet's weights: pass the path of ce_zerodce.pth (a release "
+                             "asset of LEDNet, github.com/sczhou/LEDNet; --weights on the command line)")
+        if isinstance(model, (str, os.PathLike)):
+            return ConditionZeroDCE.from_lednet(model)
+        raise TypeError(f"model must be a path or a ConditionZeroDCE, got {type(model).__name__}")
     if model is None:
         if "pretrained" not in _CACHE:
             _CACHE["pretrained"] = ECZeroDCE.pretrained()
@@ -128,6 +152,12 @@ class _SingleThread:
         return False
 
 
+def _darkener_kind(model):
+    from .models.lednet_darkener import ConditionZeroDCE
+
+    return "lednet" if isinstance(model, ConditionZeroDCE) else "ec-zero-dce"
+
+
 def _darken_tensor(x, exposures, gens, noise, model, keep_saturated):
     """x (B, 3, H, W); exposures list of B floats; gens B generators -> (y, list of noise params)."""
     from .models.ec_zero_dce import SATURATION_THRESHOLD, lightness
@@ -135,9 +165,13 @@ def _darken_tensor(x, exposures, gens, noise, model, keep_saturated):
 
     e = torch.tensor(exposures, dtype=x.dtype)
     with torch.no_grad():
-        y, _ = model(x, e)
-        if keep_saturated and not getattr(model, "keep_saturated", False):
-            y = torch.where(lightness(x) > SATURATION_THRESHOLD, x, y)
+        if _darkener_kind(model) == "lednet":
+            # LEDNet's pipeline conditions saturated regions on their own lightness (its exposure map)
+            y = model.darken(x, e)
+        else:
+            y, _ = model(x, e)
+            if keep_saturated and not getattr(model, "keep_saturated", False):
+                y = torch.where(lightness(x) > SATURATION_THRESHOLD, x, y)
         y = y.clamp(0.0, 1.0)
         outs, params = [], []
         for i in range(x.shape[0]):
@@ -148,8 +182,9 @@ def _darken_tensor(x, exposures, gens, noise, model, keep_saturated):
 
 
 # -- single images -------------------------------------------------------------
-def darken(images, exposure, seed=None, noise="lednet", model=None, keep_saturated=False, return_info=False):
-    """Darken one image or a batch to exposure E and add sensor noise.
+def darken(images, exposure, seed=None, noise=None, model=None, keep_saturated=True, return_info=False,
+           darkener="ec-zero-dce"):
+    """Darken one image or a batch to exposure E (and optionally add sensor noise).
 
     Args:
         images: tensor (3,H,W)/(B,3,H,W) in [0,1], NumPy (H,W,3)/(B,H,W,3)
@@ -158,9 +193,12 @@ def darken(images, exposure, seed=None, noise="lednet", model=None, keep_saturat
         exposure: target exposure E in (0, 1): a number, or one per image.
         seed: int -> image i uses ``image_seed(seed, i)`` for its noise
             (reproducible); None -> drawn from torch's default generator.
-        noise: 'lednet' (default), 'physical' or None.
-        model: None (shipped ECZeroDCE weights), a checkpoint path or an ECZeroDCE.
-        keep_saturated: pixels with lightness L/100 > 0.97 keep their value (LEDNet).
+        noise: None (default: the method's generation adds no noise), 'lednet' or 'physical'.
+        model: for 'ec-zero-dce': None (shipped ECZeroDCE weights), a checkpoint path or an
+            ECZeroDCE; for 'lednet': the path of LEDNet's ce_zerodce.pth or a ConditionZeroDCE.
+        keep_saturated: pixels with lightness L/100 > 0.97 keep their value (LEDNet; default).
+            LEDNet's pipeline always treats them its own way (their exposure map is their L/100).
+        darkener: 'ec-zero-dce' (the project's, default) or 'lednet' (LEDNet's released net).
         return_info: also return a list of per-image dicts
             {'exposure', 'seed', 'noise': drawn noise parameters}.
     """
@@ -185,7 +223,7 @@ def darken(images, exposure, seed=None, noise="lednet", model=None, keep_saturat
         seed = int(torch.randint(0, 2**62, ()).item())
     elif isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative int or None, got {seed!r}")
-    net = _resolve_model(model)
+    net = _resolve_model(model, darkener)
     seeds = [image_seed(seed, i) for i in range(B)]
     y, params = _darken_tensor(x, exposures, [generator_for(s) for s in seeds], noise, net, keep_saturated)
     result = from_tensor(y, kind)
@@ -206,7 +244,13 @@ def _init_worker(model_state, settings):
 
     torch.set_num_threads(1)
     _C.set_num_threads(1)
-    net = ECZeroDCE(**model_state["config"], **model_state["options"])
+    if model_state["kind"] == "lednet":
+        from .models.lednet_darkener import ConditionZeroDCE
+
+        cfg = {k: v for k, v in model_state["config"].items() if k != "kind"}
+        net = ConditionZeroDCE(**cfg, **model_state["options"])
+    else:
+        net = ECZeroDCE(**model_state["config"], **model_state["options"])
     net.load_state_dict(model_state["state_dict"])
     _WORKER["model"] = net.eval()
     _WORKER["settings"] = settings
@@ -271,8 +315,8 @@ def _write_manifest(path, manifest):
     write_json(path, ordered)
 
 
-def darken_dataset(src, dst, exposure=(0.05, 0.3), noise="lednet", seed=0, workers=None, model=None,
-                   keep_saturated=False, quality=95, backend="thread", verbose=True):
+def darken_dataset(src, dst, exposure=(0.05, 0.3), noise=None, seed=0, workers=None, model=None,
+                   keep_saturated=True, quality=95, backend="thread", verbose=True, darkener="ec-zero-dce"):
     """Write a dark copy of the WIDER-format tree ``src`` into ``dst``.
 
     Args:
@@ -281,11 +325,11 @@ def darken_dataset(src, dst, exposure=(0.05, 0.3), noise="lednet", seed=0, worke
             darkened, every other file is copied unchanged.
         dst: output root (created; must not overlap src).
         exposure: a number (every image) or a range (lo, hi): E ~ U(lo, hi) per image.
-        noise: 'lednet' (default), 'physical' or None.
+        noise: None (default, as the method's generation), 'lednet' or 'physical'.
         seed: base seed; image seeds are ``image_seed(seed, relative path)``.
         workers: parallel workers (None: all CPUs; 1: in this process).
-        model: None (shipped weights), a checkpoint path or an ECZeroDCE.
-        keep_saturated: keep pixels with L/100 > 0.97 (LEDNet).
+        model: as in :func:`darken` (None: the shipped EC-Zero-DCE weights).
+        keep_saturated: keep pixels with L/100 > 0.97 (LEDNet; default).
         quality: JPEG quality of the dark copies (95).
         backend: 'thread' (default) or 'process' (spawned processes, one
             model copy each). Every image runs single-threaded either way.
@@ -297,6 +341,9 @@ def darken_dataset(src, dst, exposure=(0.05, 0.3), noise="lednet", seed=0, worke
             including start-up; other jobs held the second core, so the
             scaling of either backend could not be measured there.
         verbose: print the summary.
+        darkener: 'ec-zero-dce' (default) or 'lednet' (``model`` = LEDNet's
+            ce_zerodce.pth; about 1.5 min per WIDER image on one CPU core,
+            see ``tasklle.models.lednet_darkener``).
 
     Returns the report dict (also written to ``dst/darken_report.json``):
     counts of images darkened / already done / copied, the failed files with
@@ -323,12 +370,11 @@ def darken_dataset(src, dst, exposure=(0.05, 0.3), noise="lednet", seed=0, worke
         workers = os.cpu_count() or 1
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive int or None, got {workers!r}")
-    net = _resolve_model(model).eval()
+    net = _resolve_model(model, darkener).eval()
 
     settings = {"exposure": [lo, hi], "noise": noise, "seed": seed, "keep_saturated": bool(keep_saturated),
-                "quality": quality, "model": _model_fingerprint(net),
-                "model_options": {k: getattr(net, k, None) for k in ("preserve_color", "keep_saturated",
-                                                                      "scale_factor")}}
+                "quality": quality, "darkener": _darkener_kind(net), "model": _model_fingerprint(net),
+                "model_options": {k: getattr(net, k, None) for k in _MODEL_OPTIONS[_darkener_kind(net)]}}
     dst.mkdir(parents=True, exist_ok=True)
     manifest_path, report_path = dst / MANIFEST, dst / REPORT
     manifest = _load_manifest(manifest_path, settings)
@@ -421,8 +467,10 @@ def _run_pool(kind, workers, todo, src, dst, task_settings, net, handle, bar):
     else:
         import multiprocessing as mp
 
-        state = {"config": net.config(), "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
-                 "options": {k: getattr(net, k) for k in ("preserve_color", "keep_saturated", "scale_factor")}}
+        kind = _darkener_kind(net)
+        state = {"kind": kind, "config": net.config(),
+                 "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
+                 "options": {k: getattr(net, k) for k in _MODEL_OPTIONS[kind]}}
         pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
                                       initializer=_init_worker, initargs=(state, task_settings))
         submit = lambda rel: pool.submit(_worker_task, src / rel, dst / rel, rel)  # noqa: E731

@@ -65,3 +65,20 @@ def test_train_darkener_cli(tmp_path, capsys):
     assert "ec_zero_dce.pt" in capsys.readouterr().out
     assert main(args) == 1  # the checkpoint exists: --resume is required
     assert main(args + ["--resume"]) == 0
+
+
+def test_darken_with_lednet_weights(tmp_path, capsys):
+    from tasklle.models import ConditionZeroDCE
+
+    src = _tree(tmp_path / "src")
+    torch.manual_seed(0)
+    torch.save(ConditionZeroDCE().state_dict(), tmp_path / "ce_zerodce.pth")
+    # LEDNet's darkener without its weights: a clear error
+    assert main(["darken", str(src), str(tmp_path / "x"), "--darkener", "lednet"]) == 1
+    assert "ce_zerodce.pth" in capsys.readouterr().err
+    rc = main(["darken", str(src), str(tmp_path / "dst"), "--darkener", "lednet", "--weights",
+               str(tmp_path / "ce_zerodce.pth"), "--workers", "1", "--exposure", "0.1"])
+    assert rc == 0
+    man = json.loads((tmp_path / "dst" / MANIFEST).read_text())
+    assert man["settings"]["darkener"] == "lednet" and man["settings"]["model_options"]["channel_order"] == "bgr-as-rgb"
+    assert len(man["images"]) == 2
