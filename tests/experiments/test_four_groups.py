@@ -36,6 +36,12 @@ def test_four_groups_tiny_end_to_end(tiny):
     for name in ("results.md", "pr_curves.png", "ap_bars.png", "detections.png"):
         assert (out / name).is_file(), name
     assert "| low-light |" in (out / "results.md").read_text()
+    # the method's generation and optimiser by default, recorded
+    d = saved["darkening"]
+    assert d["darkener"] == "ec-zero-dce" and d["noise"] is None and d["keep_saturated"] is True
+    assert d["exposure"] == [0.05, 0.3]
+    assert "weight_decay=0" in saved["optimizer"] and "no gradient clipping" in saved["optimizer"]
+    assert saved["config"]["train"]["recipe"] == "method"
     # the enhancers were trained with the same settings except W_down
     z = json.loads((out / "models" / "zero-dce++" / "log.json").read_text())["config"]
     j = json.loads((out / "models" / "joint" / "log.json").read_text())["config"]
@@ -68,3 +74,27 @@ def test_ratio_sweep_tiny(tiny):
     for name in ("results.md", "ap_vs_ratio.png", "enhanced.png"):
         assert (out / name).is_file(), name
     assert res["best"]["hard"] in ("1:0", "2:1")
+
+
+def test_dark_copies_are_keyed_by_their_settings(tmp_path):
+    """Another darkener, noise or exposure makes another dark copy: a stale one is never reused."""
+    import torch
+
+    from tasklle.io import write_image
+
+    root = tmp_path / "wider"
+    write_image(root / "WIDER_val/images/0--Parade/0--Parade_0.jpg", torch.rand(3, 24, 32) * 0.6 + 0.3)
+    (root / "wider_face_split").mkdir(parents=True)
+    (root / "wider_face_split/wider_face_val_bbx_gt.txt").write_text("0--Parade/0--Parade_0.jpg\n0\n0 0 0 0 0 0 0 0 0 0 \n")
+    clean = common.ensure_dark(root, workers=1, verbose=False)
+    again = common.ensure_dark(root, workers=1, verbose=False)
+    noisy = common.ensure_dark(root, workers=1, verbose=False, darkening={"noise": "lednet"})
+    brighter = common.ensure_dark(root, workers=1, verbose=False, darkening={"exposure": (0.2, 0.3)})
+    assert clean == again and len({clean, noisy, brighter}) == 3
+    man = json.loads((noisy / "darken_manifest.json").read_text())
+    assert man["settings"]["noise"] == "lednet"
+    assert json.loads((clean / "darken_manifest.json").read_text())["settings"]["noise"] is None
+    with pytest.raises(ValueError, match="ce_zerodce.pth"):
+        common.ensure_dark(root, workers=1, verbose=False, darkening={"darkener": "lednet"})
+    with pytest.raises(ValueError, match="unknown keys"):
+        common.darkening_settings({"nois": "lednet"})

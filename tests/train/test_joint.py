@@ -125,21 +125,29 @@ def test_gradient_reaches_the_upstream_from_l_down():
     assert rec["l_total"] == pytest.approx(rec["l_down"])
 
 
-def test_w_down_zero_is_plain_zero_dce_pp_training(tmp_path):
-    """W_down = 0 through the joint loop == a plain L_up-only loop (Adam, weight
-    decay, clip) on the same batches, and needs no detector."""
+@pytest.mark.parametrize("recipe", ["method", "zero-dce++"])
+def test_w_down_zero_is_plain_zero_dce_pp_training(tmp_path, recipe):
+    """W_down = 0 through the joint loop == a plain L_up-only loop on the same
+    batches, and needs no detector. The default recipe is the report's plain
+    Adam (no weight decay, no clipping); 'zero-dce++' adds the official weight
+    decay 1e-4 and clip 0.1."""
     from tasklle.losses.zero_dce_loss import zero_dce_loss
     from tasklle.models import ZeroDCEPP
 
     data = ListData()
-    res = joint(data, None, tmp_path, w_down=0.0, steps=3, seed=5, **COMMON)
+    kw = {} if recipe == "method" else {"recipe": recipe}
+    res = joint(data, None, tmp_path, w_down=0.0, steps=3, seed=5, **kw, **COMMON)
     rows = res["rows"]
     assert all(r["l_down"] != r["l_down"] for r in rows)  # NaN: detector not used
+    cfg = json.loads((tmp_path / "log.json").read_text())["config"]
+    official = recipe == "zero-dce++"
+    assert cfg["recipe"] == recipe
+    assert cfg["weight_decay"] == (1e-4 if official else 0.0) and cfg["grad_clip"] == (0.1 if official else None)
 
     torch.manual_seed(5)
     model = ZeroDCEPP()
     model.init_weights(std=0.02)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4, weight_decay=1e-4)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4, weight_decay=1e-4 if official else 0.0)
     loader = _Loader(data, make_transform("resize", 32), 2, seed=5)
     for step in range(3):
         images, _ = loader.batch(step)
@@ -147,7 +155,8 @@ def test_w_down_zero_is_plain_zero_dce_pp_training(tmp_path):
         loss, _ = zero_dce_loss(enhanced, images, maps, exposure=0.6)
         opt.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 0.1)
+        if official:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 0.1)
         opt.step()
         assert float(loss.detach()) == pytest.approx(rows[step]["l_up"], rel=1e-6)
     for k, v in model.state_dict().items():
@@ -203,6 +212,8 @@ def test_bad_arguments(tmp_path):
         joint(42, TinyDetector(), tmp_path, steps=1, **COMMON)
     with pytest.raises(FileNotFoundError):
         joint(tmp_path / "missing", TinyDetector(), tmp_path, steps=1, **COMMON)
+    with pytest.raises(ValueError, match="recipe"):
+        joint(data, None, tmp_path, w_down=0.0, recipe="sgd", steps=1, **COMMON)
 
 
 def test_tinaface_lite_stays_bit_identical(tmp_path):

@@ -91,3 +91,18 @@ def test_bad_arguments(image_dir, tmp_path):
 def test_zero_dce_variant_runs(image_dir, tmp_path):
     res = train_upstream(image_dir, tmp_path / "dce", **_kw(model="zero-dce", epochs=1, max_steps=2))
     assert len(res["history"]) == 2 and np.isfinite(res["history"][0]["total"])
+
+
+def test_recipes(image_dir, tmp_path):
+    """Default: the report's plain Adam; 'zero-dce++': the official weight decay 1e-4 and clip 0.1."""
+    res = train_upstream(image_dir, tmp_path / "m", **_kw(epochs=1, max_steps=1))
+    cfg = json.loads((tmp_path / "m" / "summary.json").read_text())["config"]
+    assert cfg["recipe"] == "method" and cfg["weight_decay"] == 0.0 and cfg["grad_clip"] == 0.0
+    assert "no gradient clipping" in cfg["optimizer"]
+    train_upstream(image_dir, tmp_path / "z", **_kw(epochs=1, max_steps=1, recipe="zero-dce++"))
+    cfg = json.loads((tmp_path / "z" / "summary.json").read_text())["config"]
+    assert cfg["weight_decay"] == 1e-4 and cfg["grad_clip"] == 0.1
+    # an explicit value overrides the recipe's
+    train_upstream(image_dir, tmp_path / "o", **_kw(epochs=1, max_steps=1, recipe="zero-dce++", grad_clip=0))
+    assert json.loads((tmp_path / "o" / "summary.json").read_text())["config"]["grad_clip"] == 0.0
+    assert len(res["history"]) == 1

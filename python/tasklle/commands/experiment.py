@@ -50,7 +50,28 @@ def add_common_arguments(p, demo=False):
                    help="resize factor for detection (default: the detector's own keep-ratio test scale)")
     p.add_argument("--score-thr", type=float, default=None,
                    help="detection score threshold (TinaFace: 0.01; the built-in budgets: 0.05, same AP, faster)")
+    p.add_argument("--recipe", default="method", choices=("method", "zero-dce++"),
+                   help="optimiser: method = the report's Adam with default parameters (no weight decay, no "
+                        "clipping; default); zero-dce++ = the official Zero-DCE++ script's weight decay 1e-4 and "
+                        "gradient-norm clip 0.1")
+    g = p.add_argument_group("darkening (the method's by default: EC-Zero-DCE, E ~ U(0.05, 0.3), saturated "
+                             "pixels kept, no noise)")
+    g.add_argument("--darkener", default="ec-zero-dce", choices=("ec-zero-dce", "lednet"),
+                   help="ec-zero-dce: the project's darkener with its shipped weights (default); lednet: LEDNet's "
+                        "released ConditionZeroDCE and generation pipeline (needs --darkener-weights)")
+    g.add_argument("--darkener-weights", default=None,
+                   help="darkener weights: LEDNet's ce_zerodce.pth for --darkener lednet, or a tasklle EC-Zero-DCE "
+                        "checkpoint")
+    g.add_argument("--noise", default="none", choices=("none", "lednet", "physical"),
+                   help="sensor noise added to the dark copy (default none, as the method; lednet or physical "
+                        "for harder data)")
     p.add_argument("--no-progress", action="store_true")
+
+
+def darkening(args):
+    """The experiments' ``darkening`` dict from the command line."""
+    return {"darkener": args.darkener, "weights": args.darkener_weights,
+            "noise": None if args.noise == "none" else args.noise}
 
 
 def resolve(args, builtin):
@@ -63,7 +84,7 @@ def resolve(args, builtin):
     train = train_settings(
         steps=args.steps or b.get("steps", 1000), batch_size=args.batch_size or b.get("batch_size", 4),
         image_size=args.image_size or b.get("image_size", 640), lr=args.lr or b.get("lr", 1e-4), crop=args.crop,
-        normalise=args.normalise, seed=args.seed, show_progress=not args.no_progress,
+        normalise=args.normalise, seed=args.seed, show_progress=not args.no_progress, recipe=args.recipe,
         checkpoint_every=max(1, min(100, (args.steps or b.get("steps", 1000)) // 4)))
     scale = args.detect_scale or b.get("detect_scale")
     opts = dict(max_val=args.max_val if args.max_val is not None else b.get("max_val"),
@@ -81,7 +102,7 @@ def run(args):
     train, opts, name = resolve(args, builtin)
     out = args.out or f"runs/{args.which}"
     common = dict(detector=args.detector, vedadet=args.vedadet, dark=args.dark, train=train,
-                  dark_seed=args.dark_seed, show_progress=not args.no_progress, **opts)
+                  dark_seed=args.dark_seed, show_progress=not args.no_progress, darkening=darkening(args), **opts)
     if args.which == "four-groups":
         res = four_groups.run(args.root, out, w_up=args.w_up, w_down=args.w_down, **common)
         print()

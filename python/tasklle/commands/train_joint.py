@@ -27,13 +27,18 @@ def register(subparsers):
     p.add_argument("--steps", type=int, default=1000, help="optimiser steps in total (1000)")
     p.add_argument("--batch-size", type=int, default=4, help="images per step per process (4)")
     p.add_argument("--lr", type=float, default=1e-4)
-    p.add_argument("--weight-decay", type=float, default=1e-4)
-    p.add_argument("--grad-clip", type=float, default=0.1, help="gradient-norm clip, 0 = none (0.1)")
+    p.add_argument("--recipe", default="method", choices=("method", "zero-dce++"),
+                   help="optimiser recipe: method = the report's Adam with default parameters (no weight decay, "
+                        "no clipping; default); zero-dce++ = the official Zero-DCE++ script's weight decay 1e-4 "
+                        "and gradient-norm clip 0.1")
+    p.add_argument("--weight-decay", type=float, default=None, help="Adam weight decay (default: the recipe's)")
+    p.add_argument("--grad-clip", type=float, default=None,
+                   help="gradient-norm clip, 0 = none (default: the recipe's)")
     p.add_argument("--image-size", type=int, default=640, help="side of the square training crops (640)")
     p.add_argument("--crop", default="random", choices=("random", "resize"))
     p.add_argument("--exposure", type=float, default=0.6, help="exposure target E of L_exp (0.6)")
     p.add_argument("--upstream", default=None, help="start from this Zero-DCE++ checkpoint (ours or official); "
-                                                    "default: from scratch, conv weights ~ N(0, 0.02)")
+                                                    "default: from scratch, conv weights ~ N(0, 0.02) as the report")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint-every", type=int, default=100)
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
@@ -51,8 +56,9 @@ def run(args):
 
         detector = load_detector(args.detector, args.vedadet)
     res = joint(args.data, detector, args.out, w_up=args.w_up, w_down=args.w_down, steps=args.steps,
-                batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
-                grad_clip=args.grad_clip if args.grad_clip > 0 else None, image_size=args.image_size,
+                batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay, recipe=args.recipe,
+                grad_clip="recipe" if args.grad_clip is None else (args.grad_clip if args.grad_clip > 0 else None),
+                image_size=args.image_size,
                 crop=args.crop, exposure=args.exposure, normalise=args.normalise, ema_decay=args.ema_decay,
                 upstream=args.upstream, seed=args.seed, split=args.split, checkpoint_every=args.checkpoint_every,
                 resume=args.resume, num_workers=args.workers, show_progress=not args.no_progress)

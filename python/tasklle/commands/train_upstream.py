@@ -17,8 +17,13 @@ def register(subparsers):
     p.add_argument("--batch-size", type=int, default=8, help="images per step (official: 8)")
     p.add_argument("--image-size", type=int, default=512, help="side of the square images (official: 512)")
     p.add_argument("--lr", type=float, default=1e-4)
-    p.add_argument("--weight-decay", type=float, default=1e-4)
-    p.add_argument("--grad-clip", type=float, default=0.1, help="gradient-norm clip, 0 = none (0.1)")
+    p.add_argument("--recipe", default="method", choices=("method", "zero-dce++"),
+                   help="optimiser recipe: method = the report's Adam with default parameters (no weight decay, "
+                        "no clipping; default); zero-dce++ = the official Zero-DCE++ script's weight decay 1e-4 "
+                        "and gradient-norm clip 0.1")
+    p.add_argument("--weight-decay", type=float, default=None, help="Adam weight decay (default: the recipe's)")
+    p.add_argument("--grad-clip", type=float, default=None,
+                   help="gradient-norm clip, 0 = none (default: the recipe's)")
     p.add_argument("--scale-factor", type=float, default=1, help="Zero-DCE++ scale factor (official training: 1)")
     p.add_argument("--exposure", type=float, default=0.6, help="exposure target E of L_exp (0.6)")
     p.add_argument("--seed", type=int, default=0)
@@ -36,7 +41,8 @@ def run(args):
     sf = int(args.scale_factor) if float(args.scale_factor).is_integer() else args.scale_factor
     res = train_upstream(args.data, args.out, model=args.model, epochs=args.epochs, batch_size=args.batch_size,
                          image_size=args.image_size, lr=args.lr, weight_decay=args.weight_decay,
-                         grad_clip=args.grad_clip, seed=args.seed, checkpoint_every=args.checkpoint_every,
+                         grad_clip=args.grad_clip, recipe=args.recipe, seed=args.seed,
+                         checkpoint_every=args.checkpoint_every,
                          resume=args.resume, scale_factor=sf, exposure=args.exposure, max_steps=args.max_steps,
                          num_workers=args.workers, show_progress=not args.no_progress)
     done = [r for r in res["history"] if r["images"]]

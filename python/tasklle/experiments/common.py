@@ -136,20 +136,80 @@ def gt_dir(root):
     return Path(root) / "wider_face_split"
 
 
-def ensure_dark(root, dark=None, seed=0, exposure=(0.05, 0.3), noise="lednet", workers=None, verbose=True):
+DARKENING_DEFAULTS = {"darkener": "ec-zero-dce", "weights": None, "noise": None, "exposure": (0.05, 0.3),
+                      "keep_saturated": True}
+
+
+def darkening_settings(darkening=None):
+    """The dark copy's settings: the method's by default (EC-Zero-DCE with the shipped
+    weights, E ~ U(0.05, 0.3) per image, saturated pixels kept, no noise) updated with
+    ``darkening`` (keys of DARKENING_DEFAULTS; noise 'none' means None)."""
+    d = dict(DARKENING_DEFAULTS)
+    unknown = set(darkening or {}) - set(d)
+    if unknown:
+        raise ValueError(f"darkening: unknown keys {sorted(unknown)}; known: {sorted(d)}")
+    d.update({k: v for k, v in (darkening or {}).items() if v is not None or k in ("noise", "weights")})
+    if d["noise"] == "none":
+        d["noise"] = None
+    if d["darkener"] == "lednet" and d["weights"] is None:
+        raise ValueError("darkener 'lednet' needs LEDNet's weights (ce_zerodce.pth, a release asset of LEDNet): "
+                         "pass --darkener-weights PATH")
+    d["exposure"] = list(d["exposure"]) if isinstance(d["exposure"], (list, tuple)) else d["exposure"]
+    return d
+
+
+def describe_darkening(d):
+    name = {"ec-zero-dce": "EC-Zero-DCE", "lednet": "LEDNet's ConditionZeroDCE"}.get(d["darkener"], d["darkener"])
+    e = d["exposure"]
+    exp = f"E ~ U({e[0]:g}, {e[1]:g})" if isinstance(e, list) else f"E = {e:g}"
+    return (f"{name}, {exp}, {'saturated pixels kept' if d['keep_saturated'] else 'saturated pixels darkened'}, "
+            f"{'no noise' if d['noise'] is None else d['noise'] + ' noise'}")
+
+
+def _file_sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def ensure_dark(root, dark=None, seed=0, exposure=None, noise="default", workers=None, verbose=True,
+                darkening=None):
     """The darkened copy of ``root`` (made with :func:`tasklle.darken_dataset`
-    when missing or incomplete; the darkener skips images already done)."""
+    when missing or incomplete; the darkener skips images already done).
+
+    ``darkening``: see :func:`darkening_settings` (default: the method's
+    generation, no noise). ``exposure`` and ``noise`` override its entries.
+    The default folder (beside ``root``) is named after a hash of the
+    settings, so a change of darkener, weights, noise, exposure or seed makes
+    a new copy instead of reusing a stale one; every cached stage downstream
+    is keyed on the dark folder and so is redone too.
+    """
     root = Path(root)
-    dark = Path(dark) if dark is not None else root.with_name(root.name + f"-dark-s{seed}")
-    settings = {"src": str(root.resolve()), "exposure": list(exposure), "noise": noise, "seed": seed}
+    d = dict(darkening or {})
+    if exposure is not None:
+        d["exposure"] = exposure
+    if noise != "default":
+        d["noise"] = noise
+    d = darkening_settings(d)
+    weights_hash = _file_sha256(d["weights"]) if d["weights"] is not None else None
+    settings = {"src": str(root.resolve()), "exposure": d["exposure"], "noise": d["noise"], "seed": seed,
+                "darkener": d["darkener"], "weights_sha256": weights_hash, "keep_saturated": d["keep_saturated"]}
+    if dark is None:
+        key = settings_key({k: v for k, v in settings.items() if k != "src"})[:8]
+        dark = root.with_name(root.name + f"-dark-s{seed}-{key}")
+    dark = Path(dark)
     if stage_done(dark, settings):
         return dark
     from ..darkening import darken_dataset
 
     t0 = time.perf_counter()
     if verbose:
-        print(f"darkening {root} -> {dark} (EC-Zero-DCE, E ~ U{tuple(exposure)}, {noise} noise, seed {seed})")
-    kwargs = dict(exposure=tuple(exposure), noise=noise, seed=seed)
+        print(f"darkening {root} -> {dark} ({describe_darkening(d)}, seed {seed})")
+    exp = tuple(d["exposure"]) if isinstance(d["exposure"], list) else d["exposure"]
+    kwargs = dict(exposure=exp, noise=d["noise"], seed=seed, darkener=d["darkener"], model=d["weights"],
+                  keep_saturated=d["keep_saturated"])
     if workers is not None:
         kwargs["workers"] = workers
     report = darken_dataset(root, dark, **kwargs)

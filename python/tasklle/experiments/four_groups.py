@@ -33,15 +33,31 @@ REFERENCE_TABLE_4_1 = {
 }
 
 
-def train_settings(steps=1000, batch_size=4, image_size=640, lr=1e-4, weight_decay=1e-4, grad_clip=0.1,
+def train_settings(steps=1000, batch_size=4, image_size=640, lr=1e-4, weight_decay=None, grad_clip="recipe",
                    crop="random", exposure=0.6, normalise="none", ema_decay=0.99, seed=0, checkpoint_every=100,
-                   num_workers=0, show_progress=True, upstream=None, init_std=0.02):
-    """The keyword arguments both enhancers are trained with (see tasklle.train.joint)."""
+                   num_workers=0, show_progress=True, upstream=None, init_std=0.02, recipe="method"):
+    """The keyword arguments both enhancers are trained with (see tasklle.train.joint).
+
+    The optimiser is the method's by default (``recipe='method'``: Adam with
+    default parameters, no weight decay, no clipping); ``recipe='zero-dce++'``
+    is the official Zero-DCE++ script's (weight decay 1e-4, clip 0.1). The
+    recipe is resolved here, so the settings (and the cache keys made from
+    them) hold the numbers."""
+    from ..train.recipes import resolve_recipe
+
+    recipe, weight_decay, grad_clip = resolve_recipe(recipe, weight_decay, grad_clip)
     return dict(steps=steps, batch_size=batch_size, image_size=image_size, lr=lr, weight_decay=weight_decay,
-                grad_clip=grad_clip, crop=crop, exposure=exposure, normalise=normalise, ema_decay=ema_decay,
-                seed=seed, checkpoint_every=checkpoint_every, num_workers=num_workers,
+                grad_clip=grad_clip, recipe=recipe, crop=crop, exposure=exposure, normalise=normalise,
+                ema_decay=ema_decay, seed=seed, checkpoint_every=checkpoint_every, num_workers=num_workers,
                 show_progress=show_progress, upstream=None if upstream is None else str(upstream),
                 init_std=init_std)
+
+
+def optimizer_description(train):
+    from ..train.recipes import describe
+
+    return describe(train.get("recipe", "method"), float(train["lr"]), float(train.get("weight_decay", 0.0)),
+                    train.get("grad_clip"))
 
 
 def resolve_train(train, show_progress):
@@ -53,16 +69,19 @@ def resolve_train(train, show_progress):
 
 
 def prepare(root=None, dark=None, detector=None, vedadet=None, dark_seed=0, max_val=None, out=None,
-            n_train=None, n_val=None, darken_workers=None, verbose=True, detect_kwargs=None):
+            n_train=None, n_val=None, darken_workers=None, verbose=True, detect_kwargs=None, darkening=None):
     """Data root, dark copy, detector, val entries and gt folder shared by the experiments, and
-    ``base``: the settings every group's cached result is keyed on."""
+    ``base``: the settings every group's cached result is keyed on (the darkening included, so a
+    dark copy made another way is never taken for this one)."""
     from ..train.joint import state_dict_sha256
 
+    darkening = common.darkening_settings(darkening)
     t0 = time.perf_counter()
     root = common.resolve_root(root, n_train=n_train, n_val=n_val, verbose=verbose)
     t_data = time.perf_counter() - t0
     t0 = time.perf_counter()
-    dark = common.ensure_dark(root, dark, seed=dark_seed, workers=darken_workers, verbose=verbose)
+    dark = common.ensure_dark(root, dark, seed=dark_seed, workers=darken_workers, verbose=verbose,
+                              darkening=darkening)
     t_dark = time.perf_counter() - t0
     det = common.load_detector(detector, vedadet)
     det_info = {"source": str(vedadet or detector or common.shipped_detector_path()),
@@ -70,14 +89,18 @@ def prepare(root=None, dark=None, detector=None, vedadet=None, dark_seed=0, max_
                 "parameters": int(sum(p.numel() for p in det.parameters()))}
     entries = common.list_split(root, "val", max_val)
     gt = common.restrict_gt(root, entries, Path(out) / "gt" if out else Path(dark) / "gt-subset")
-    base = {"detector": det_info["sha256"], "entries": len(entries), "gt": str(gt), "detect": detect_kwargs or {}}
+    dark_info = dict(darkening, seed=dark_seed, description=common.describe_darkening(darkening),
+                     weights=None if darkening["weights"] is None else str(darkening["weights"]))
+    base = {"detector": det_info["sha256"], "entries": len(entries), "gt": str(gt), "detect": detect_kwargs or {},
+            "darkening": {k: v for k, v in dark_info.items() if k != "description"}}
     return {"root": root, "dark": dark, "detector": det, "detector_info": det_info, "entries": entries,
-            "gt": gt, "base": base, "timings": {"data_s": t_data, "darken_s": t_dark}}
+            "gt": gt, "base": base, "darkening": dark_info,
+            "timings": {"data_s": t_data, "darken_s": t_dark}}
 
 
 def run(root=None, out="runs/four-groups", *, detector=None, vedadet=None, dark=None, w_up=1.0, w_down=0.5,
         train=None, dark_seed=0, max_val=None, detect_kwargs=None, figure_images=4, score_threshold=0.5,
-        n_train=None, n_val=None, darken_workers=None, show_progress=True, verbose=True):
+        n_train=None, n_val=None, darken_workers=None, show_progress=True, verbose=True, darkening=None):
     """Run the four-group experiment; returns the results dict (also in ``out/results.json``).
 
     Args:
@@ -92,17 +115,22 @@ def run(root=None, out="runs/four-groups", *, detector=None, vedadet=None, dark=
         max_val: evaluate on this many val images (a fixed seeded subset) instead of all.
         detect_kwargs: passed to ``detector.detect`` (e.g. test scale).
         figure_images: how many images the Fig. 4.1-style figure shows.
+        darkening: how the dark copy is made (``common.darkening_settings``;
+            default the method's: EC-Zero-DCE, E ~ U(0.05, 0.3), saturated
+            pixels kept, no noise; e.g. ``{'noise': 'lednet'}`` or
+            ``{'darkener': 'lednet', 'weights': 'ce_zerodce.pth'}``).
     """
     t_all = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     train, show = resolve_train(train, show_progress)
     prep = prepare(root, dark, detector, vedadet, dark_seed, max_val, out, n_train, n_val, darken_workers, verbose,
-                   detect_kwargs)
+                   detect_kwargs, darkening)
     root, dark, det, entries, gt = prep["root"], prep["dark"], prep["detector"], prep["entries"], prep["gt"]
     timings, base = dict(prep["timings"]), prep["base"]
     if verbose:
-        print(f"four groups on {len(entries)} val images of {root} (dark copy {dark})")
+        print(f"four groups on {len(entries)} val images of {root} (dark copy {dark}: "
+              f"{prep['darkening']['description']})")
 
     aps, fulls, preds = {}, {}, {}
 
@@ -145,6 +173,8 @@ def run(root=None, out="runs/four-groups", *, detector=None, vedadet=None, dark=
         "config": {"root": str(root), "dark": str(dark), "w_up": w_up, "w_down": w_down, "train": train,
                    "val_images": len(entries), "max_val": max_val, "detect_kwargs": detect_kwargs or {},
                    "score_threshold_figure": score_threshold, "gt_dir": str(gt)},
+        "darkening": prep["darkening"],
+        "optimizer": optimizer_description(train),
         "seeds": {"darken": dark_seed, "train": train.get("seed", 0), "demo_data": 0},
         "detector": prep["detector_info"],
         "training": infos,
@@ -172,6 +202,7 @@ def markdown(results):
              f"Detector: `{results['detector']['source']}`; val images: {results['config']['val_images']}; "
              f"joint training W_up:W_down = {results['config']['w_up']:g}:{results['config']['w_down']:g}, "
              f"{results['config']['train'].get('steps')} steps.", "",
+             f"Dark copy: {results['darkening']['description']}. Optimiser: {results['optimizer']}.", "",
              common.ap_table([("low-light", g["low-light"]), ("Zero-DCE++ (L_up only)", g["zero-dce++"]),
                               ("joint training", g["joint"]), ("original", g["original"])], "group"), ""]
     d = results["joint_minus_zero_dce++"]

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from . import common
 from .common import SETTINGS
-from .four_groups import prepare, resolve_train
+from .four_groups import optimizer_description, prepare, resolve_train
 
 DEFAULT_RATIOS = ("1:0", "1:1", "3:2", "2:1", "3:1", "2:3", "1:3", "0:1")
 REFERENCE_TABLE_4_2 = {
@@ -50,7 +50,7 @@ def parse_ratio(text):
 
 def run(root=None, out="runs/ratio-sweep", *, ratios=DEFAULT_RATIOS, detector=None, vedadet=None, dark=None,
         train=None, dark_seed=0, max_val=None, detect_kwargs=None, figure_images=2, n_train=None, n_val=None,
-        darken_workers=None, show_progress=True, verbose=True):
+        darken_workers=None, show_progress=True, verbose=True, darkening=None):
     """Run the sweep; returns the results dict (also ``out/results.json``). Arguments as in
     :func:`tasklle.experiments.four_groups.run`; ``ratios`` are 'a:b' strings."""
     t_all = time.perf_counter()
@@ -62,7 +62,7 @@ def run(root=None, out="runs/ratio-sweep", *, ratios=DEFAULT_RATIOS, detector=No
         raise ValueError(f"ratios: duplicates in {ratios}")
     train, show = resolve_train(train, show_progress)
     prep = prepare(root, dark, detector, vedadet, dark_seed, max_val, out, n_train, n_val, darken_workers, verbose,
-                   detect_kwargs)
+                   detect_kwargs, darkening)
     root, dark, det, entries, gt = prep["root"], prep["dark"], prep["detector"], prep["entries"], prep["gt"]
     timings, base = dict(prep["timings"]), prep["base"]
     fulls, table, models = {}, {}, {}
@@ -99,6 +99,8 @@ def run(root=None, out="runs/ratio-sweep", *, ratios=DEFAULT_RATIOS, detector=No
         "config": {"root": str(root), "dark": str(dark), "ratios": ratios, "train": train,
                    "val_images": len(entries), "max_val": max_val, "detect_kwargs": detect_kwargs or {},
                    "gt_dir": str(gt)},
+        "darkening": prep["darkening"],
+        "optimizer": optimizer_description(train),
         "seeds": {"darken": dark_seed, "train": train.get("seed", 0)},
         "detector": prep["detector_info"],
         "timings": timings,
@@ -118,6 +120,7 @@ def markdown(results):
     lines = ["# W_up:W_down sweep (the method's Table 4.2)", "",
              f"Val images: {results['config']['val_images']}; {results['config']['train'].get('steps')} "
              "training steps per ratio, same data, crops and seed.", "",
+             f"Dark copy: {results['darkening']['description']}. Optimiser: {results['optimizer']}.", "",
              common.ap_table(rows, "W_up:W_down"), "",
              "Bounds (no enhancement):", "",
              common.ap_table([(k, v) for k, v in results["bounds"].items()], "group"), "",

@@ -29,8 +29,10 @@ def check_images(x, name="x"):
 
 
 def init_conv_weights(module, std):
-    """Conv weights ~ N(0, std) as the official ``weights_init`` does (biases keep
-    PyTorch's default init, as there)."""
+    """Conv weights ~ N(0, std), biases keep PyTorch's default init. This is the
+    method's (the report's) init and the original Zero-DCE script's
+    ``weights_init``; the official Zero-DCE++ script has that call commented
+    out and trains from PyTorch's default init."""
     if isinstance(std, bool) or not isinstance(std, numbers.Real) or not std >= 0:
         raise ValueError(f"std must be a number >= 0, got {std!r}")
     for m in module.modules():

@@ -105,7 +105,8 @@ class ZeroDCEPP(nn.Module):
         return curve_function(self.impl)(x, a, self.iterations), a
 
     def init_weights(self, std=0.02):
-        """Conv weights ~ N(0, std) as in the method (biases keep their default init)."""
+        """Conv weights ~ N(0, std) as in the method's report (biases keep their default init);
+        the official Zero-DCE++ training keeps PyTorch's default init instead."""
         return init_conv_weights(self, std)
 
     @classmethod
