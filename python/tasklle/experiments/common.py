@@ -132,8 +132,32 @@ def detect_kwargs(scale=None, score_thr=None):
     return kw
 
 
-def gt_dir(root):
-    return Path(root) / "wider_face_split"
+GT_FILES = ("wider_face_val.mat", "wider_easy_val.mat", "wider_medium_val.mat", "wider_hard_val.mat")
+# where the evaluation files usually are, relative to a WIDER FACE root, when --gt is not given
+_GT_CANDIDATES = ("wider_face_split", "ground_truth", "eval_tools/ground_truth", "wider_face_split/ground_truth")
+
+
+def gt_dir(root, gt=None):
+    """The WIDER FACE evaluation ground-truth folder: ``gt`` when given, else the first of
+    ``root/wider_face_split``, ``root/ground_truth``, ``root/eval_tools/ground_truth`` that holds
+    all four files. Raises FileNotFoundError naming the missing files and where they come from."""
+    if gt is not None:
+        folders = [Path(gt)]
+    else:
+        folders = [Path(root) / c for c in _GT_CANDIDATES]
+        for f in folders:
+            if all((f / name).is_file() for name in GT_FILES):
+                return f
+    f = folders[0]
+    missing = [name for name in GT_FILES if not (f / name).is_file()]
+    if not missing:
+        return f
+    where = f"in {f}" if gt is not None else "in " + ", ".join(str(c) for c in folders)
+    raise FileNotFoundError(
+        f"WIDER FACE evaluation ground truth missing {where}: {', '.join(missing)}. "
+        "wider_easy_val.mat, wider_medium_val.mat and wider_hard_val.mat are not part of wider_face_split.zip: "
+        "they come with the WIDER FACE evaluation tools (eval_tools.zip, folder ground_truth/, which also holds "
+        "wider_face_val.mat). Unpack it and pass that folder with --gt DIR (gt= in Python).")
 
 
 DARKENING_DEFAULTS = {"darkener": "ec-zero-dce", "weights": None, "noise": None, "exposure": (0.05, 0.3),
@@ -339,9 +363,26 @@ def enhance_image(model, image):
     return enhanced[0].clamp_(0.0, 1.0)
 
 
-def detect_split(detector, root, entries, enhancer=None, detect_kwargs=None, desc="detect", show_progress=True):
+PRED_FORMATS = ("exact", "vedadet-int")
+
+
+def vedadet_int_boxes(dets):
+    """(K, 5) x1 y1 x2 y2 score -> (K, 5) x y w h score as vedadet's WIDER FACE test script
+    writes its prediction files: ``x = int(x1)``, ``y = int(y1)``, ``w = int(x2) - int(x1)``,
+    ``h = int(y2) - int(y1)`` (truncation toward zero), score unchanged."""
+    d = np.asarray(dets, dtype=np.float64).reshape(-1, 5)
+    t = np.trunc(d[:, :4])
+    return np.stack([t[:, 0], t[:, 1], t[:, 2] - t[:, 0], t[:, 3] - t[:, 1], d[:, 4]], 1)
+
+
+def detect_split(detector, root, entries, enhancer=None, detect_kwargs=None, desc="detect", show_progress=True,
+                 pred_format="exact"):
     """Detections {(event, name): (K, 5) x, y, w, h, score} for the listed images
-    of ``root``'s val split, each optionally enhanced first."""
+    of ``root``'s val split, each optionally enhanced first. ``pred_format``
+    'exact' keeps the detector's float boxes; 'vedadet-int' truncates them to
+    integers as vedadet's WIDER test script writes them (:func:`vedadet_int_boxes`)."""
+    if pred_format not in PRED_FORMATS:
+        raise ValueError(f"pred_format must be one of {PRED_FORMATS}, got {pred_format!r}")
     import torch
 
     from ..io import read_image
@@ -356,23 +397,23 @@ def detect_split(detector, root, entries, enhancer=None, detect_kwargs=None, des
             if enhancer is not None:
                 img = enhance_image(enhancer, img)
             dets = detector.detect(img[None], **detect_kwargs)[0]
-            preds[(event, name)] = _xyxy_to_xywh(dets)
+            preds[(event, name)] = vedadet_int_boxes(dets) if pred_format == "vedadet-int" else _xyxy_to_xywh(dets)
     return preds
 
 
-def restrict_gt(root, entries, out_dir):
+def restrict_gt(root, entries, out_dir, gt=None):
     """When only some val images are detected, a gt folder listing only those
     images (so the others do not count as missed faces). Returns the gt dir to
-    evaluate against: ``root/wider_face_split`` itself when every image is used."""
+    evaluate against: the full one (``gt_dir(root, gt)``) itself when every image is used."""
     from ..eval import wider
 
-    full = gt_dir(root)
+    full = gt_dir(root, gt)
     keep = {(e, n) for _, e, n in entries}
     gt = wider.load_ground_truth(full)
     if keep >= set(gt.keys()):
         return full
     out_dir = Path(out_dir)
-    settings = {"root": str(Path(root).resolve()), "keep": sorted(map(list, keep))}
+    settings = {"root": str(Path(root).resolve()), "gt": str(Path(full).resolve()), "keep": sorted(map(list, keep))}
     if stage_done(out_dir, settings):
         return out_dir
     sel = [i for i, k in enumerate(gt.keys()) if k in keep]
@@ -392,7 +433,7 @@ def evaluate(preds, gt):
 
 
 def run_group(folder, settings, detector, root, entries, gt, enhancer=None, detect_kwargs=None,
-              show_progress=True, desc=None, verbose=True):
+              show_progress=True, desc=None, verbose=True, pred_format="exact"):
     """Detect + evaluate one image group, resumable. Returns (ap dict, full eval result or None, seconds)."""
     from ..eval import wider
 
@@ -405,7 +446,7 @@ def run_group(folder, settings, detector, root, entries, gt, enhancer=None, dete
         return ap, full, done["result"].get("seconds", 0.0), preds
     t0 = time.perf_counter()
     preds = detect_split(detector, root, entries, enhancer, detect_kwargs, desc=desc or folder.name,
-                         show_progress=show_progress)
+                         show_progress=show_progress, pred_format=pred_format)
     t_det = time.perf_counter() - t0
     wider.write_predictions(pred_dir, preds)
     ap, full = evaluate(preds, gt)

@@ -69,11 +69,18 @@ def resolve_train(train, show_progress):
 
 
 def prepare(root=None, dark=None, detector=None, vedadet=None, dark_seed=0, max_val=None, out=None,
-            n_train=None, n_val=None, darken_workers=None, verbose=True, detect_kwargs=None, darkening=None):
+            n_train=None, n_val=None, darken_workers=None, verbose=True, detect_kwargs=None, darkening=None,
+            gt=None, pred_format="exact"):
     """Data root, dark copy, detector, val entries and gt folder shared by the experiments, and
     ``base``: the settings every group's cached result is keyed on (the darkening included, so a
-    dark copy made another way is never taken for this one)."""
+    dark copy made another way is never taken for this one). ``gt``: the evaluation ground-truth
+    folder (default: found under the root, see ``common.gt_dir``)."""
     from ..train.joint import state_dict_sha256
+
+    if pred_format not in common.PRED_FORMATS:
+        raise ValueError(f"pred_format must be one of {common.PRED_FORMATS}, got {pred_format!r}")
+    if root is not None:
+        common.gt_dir(root, gt)  # fail before darkening when the evaluation files are missing
 
     darkening = common.darkening_settings(darkening)
     t0 = time.perf_counter()
@@ -88,19 +95,22 @@ def prepare(root=None, dark=None, detector=None, vedadet=None, dark_seed=0, max_
                 "kind": "vedadet" if vedadet else "tasklle", "sha256": state_dict_sha256(det),
                 "parameters": int(sum(p.numel() for p in det.parameters()))}
     entries = common.list_split(root, "val", max_val)
-    gt = common.restrict_gt(root, entries, Path(out) / "gt" if out else Path(dark) / "gt-subset")
+    gt = common.restrict_gt(root, entries, Path(out) / "gt" if out else Path(dark) / "gt-subset", gt=gt)
     dark_info = dict(darkening, seed=dark_seed, description=common.describe_darkening(darkening),
                      weights=None if darkening["weights"] is None else str(darkening["weights"]))
     base = {"detector": det_info["sha256"], "entries": len(entries), "gt": str(gt), "detect": detect_kwargs or {},
             "darkening": {k: v for k, v in dark_info.items() if k != "description"}}
+    if pred_format != "exact":  # keeps the keys of runs made before the option existed
+        base["pred_format"] = pred_format
     return {"root": root, "dark": dark, "detector": det, "detector_info": det_info, "entries": entries,
-            "gt": gt, "base": base, "darkening": dark_info,
+            "gt": gt, "base": base, "darkening": dark_info, "pred_format": pred_format,
             "timings": {"data_s": t_data, "darken_s": t_dark}}
 
 
 def run(root=None, out="runs/four-groups", *, detector=None, vedadet=None, dark=None, w_up=1.0, w_down=0.5,
         train=None, dark_seed=0, max_val=None, detect_kwargs=None, figure_images=4, score_threshold=0.5,
-        n_train=None, n_val=None, darken_workers=None, show_progress=True, verbose=True, darkening=None):
+        n_train=None, n_val=None, darken_workers=None, show_progress=True, verbose=True, darkening=None,
+        gt=None, pred_format="exact"):
     """Run the four-group experiment; returns the results dict (also in ``out/results.json``).
 
     Args:
@@ -119,13 +129,18 @@ def run(root=None, out="runs/four-groups", *, detector=None, vedadet=None, dark=
             default the method's: EC-Zero-DCE, E ~ U(0.05, 0.3), saturated
             pixels kept, no noise; e.g. ``{'noise': 'lednet'}`` or
             ``{'darkener': 'lednet', 'weights': 'ce_zerodce.pth'}``).
+        gt: the folder with wider_face_val.mat and wider_{easy,medium,hard}_val.mat
+            (default: searched under root; the last three come with WIDER
+            FACE's evaluation tools, not with wider_face_split.zip).
+        pred_format: 'exact' (float boxes) or 'vedadet-int' (integer-truncated
+            boxes, as vedadet's WIDER test script writes them).
     """
     t_all = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     train, show = resolve_train(train, show_progress)
     prep = prepare(root, dark, detector, vedadet, dark_seed, max_val, out, n_train, n_val, darken_workers, verbose,
-                   detect_kwargs, darkening)
+                   detect_kwargs, darkening, gt, pred_format)
     root, dark, det, entries, gt = prep["root"], prep["dark"], prep["detector"], prep["entries"], prep["gt"]
     timings, base = dict(prep["timings"]), prep["base"]
     if verbose:
@@ -138,7 +153,7 @@ def run(root=None, out="runs/four-groups", *, detector=None, vedadet=None, dark=
         settings = dict(base, group=name, root=str(Path(image_root).resolve()), model=model_key)
         ap, full, secs, p = common.run_group(out / "groups" / name, settings, det, image_root, entries, gt,
                                              enhancer, detect_kwargs, show_progress=show, desc=name,
-                                             verbose=verbose)
+                                             verbose=verbose, pred_format=pred_format)
         aps[name], fulls[name], preds[name] = ap, full, p
         timings[f"detect_{name}_s"] = secs
 
@@ -172,7 +187,7 @@ def run(root=None, out="runs/four-groups", *, detector=None, vedadet=None, dark=
         "original_above_low_light": {k: bool(groups["original"][k] > groups["low-light"][k]) for k in SETTINGS},
         "config": {"root": str(root), "dark": str(dark), "w_up": w_up, "w_down": w_down, "train": train,
                    "val_images": len(entries), "max_val": max_val, "detect_kwargs": detect_kwargs or {},
-                   "score_threshold_figure": score_threshold, "gt_dir": str(gt)},
+                   "score_threshold_figure": score_threshold, "gt_dir": str(gt), "pred_format": pred_format},
         "darkening": prep["darkening"],
         "optimizer": optimizer_description(train),
         "seeds": {"darken": dark_seed, "train": train.get("seed", 0), "demo_data": 0},

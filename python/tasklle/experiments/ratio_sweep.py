@@ -50,7 +50,7 @@ def parse_ratio(text):
 
 def run(root=None, out="runs/ratio-sweep", *, ratios=DEFAULT_RATIOS, detector=None, vedadet=None, dark=None,
         train=None, dark_seed=0, max_val=None, detect_kwargs=None, figure_images=2, n_train=None, n_val=None,
-        darken_workers=None, show_progress=True, verbose=True, darkening=None):
+        darken_workers=None, show_progress=True, verbose=True, darkening=None, gt=None, pred_format="exact"):
     """Run the sweep; returns the results dict (also ``out/results.json``). Arguments as in
     :func:`tasklle.experiments.four_groups.run`; ``ratios`` are 'a:b' strings."""
     t_all = time.perf_counter()
@@ -62,7 +62,7 @@ def run(root=None, out="runs/ratio-sweep", *, ratios=DEFAULT_RATIOS, detector=No
         raise ValueError(f"ratios: duplicates in {ratios}")
     train, show = resolve_train(train, show_progress)
     prep = prepare(root, dark, detector, vedadet, dark_seed, max_val, out, n_train, n_val, darken_workers, verbose,
-                   detect_kwargs, darkening)
+                   detect_kwargs, darkening, gt, pred_format)
     root, dark, det, entries, gt = prep["root"], prep["dark"], prep["detector"], prep["entries"], prep["gt"]
     timings, base = dict(prep["timings"]), prep["base"]
     fulls, table, models = {}, {}, {}
@@ -70,7 +70,8 @@ def run(root=None, out="runs/ratio-sweep", *, ratios=DEFAULT_RATIOS, detector=No
     for name, image_root in (("low-light", dark), ("original", root)):
         settings = dict(base, group=name, root=str(Path(image_root).resolve()), model=None)
         ap, full, secs, _ = common.run_group(out / "groups" / name, settings, det, image_root, entries, gt,
-                                             None, detect_kwargs, show_progress=show, verbose=verbose)
+                                             None, detect_kwargs, show_progress=show, verbose=verbose,
+                                             pred_format=pred_format)
         bounds[name] = ap
         timings[f"detect_{name}_s"] = secs
     for r in ratios:
@@ -81,7 +82,8 @@ def run(root=None, out="runs/ratio-sweep", *, ratios=DEFAULT_RATIOS, detector=No
         model, info = common.train_enhancer(dark, det, out / "models" / tag, wu, wd, train, verbose=verbose)
         settings = dict(base, group=f"ratio {r}", root=str(Path(dark).resolve()), model=info.get("key"))
         ap, full, secs, _ = common.run_group(out / "groups" / tag, settings, det, dark, entries, gt, model,
-                                             detect_kwargs, show_progress=show, desc=r, verbose=verbose)
+                                             detect_kwargs, show_progress=show, desc=r, verbose=verbose,
+                                             pred_format=pred_format)
         table[r] = dict(ap, w_up=wu, w_down=wd)
         fulls[r] = full
         models[r] = model
@@ -98,7 +100,7 @@ def run(root=None, out="runs/ratio-sweep", *, ratios=DEFAULT_RATIOS, detector=No
         "best": best,
         "config": {"root": str(root), "dark": str(dark), "ratios": ratios, "train": train,
                    "val_images": len(entries), "max_val": max_val, "detect_kwargs": detect_kwargs or {},
-                   "gt_dir": str(gt)},
+                   "gt_dir": str(gt), "pred_format": pred_format},
         "darkening": prep["darkening"],
         "optimizer": optimizer_description(train),
         "seeds": {"darken": dark_seed, "train": train.get("seed", 0)},
