@@ -98,3 +98,14 @@ def test_dark_copies_are_keyed_by_their_settings(tmp_path):
         common.ensure_dark(root, workers=1, verbose=False, darkening={"darkener": "lednet"})
     with pytest.raises(ValueError, match="unknown keys"):
         common.darkening_settings({"nois": "lednet"})
+
+
+def test_readme_shows_the_packaged_reference_tables():
+    from pathlib import Path
+
+    from tasklle.experiments import reference_tables
+
+    readme = Path(__file__).resolve().parents[2] / "README.md"
+    if not readme.is_file():
+        pytest.skip("README.md not beside the tests (installed package)")
+    assert reference_tables() in readme.read_text()

@@ -1,8 +1,12 @@
 """EC-Zero-DCE: an exposure-conditioned Zero-DCE++-style darkener.
 
 LEDNet (Zhou et al., ECCV 2022) synthesises low-light images with a Zero-DCE
-curve network conditioned on a target exposure E; its weights were never
-released, so this is our own small design (REFERENCE §3). Given x (B, 3, H, W)
+curve network conditioned on a target exposure E. LEDNet releases that
+network and its weights (``ce_zerodce.pth``; see
+``tasklle.models.lednet_darkener``), but it is a 7-million-parameter
+full-resolution net (minutes per image on a CPU) whose weights are not
+shipped here; this is the project's own small design, trained and shipped
+with tasklle, the offline default. Given x (B, 3, H, W)
 and one E per image, it darkens x so that its local mean exposure (channel
 mean over 16x16 patches, as Zero-DCE's L_exp) approaches E.
 
