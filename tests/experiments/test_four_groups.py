@@ -53,6 +53,26 @@ def test_four_groups_tiny_end_to_end(tiny):
     assert again["groups"] == res["groups"]
     assert again["training"]["joint"]["key"] == res["training"]["joint"]["key"]
 
+    # the diagnostics read the finished folder
+    from tasklle.eval import wider
+    from tasklle.experiments import diagnose
+
+    diag = diagnose.diagnose(out, verbose=False)
+    assert json.loads((out / "diagnostics.json").read_text())["images"] == diag["images"] == 4
+    e = diag["exposure"]
+    assert e["low-light"]["mean"] < e["original"]["mean"]  # the dark copy is darker
+    assert e["original"]["minus_original_mean"] == 0.0
+    gt = wider.load_ground_truth(saved["config"]["gt_dir"])
+    n_hard = sum(len(gt.keep_index("hard", i)) for i in range(gt.n_images))
+    assert sum(b["faces"] for b in diag["ap_per_size"].values()) == n_hard
+    for g in ("low-light", "zero-dce++", "joint", "original"):
+        s = diag["score_on_gt_faces"][g]
+        assert s["faces"] == n_hard and 0.0 <= s["found"] <= 1.0 and 0.0 <= s["mean_score"] <= 1.0
+        for b in diag["ap_per_size"].values():
+            assert b[g] is None or 0.0 <= b[g] <= 1.0
+    assert "AP per face height" in (out / "diagnostics.md").read_text()
+    assert diagnose.main([str(tmp_path / "nothing")]) == 1
+
 
 def test_ratio_parsing():
     assert ratio_sweep.parse_ratio("2:1") == (1.0, 0.5)
@@ -109,3 +129,12 @@ def test_readme_shows_the_packaged_reference_tables():
     if not readme.is_file():
         pytest.skip("README.md not beside the tests (installed package)")
     assert reference_tables() in readme.read_text()
+
+
+def test_best_iou_score_helper():
+    import numpy as np
+
+    from tasklle.experiments.diagnose import _iou_xywh
+
+    iou = _iou_xywh(np.array([0.0, 0, 10, 10]), np.array([[0.0, 0, 10, 10], [5, 0, 10, 10], [20, 20, 5, 5]]))
+    np.testing.assert_allclose(iou, [1.0, 50 / 150, 0.0])
