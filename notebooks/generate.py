@@ -37,7 +37,8 @@ def nb01():
             "# 1. Darkening a detection dataset\n\n"
             "The method needs low-light images *with* face boxes. It makes them by darkening a normal-light "
             "dataset with **EC-Zero-DCE**, a Zero-DCE-style curve network conditioned on a target exposure E "
-            "(LEDNet's recipe), followed by sensor noise. The boxes do not move, so the annotations are reused "
+            "(LEDNet's recipe); saturated pixels stay bright and, as in the method, no sensor noise is added "
+            "(noise is an option for harder data). The boxes do not move, so the annotations are reused "
             "unchanged. This notebook darkens the built-in dataset (real face crops from scikit-image composited "
             "onto real photographs) with the darkener shipped in tasklle."),
         new_code_cell(SETUP),
@@ -67,8 +68,9 @@ for ax, e, d in zip(axes[1:], targets, darks):
     ax.imshow(d.permute(1, 2, 0).clamp(0, 1)); ax.set_title(f"E = {e}: measured {patch:.3f}")
 for ax in axes: ax.axis("off")
 plt.show()'''),
-        new_markdown_cell("## Noise\n\nReal low-light photos are noisy. The default noise is LEDNet's: Gaussian or "
-                          "Poisson, sometimes grey. Zoomed crops, brightened x4 so the noise is visible:"),
+        new_markdown_cell("## Noise\n\nReal low-light photos are noisy. The method's data has no noise; "
+                          "`noise='lednet'` adds LEDNet's training-time noise: Gaussian or Poisson, sometimes "
+                          "grey. Zoomed crops, brightened x4 so the noise is visible:"),
         new_code_cell('''\
 clean = darken(item["image"], 0.1, seed=0, noise=None)
 noisy = darken(item["image"], 0.1, seed=0, noise="lednet")
@@ -80,7 +82,7 @@ for ax, img, t in zip(axes, (clean, noisy), ("no noise", "LEDNet noise")):
 plt.show()'''),
         new_markdown_cell("## The whole dataset\n\n`tasklle.darken_dataset(src, dst)` (CLI `tasklle darken`) "
                           "writes the dark copy with the same layout and annotation files. Each image gets its "
-                          "own E and noise from a per-image seed, so the result does not depend on the number of "
+                          "own E (and noise, when asked for) from a per-image seed, so the result does not depend on the number of "
                           "workers, and an interrupted run resumes where it stopped."),
         new_code_cell('''\
 t0 = time.perf_counter()

@@ -25,7 +25,9 @@ SETTINGS = ("easy", "medium", "hard")
 # 6.6 min; the limit is 15), long ~45 min.
 # They train for a few hundred steps only, so they use lr 1e-3 (the method's
 # 1e-4 barely moves a Zero-DCE++ from N(0, 0.02) in that many steps); a run
-# on a given --root uses the method's settings (1e-4, 640 crops, 1000 steps).
+# on a given --root uses the method's settings (1e-4, 640 crops, batch 4) for
+# --epochs passes over its train split (commands/experiment.py: 10 by default).
+# Every run uses the method's optimiser (Adam, no weight decay, no clipping).
 BUDGETS = {
     "tiny": dict(steps=3, image_size=96, batch_size=2, lr=1e-3, max_val=6, figure_images=2, n_train=8, n_val=6,
                  detect_scale=1.0, score_thr=0.05, darken_workers=1),
