@@ -36,13 +36,15 @@ output is 7 convs). Tiles at the image border use the border's own zero
 padding, so tiled and untiled results agree to float rounding (tested).
 
 Cost: 7.15 M multiply-adds per pixel, 14.3 TFLOP per megapixel. On this
-project's CPU (AVX-512, oneDNN convolutions at ~90 GFLOP/s on one thread)
-it took 126 s per megapixel on one thread with 128-pixel tiles (166 s with
-256-pixel tiles, 197 s untiled: smaller tiles stay in cache), peak resident
-memory 0.6 GB for a 256x384 image at tile 128 against 1.7 GB untiled. A
-WIDER-sized image (~0.7 MP) takes about 1.5 min per core: darkening all of
-WIDER FACE with LEDNet's net is a GPU job (the tensors follow the module's
-device), or a long CPU job over many workers.
+project's 2-core CPU (AVX-512, oneDNN convolutions at ~90 GFLOP/s on one
+thread), one thread, 256x384 image, load average 1.3: 126 s per megapixel
+with 128-pixel tiles, 166 s with 256-pixel tiles, 197 s untiled (smaller
+tiles stay in cache); peak resident memory of the process 0.6 GB at tile 128
+against 1.7 GB untiled. A 512x512 image under a load average of 5 (other
+jobs on both cores): 305 s/MP at tile 128 (0.66 GB peak), 337 s/MP at tile
+64 (0.40 GB). A WIDER-sized image (~0.7 MP) thus takes about 1.5 min per
+free core: darkening all of WIDER FACE with LEDNet's net is a GPU job (the
+tensors follow the module's device), or a long CPU job over many workers.
 
 **Generation pipeline** (:func:`lednet_darken`, following the script):
 
