@@ -82,7 +82,8 @@ for ax, img, t in zip(axes, (clean, noisy), ("no noise", "LEDNet noise")):
 plt.show()'''),
         new_markdown_cell("## The whole dataset\n\n`tasklle.darken_dataset(src, dst)` (CLI `tasklle darken`) "
                           "writes the dark copy with the same layout and annotation files. Each image gets its "
-                          "own E (and noise, when asked for) from a per-image seed, so the result does not depend on the number of "
+                          "own E (and noise, when asked for) from a per-image seed, so the result does not "
+                          "depend on the number of "
                           "workers, and an interrupted run resumes where it stopped."),
         new_code_cell('''\
 t0 = time.perf_counter()

@@ -105,7 +105,8 @@ def test_dark_copies_are_keyed_by_their_settings(tmp_path):
     root = tmp_path / "wider"
     write_image(root / "WIDER_val/images/0--Parade/0--Parade_0.jpg", torch.rand(3, 24, 32) * 0.6 + 0.3)
     (root / "wider_face_split").mkdir(parents=True)
-    (root / "wider_face_split/wider_face_val_bbx_gt.txt").write_text("0--Parade/0--Parade_0.jpg\n0\n0 0 0 0 0 0 0 0 0 0 \n")
+    (root / "wider_face_split/wider_face_val_bbx_gt.txt").write_text(
+        "0--Parade/0--Parade_0.jpg\n0\n0 0 0 0 0 0 0 0 0 0 \n")
     clean = common.ensure_dark(root, workers=1, verbose=False)
     again = common.ensure_dark(root, workers=1, verbose=False)
     noisy = common.ensure_dark(root, workers=1, verbose=False, darkening={"noise": "lednet"})

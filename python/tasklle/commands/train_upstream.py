@@ -1,12 +1,15 @@
 """``tasklle train-upstream``: Zero-DCE++ (or Zero-DCE) trained with the
-non-reference losses only, the official recipe, on any folder of images."""
+non-reference losses only on any folder of images (the method's optimiser by
+default, the official Zero-DCE++ recipe with ``--recipe zero-dce++``)."""
 
 
 def register(subparsers):
     p = subparsers.add_parser(
         "train-upstream", help="train Zero-DCE++ / Zero-DCE on a folder of images with the non-reference losses",
-        description="Official Zero-DCE++ recipe (images squashed to a square, Adam lr 1e-4, weight decay 1e-4, "
-                    "gradient-norm clip 0.1, L_spa + 10 L_exp + 5 L_col + 1600 L_tvA, E = 0.6) on every image "
+        description="Zero-DCE++'s training (images squashed to a square, Adam lr 1e-4, "
+                    "L_spa + 10 L_exp + 5 L_col + 1600 L_tvA, E = 0.6) with the method's optimiser (Adam with "
+                    "default parameters: no weight decay, no clipping; --recipe zero-dce++ adds the official "
+                    "weight decay 1e-4 and gradient-norm clip 0.1) on every image "
                     "below --data (unreadable files are reported and skipped). Writes checkpoint.pt (every "
                     "--checkpoint-every steps, on Ctrl-C and at the end), final.pt, log.csv, loss_curve.png and "
                     "summary.json to --out; --resume continues exactly where a checkpoint left off.")

@@ -516,7 +516,8 @@ def plot_losses(rows, path, title=None):
 # --------------------------------------------------------------------------- the loop
 
 def joint(data, detector=None, out="runs/joint", *, w_up=1.0, w_down=0.5, steps=1000, batch_size=4, lr=1e-4,
-          weight_decay=None, grad_clip="recipe", recipe="method", image_size=640, crop="random", exposure=0.6, normalise="none",
+          weight_decay=None, grad_clip="recipe", recipe="method", image_size=640, crop="random", exposure=0.6,
+          normalise="none",
           ema_decay=0.99, upstream=None, init_std=0.02, scale_factor=1, seed=0, split="train",
           checkpoint_every=100, resume=False, num_workers=0, show_progress=True, device=None, plot=True,
           verbose=True):
