@@ -140,14 +140,18 @@ def _lightness_np(rgb, swap):
 
 @pytest.mark.parametrize("order", ["bgr-as-rgb", "rgb"])
 def test_pipeline_arithmetic(lednet_file, order, one_thread):
-    """The script's steps on a test image: L, exposure map (saturated pixels keep L/100), net, RGB scaling."""
+    """The script's steps on a test image: L, exposure map (saturated pixels keep L/100), net, RGB scaling.
+    L is OpenCV's table lookup (tested on its own below); the rest is recomputed here."""
     rng = np.random.default_rng(3)
     img = rng.random((12, 15, 3))
     img[:3, :4] = 1.0  # saturated: L/100 > 0.97
     img[5, 5] = (0.0, 0.0, 1.0)  # pure blue: the channel order matters
     img[6, 6] = 0.0  # black: L = 0, the 1e-8 guard
     E = 0.12
-    L = _lightness_np(img, swap=(order == "bgr-as-rgb"))
+    x = torch.from_numpy(img).permute(2, 0, 1)[None]
+    L = opencv_lightness(x, order)[0, 0].numpy()
+    np.testing.assert_allclose(L, _lightness_np(img, swap=(order == "bgr-as-rgb")), atol=0.25)
+    assert (L[:3, :4] / 100 > 0.97).all()
     lf = L / 100
     emap = np.where(lf > 0.97, lf, E)
     state = {k: v.double() for k, v in torch.load(lednet_file, weights_only=True).items()}
@@ -157,7 +161,6 @@ def test_pipeline_arithmetic(lednet_file, order, one_thread):
     want = np.clip(img * (low_l / (L + 1e-8))[..., None], 0, 1)
 
     model = ConditionZeroDCE.from_lednet(lednet_file, tile=None, channel_order=order).double()
-    x = torch.from_numpy(img).permute(2, 0, 1)[None]
     got = model.darken(x, E)[0].permute(1, 2, 0).numpy()
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-10)
     assert np.all(got[6, 6] == 0)
@@ -166,12 +169,31 @@ def test_pipeline_arithmetic(lednet_file, order, one_thread):
 def test_channel_order_quirk():
     blue = torch.zeros(1, 3, 1, 1)
     blue[0, 2] = 1.0
-    quirk = opencv_lightness(blue, "bgr-as-rgb")  # blue weighted as red
-    true = opencv_lightness(blue, "rgb")
-    assert quirk.item() == pytest.approx(116 * 0.212671 ** (1 / 3) - 16, abs=1e-4)
-    assert true.item() == pytest.approx(116 * 0.072169 ** (1 / 3) - 16, abs=1e-4)
+    for method, tol in (("formula", 1e-4), ("table", 100 / 2 ** 14)):  # the table rounds to 100/2^14
+        quirk = opencv_lightness(blue, "bgr-as-rgb", method)  # blue weighted as red
+        true = opencv_lightness(blue, "rgb", method)
+        assert quirk.item() == pytest.approx(116 * 0.212671 ** (1 / 3) - 16, abs=tol)
+        assert true.item() == pytest.approx(116 * 0.072169 ** (1 / 3) - 16, abs=tol)
     with pytest.raises(ValueError, match="channel_order"):
         opencv_lightness(blue, "bgr")
+    with pytest.raises(ValueError, match="method"):
+        opencv_lightness(blue, "rgb", "skimage")
+
+
+def test_table_lightness_follows_the_formula():
+    """At the table's grid points the interpolation returns the entry (the formula rounded to 100/2^14);
+    between them it stays within OpenCV's interpolation error of the formula."""
+    g = torch.arange(33, dtype=torch.float32) / 32
+    r, q, p = torch.meshgrid(g, g, g, indexing="ij")
+    grid = torch.stack([r, q, p])[None].reshape(1, 3, 33, 33 * 33)
+    step = 100 / 2 ** 14
+    for order in ("rgb", "bgr-as-rgb"):
+        t = opencv_lightness(grid, order, "table")
+        f = opencv_lightness(grid.double(), order, "formula").float()
+        assert (t - f).abs().max() <= step * 0.5 + 1e-4
+    x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(5))
+    d = opencv_lightness(x, "rgb", "table") - opencv_lightness(x.double(), "rgb", "formula").float()
+    assert d.abs().max() < 0.25 and d.abs().mean() < 0.15
 
 
 def test_lightness_against_opencv_when_available():
@@ -182,9 +204,13 @@ def test_lightness_against_opencv_when_available():
     # the script: a BGR array converted with COLOR_RGB2LAB
     want_quirk = cv2.cvtColor(np.ascontiguousarray(rgb[..., ::-1]), cv2.COLOR_RGB2LAB)[..., 0]
     want_rgb = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)[..., 0]
-    # OpenCV interpolates a 33^3 table: agreement to its accuracy
-    np.testing.assert_allclose(opencv_lightness(x, "bgr-as-rgb")[0, 0].numpy(), want_quirk, atol=0.25)
-    np.testing.assert_allclose(opencv_lightness(x, "rgb")[0, 0].numpy(), want_rgb, atol=0.25)
+    step = 100 / 2 ** 14
+    for order, want in (("bgr-as-rgb", want_quirk), ("rgb", want_rgb)):
+        # the table: OpenCV's own numbers, but for rare one-step differences of its entries' rounding
+        d = np.abs(opencv_lightness(x, order)[0, 0].numpy() - want)
+        assert d.max() <= step * 1.01 and (d > 0).mean() < 0.005
+        # the closed formula: within OpenCV's interpolation error
+        np.testing.assert_allclose(opencv_lightness(x, order, "formula")[0, 0].numpy(), want, atol=0.25)
 
 
 def test_argument_errors(lednet_file):
