@@ -208,7 +208,7 @@ class ConditionZeroDCE(nn.Module):
         tile: largest tile side (output pixels) the convolutions run on at a
             time (default 128); None or 0 runs untiled. Memory grows with
             ``(tile + 14)^2 * channels``: about ten feature maps and
-            concatenations of that size are alive at once (~0.2 GB at 128).
+            concatenations of that size are alive at once (~0.3 GB at 128).
         channel_order: how :meth:`darken` computes L (see
             :func:`opencv_lightness`); default the script's ``'bgr-as-rgb'``.
 
