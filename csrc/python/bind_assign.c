@@ -11,11 +11,11 @@
 
 static PyObject *py_assign_max_iou(PyObject *self, PyObject *args)
 {
-    PyObject *ao_, *mo, *ano, *go, *io;
+    PyObject *ao_, *mo, *ano, *go, *io, *pos_o, *neg_o, *min_pos_o;
     double pos, neg, min_pos;
     int all, lowq;
-    if (!PyArg_ParseTuple(args, "OOOOOdddpp:assign_max_iou", &ao_, &mo, &ano, &go, &io, &pos, &neg, &min_pos, &all,
-                          &lowq))
+    if (!PyArg_ParseTuple(args, "OOOOOOOOpp:assign_max_iou", &ao_, &mo, &ano, &go, &io, &pos_o, &neg_o, &min_pos_o,
+                          &all, &lowq))
         return NULL;
     PyArrayObject *anchors = tll_array_arg(ano, "anchors", 2, TLL_DT_FLOAT, 0);
     if (!anchors || tll_dim_is(anchors, "anchors", 1, 4) || tll_require_finite(anchors, "anchors"))
@@ -37,14 +37,13 @@ static PyObject *py_assign_max_iou(PyObject *self, PyObject *args)
     PyArrayObject *max_iou = tll_array_arg(mo, "max_iou", 1, TLL_DT_FLOAT, 1);
     if (!max_iou || tll_dim_is(max_iou, "max_iou", 0, na) || tll_same_dtype(max_iou, "max_iou", anchors, "anchors"))
         return NULL;
-    const char *names[3] = {"pos_thr", "neg_thr", "min_pos_thr"};
-    double vals[3] = {pos, neg, min_pos};
-    for (int k = 0; k < 3; k++) {
-        if (!(vals[k] == vals[k]) || vals[k] == Py_HUGE_VAL || vals[k] == -Py_HUGE_VAL) {
-            PyErr_Format(PyExc_ValueError, "%s must be finite", names[k]);
-            return NULL;
-        }
-    }
+    if (tll_double_arg(pos_o, "pos_thr", 1, &pos) || tll_double_arg(neg_o, "neg_thr", 1, &neg) ||
+        tll_double_arg(min_pos_o, "min_pos_thr", 1, &min_pos))
+        return NULL;
+    PyArrayObject *outs[2] = {assigned, max_iou}, *ins[3] = {anchors, gts, ign};
+    const char *out_names[2] = {"assigned", "max_iou"}, *in_names[3] = {"anchors", "gts", "gt_ignore"};
+    if (tll_outputs_disjoint(outs, out_names, 2, ins, in_names, 3))
+        return NULL;
     const uint8_t *ig = ign ? PyArray_DATA(ign) : NULL;
     tll_status st;
     Py_BEGIN_ALLOW_THREADS

@@ -30,6 +30,7 @@ from torch.autograd.function import once_differentiable
 
 from .. import _C
 from ..reference import zerodce_loss as _ref
+from ._common import c_array as _np
 
 _MASK = {"spa": 1, "exp": 2, "col": 4}
 _IDX = {"spa": 0, "exp": 1, "col": 2}
@@ -54,10 +55,6 @@ def _resolve_impl(impl, tensors):
             raise TypeError(f"the C core supports float32 and float64 on CPU, got {t.dtype} "
                             "(convert, or pass impl='reference')")
     return True
-
-
-def _np(t):
-    return t.detach().contiguous().numpy()
 
 
 class _FusedLosses(torch.autograd.Function):
