@@ -52,7 +52,9 @@ def check_vector(t, name, n, dtype=None, device=None, floating=True, finite=True
     """Validate a (n,) tensor (weights, scores); finite when floating."""
     if not isinstance(t, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-    if floating and (not t.is_floating_point() or t.is_complex()):
+    if floating and not t.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor, got {t.dtype}")
+    if t.is_complex():
         raise TypeError(f"{name} must be a real floating-point tensor, got {t.dtype}")
     if t.dim() != 1 or t.shape[0] != n:
         raise ValueError(f"{name} must have shape ({n},), got {tuple(t.shape)}")
