@@ -561,6 +561,8 @@ def _check_part(s, what):
 
 
 def _as_pred_array(arr, key):
+    if hasattr(arr, "resolve_neg"):  # a torch tensor: NumPy cannot see negative/conjugate views
+        arr = arr.detach().resolve_conj().resolve_neg().cpu()
     if np.iscomplexobj(arr) or getattr(arr, "is_complex", lambda: False)():
         # converting would silently drop the imaginary part
         raise TypeError(f"predictions[{key!r}] must be real numbers, got a complex array")
