@@ -118,7 +118,7 @@ int tll_outputs_disjoint(PyArrayObject *const *outs, const char *const *out_name
 
 int tll_int_arg(PyObject *obj, const char *name, long long lo, long long hi, long long *out)
 {
-    if (PyBool_Check(obj) || !PyIndex_Check(obj)) {
+    if (PyBool_Check(obj) || PyArray_IsScalar(obj, Bool) || !PyIndex_Check(obj)) {
         PyErr_Format(PyExc_TypeError, "%s must be an int, got %s", name, Py_TYPE(obj)->tp_name);
         return -1;
     }
@@ -140,15 +140,20 @@ int tll_int_arg(PyObject *obj, const char *name, long long lo, long long hi, lon
 
 int tll_double_arg(PyObject *obj, const char *name, int require_finite, double *out)
 {
-    if (PyBool_Check(obj) || !(PyFloat_Check(obj) || PyLong_Check(obj))) {
+    /* int, float and other real numbers (NumPy scalars); not bool, text or complex */
+    if (PyBool_Check(obj) || PyUnicode_Check(obj) || PyBytes_Check(obj) || PyComplex_Check(obj) ||
+        PyArray_IsScalar(obj, ComplexFloating) || PyArray_IsScalar(obj, Bool)) {
         PyErr_Format(PyExc_TypeError, "%s must be a real number, got %s", name, Py_TYPE(obj)->tp_name);
         return -1;
     }
     double x = PyFloat_AsDouble(obj);
     if (x == -1.0 && PyErr_Occurred()) {
-        /* an int beyond the double range */
+        int overflow = PyErr_ExceptionMatches(PyExc_OverflowError); /* an int beyond the double range */
         PyErr_Clear();
-        PyErr_Format(PyExc_ValueError, "%s is too large for a double", name);
+        if (overflow)
+            PyErr_Format(PyExc_ValueError, "%s is too large for a double", name);
+        else
+            PyErr_Format(PyExc_TypeError, "%s must be a real number, got %s", name, Py_TYPE(obj)->tp_name);
         return -1;
     }
     if (require_finite && !isfinite(x)) {

@@ -61,7 +61,7 @@ int tll_outputs_disjoint(PyArrayObject *const *outs, const char *const *out_name
  */
 int tll_int_arg(PyObject *obj, const char *name, long long lo, long long hi, long long *out);
 
-/* Float scalar argument for C: a Python real number (int or float, not bool)
+/* Float scalar argument for C: a real number (int, float, NumPy scalar; not bool)
  * convertible to double; require_finite != 0 also rejects NaN and inf. TypeError
  * / ValueError naming the argument, never OverflowError. Returns 0 on success. */
 int tll_double_arg(PyObject *obj, const char *name, int require_finite, double *out);

@@ -207,8 +207,9 @@ SPECS = [
 SPEC = {s.name: s for s in SPECS}
 
 BAD_INTS = [-1, 0, 65, 2**31 - 1, 2**31, 2**32 + 1, 2**63, -2**63 - 1, 2**64 + 1, 10**30, True, 1.5, "3", None,
-            float("nan"), np.int64(2**62)]
+            float("nan"), np.int64(2**62), np.bool_(True), np.uint64(2**64 - 1)]
 BAD_FLOATS = [float("nan"), float("inf"), float("-inf"), 10**400, -10**400, 1e308, -0.0, True, "x", None, 1j,
+              np.complex64(1), np.bool_(True), np.float64(-1.0),
               np.float32(0.5)]
 DTYPES = ["int32", "int64", "uint8", "float16", "float32", "float64", "bool", "complex64", "complex128", "object"]
 ARRAY_MUTATIONS = (["dtype:" + d for d in DTYPES] +
