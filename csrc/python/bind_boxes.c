@@ -201,12 +201,14 @@ static PyObject *py_boxes_nms(PyObject *self, PyObject *args)
         return NULL;
     int64_t k = 0;
     tll_status st;
+    tll_set_poll(tll_poll_signals, NULL); /* n^2 work at worst: Ctrl-C must stop it */
     Py_BEGIN_ALLOW_THREADS
     if (PyArray_TYPE(b) == NPY_FLOAT32)
         st = tll_nms_forward_f32(PyArray_DATA(keep), &k, PyArray_DATA(b), PyArray_DATA(s), n, thr);
     else
         st = tll_nms_forward_f64(PyArray_DATA(keep), &k, PyArray_DATA(b), PyArray_DATA(s), n, thr);
     Py_END_ALLOW_THREADS
+    tll_set_poll(NULL, NULL);
     if (st != TLL_OK)
         return tll_raise_status(st, "boxes_nms");
     return PyLong_FromLongLong((long long)k);

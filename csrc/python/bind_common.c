@@ -164,8 +164,19 @@ int tll_double_arg(PyObject *obj, const char *name, int require_finite, double *
     return 0;
 }
 
+int tll_poll_signals(void *ctx)
+{
+    (void)ctx;
+    PyGILState_STATE g = PyGILState_Ensure();
+    int stop = PyErr_CheckSignals() != 0;
+    PyGILState_Release(g);
+    return stop;
+}
+
 PyObject *tll_raise_status(tll_status s, const char *what)
 {
+    if (s == TLL_ERR_INTERRUPTED && PyErr_Occurred())
+        return NULL;
     if (s == TLL_ERR_NOMEM)
         PyErr_Format(PyExc_MemoryError, "%s: %s", what, tll_status_string(s));
     else

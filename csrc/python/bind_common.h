@@ -71,7 +71,15 @@ int tll_double_arg(PyObject *obj, const char *name, int require_finite, double *
  * the bound keeps a curve call's work a small multiple of its input size. */
 #define TLL_MAX_CURVE_ITERATIONS 64
 
-/* Turn a non-OK status into a Python exception naming `what`; returns NULL. */
+/* A tll_poll_fn for the kernels that poll (tll_set_poll): takes the GIL, runs
+ * Python's signal handlers (PyErr_CheckSignals) and answers "stop" when one
+ * raised (KeyboardInterrupt for Ctrl-C); the exception stays set for the
+ * binding to return. Install with tll_set_poll(tll_poll_signals, NULL) before
+ * Py_BEGIN_ALLOW_THREADS and remove with tll_set_poll(NULL, NULL) after. */
+int tll_poll_signals(void *ctx);
+
+/* Turn a non-OK status into a Python exception naming `what`; returns NULL.
+ * TLL_ERR_INTERRUPTED keeps the exception the poll function set. */
 PyObject *tll_raise_status(tll_status s, const char *what);
 
 /* Method tables of each kernel family (one binding file each). */

@@ -103,3 +103,45 @@ def test_curve_call_is_interrupted_by_a_signal():
         signal.signal(signal.SIGALRM, old)
     assert np.isnan(out[-1]).all()  # the last chunk never ran
     assert not np.isnan(out[0]).any()  # the first one did
+
+
+def _interrupt(call):
+    """Run call with a SIGALRM handler raising Stop 20 ms in; True when Stop came out of it."""
+
+    class Stop(Exception):
+        pass
+
+    def handler(signum, frame):
+        raise Stop
+
+    old = signal.signal(signal.SIGALRM, handler)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.02)
+        try:
+            call()
+        except Stop:
+            return True
+        return False
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def test_nms_and_assign_are_interrupted_by_a_signal():
+    """The kernels whose work grows faster than their input (NMS: n^2 IoUs,
+    assignment: anchors x gts) poll for signals between blocks: the call stops
+    midway (outputs not all written) instead of running to the end first."""
+    n = 20000
+    x = np.arange(n, dtype=np.float64)[:, None] * 10
+    boxes = np.concatenate([x, 0 * x, x + 5, 0 * x + 5], 1)  # disjoint: nothing suppressed, n^2/2 IoUs
+    keep = np.full(n, -1, np.int64)
+    assert _interrupt(lambda: _C.boxes_nms(keep, boxes, np.linspace(1, 0, n), 0.5))
+    assert keep[-1] == -1  # stopped before the last box was kept
+
+    rng = np.random.default_rng(0)
+    anchors = rng.uniform(0, 100, (200000, 4))
+    anchors[:, 2:] += anchors[:, :2]
+    max_iou = np.full(len(anchors), np.nan)
+    assert _interrupt(lambda: _C.assign_max_iou(np.empty(len(anchors), np.int64), max_iou, anchors,
+                                                anchors[:2000].copy(), None, 0.35, 0.35, 0.35, True, True))
+    assert np.isnan(max_iou).any()  # blocks after the stop were never computed
