@@ -18,6 +18,10 @@ forward reads Y and I once and A once (computing dL/dA in that same pass when A
 requires grad), backward writes dL/dY once; dL/dA is reused as is when the
 loss is backpropagated with the usual unit gradient of the total.
 
+NaN and infinities follow one rule on both paths (IEEE arithmetic on the
+formulas as written; see ``tasklle.reference.zerodce_loss``): the same terms
+and the same gradient elements come out NaN or infinite.
+
 ``impl``: 'auto' (default: C on CPU, reference elsewhere), 'c' or 'reference'.
 The environment variable ``TASKLLE_IMPL=reference`` forces the reference path
 for 'auto' (used by the benchmarks to time the pure-PyTorch path).
