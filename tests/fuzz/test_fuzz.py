@@ -90,3 +90,15 @@ def test_fuzz_c_ops_and_raw_functions(tmp_path):
     bad = {i: r for i, r in results.items() if r[0] in ("crash", "hang", "wrong", "unclean")}
     assert not bad, "\n".join(f"{i}: {o}: {d}" for i, (o, d) in sorted(bad.items())[:40])
     assert counts["ok"] > 50 and counts["clean"] > 500  # the suite did run the cases
+
+
+def test_every_c_function_is_fuzzed():
+    """A new raw _C function needs a Spec in fuzz_cases.SPECS (a valid call, its
+    outputs and scalar kinds) so the suite above covers it too."""
+    from fuzz_cases import SPEC
+
+    from tasklle import _C
+
+    covered = set(SPEC) | {"get_num_threads", "build_info"}
+    public = {n for n in dir(_C) if not n.startswith("_") and callable(getattr(_C, n))}
+    assert public - covered == set(), f"raw _C functions without a fuzz Spec: {sorted(public - covered)}"
