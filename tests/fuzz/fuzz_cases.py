@@ -672,7 +672,7 @@ def _run_op(parts):
 
 
 def all_case_ids():
-    return raw_case_ids() + op_case_ids()
+    return raw_case_ids() + op_case_ids() + hypothesis_case_ids()
 
 
 def run_case(case_id):
@@ -680,6 +680,139 @@ def run_case(case_id):
     try:
         if parts[0] == "raw":
             return _run_raw(parts)
+        if parts[0] == "hyp":
+            return _run_hyp(parts)
         return _run_op(parts)
     except Exception as e:  # anything not in CLEAN is a finding
         return "unclean", "".join(traceback.format_exception_only(type(e), e)).strip()
+
+
+# ---------------------------------------------------------------------------
+# property-based cases (hypothesis): random shapes and values, C vs twin
+# ---------------------------------------------------------------------------
+
+def _hyp_settings():
+    from hypothesis import HealthCheck, settings
+
+    # derandomized and without an example database: reproducible, writes no files
+    return settings(max_examples=40, derandomize=True, database=None, deadline=None,
+                    suppress_health_check=list(HealthCheck))
+
+
+def _hyp_boxes(st, max_n=12):
+    coord = st.one_of(st.integers(-5, 40).map(float), st.floats(-50, 50, allow_nan=False, width=32))
+    return st.lists(st.tuples(coord, coord, coord, coord), min_size=0, max_size=max_n)
+
+
+def _hyp_box_ops():
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    @_hyp_settings()
+    @given(a=_hyp_boxes(st), b=_hyp_boxes(st), f32=st.booleans(), thr=st.floats(0, 1), seed=st.integers(0, 99))
+    def prop(a, b, f32, thr, seed):
+        dt = torch.float32 if f32 else torch.float64
+        ta = torch.tensor(a, dtype=dt).reshape(-1, 4)
+        tb = torch.tensor(b, dtype=dt).reshape(-1, 4)
+        assert _agree(ops.box_iou(ta, tb), ref_boxes.box_iou(ta, tb), 1e-6)
+        n = min(len(ta), len(tb))
+        assert _agree(ops.box_iou(ta[:n], tb[:n], aligned=True), ref_boxes.box_iou(ta[:n], tb[:n], aligned=True),
+                      1e-6)
+        assert _agree(ops.diou_loss(ta[:n], tb[:n], reduction="none"),
+                      ref_boxes.diou_loss(ta[:n], tb[:n], reduction="none"), 1e-4 if f32 else 1e-9)
+        scores = torch.rand(len(ta), generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+        scores = (scores * 4).round()  # ties
+        assert torch.equal(ops.nms(ta, scores, thr), ref_boxes.nms(ta, scores, thr))
+        assert _agree(ops.assign_max_iou(ta, tb), ref_assign.assign_max_iou(ta, tb), 0.0)
+
+    prop()
+
+
+def _hyp_curve():
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    @_hyp_settings()
+    @given(b=st.integers(0, 3), h=st.integers(0, 6), w=st.integers(0, 6), it=st.integers(1, 12),
+           per=st.booleans(), f32=st.booleans(), scale=st.sampled_from([1.0, 3.0, 1e20]), seed=st.integers(0, 99))
+    def prop(b, h, w, it, per, f32, scale, seed):
+        g = torch.Generator().manual_seed(seed)
+        dt = torch.float32 if f32 else torch.float64
+        x = (torch.rand(b, 3, h, w, generator=g, dtype=dt) - 0.2) * scale
+        A = -torch.rand(b, 3 * it if per else 3, h, w, generator=g, dtype=dt)
+        assert _agree(ops.curve(x, A, it, return_half=True), ref_curve.curve(x, A, it, return_half=True),
+                      1e-4 if f32 else 1e-9)
+
+    prop()
+
+
+def _hyp_losses():
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    @_hyp_settings()
+    @given(b=st.integers(1, 2), h=st.integers(4, 20), w=st.integers(4, 20), ps=st.integers(1, 4),
+           pe=st.integers(1, 4), bad=st.lists(st.tuples(st.integers(0, 2), st.integers(0, 10**6),
+                                                        st.sampled_from([float("nan"), float("inf"), -float("inf")])),
+                                              max_size=3), seed=st.integers(0, 99))
+    def prop(b, h, w, ps, pe, bad, seed):
+        g = torch.Generator().manual_seed(seed)
+        y, i = torch.rand(b, 3, h, w, generator=g, dtype=torch.float64), torch.rand(b, 3, h, w, generator=g,
+                                                                                    dtype=torch.float64)
+        a = -torch.rand(b, 6, h, w, generator=g, dtype=torch.float64)
+        for which, pos, val in bad:
+            t = (y, i, a)[which]
+            t.view(-1)[pos % t.numel()] = val
+        outs = []
+        for impl in ("c", "reference"):
+            yy, ii, aa = (t.clone().requires_grad_() for t in (y, i, a))
+            total, terms = ops.zero_dce_losses(yy, ii, aa, spa_pool=ps, exp_pool=pe, impl=impl)
+            total.backward()
+            outs.append([total.detach()] + [terms[k].detach() for k in sorted(terms)] + [yy.grad, ii.grad, aa.grad])
+        assert _agree(outs[0], outs[1], 1e-7)
+
+    prop()
+
+
+def _hyp_wider():
+    import warnings
+
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from tasklle.eval import wider
+
+    gt = _tiny_gt()
+    score = st.one_of(st.floats(0, 1), st.sampled_from([0.0, 0.5, 1.0, 1e308, -1e308, 5e-324]),
+                      st.floats(-1e300, 1e300))
+    row = st.tuples(st.integers(-5, 120), st.integers(-5, 120), st.integers(-2, 40), st.integers(-2, 40), score)
+    preds = st.lists(st.lists(row, max_size=6), min_size=3, max_size=3)
+
+    @_hyp_settings()
+    @given(rows=preds, iou=st.sampled_from([0.3, 0.5, 1.0]))
+    def prop(rows, iou):
+        mapping = {k: np.array(r, dtype=float).reshape(-1, 5) for k, r in zip(gt.keys(), rows)}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            c = wider.evaluate(mapping, gt, iou_thresh=iou, impl="c")
+            r = wider.evaluate(mapping, gt, iou_thresh=iou, impl="reference")
+        for s in wider.SETTINGS:
+            assert (math.isnan(c[s]) and math.isnan(r[s])) or abs(c[s] - r[s]) < 1e-9, (s, c[s], r[s])
+            assert np.array_equal(c["curves"][s]["true_positives"], r["curves"][s]["true_positives"])
+
+    prop()
+
+
+HYPOTHESIS_CASES = {"box_ops": _hyp_box_ops, "curve": _hyp_curve, "losses": _hyp_losses, "wider": _hyp_wider}
+
+
+def hypothesis_case_ids():
+    return [f"hyp|{name}" for name in HYPOTHESIS_CASES]
+
+
+def _run_hyp(parts):
+    try:
+        HYPOTHESIS_CASES[parts[1]]()
+    except AssertionError as e:
+        return "wrong", f"hypothesis counterexample: {e}"[:500]
+    return "ok", "40 generated examples agree with the twin"

@@ -1,7 +1,8 @@
 """The fuzz suite: every C-backed op and every raw ``tasklle._C`` function with
 wrong dtypes (int, float16, bool, complex, big-endian), wrong ndim and shapes,
 empty inputs, strided, reversed and negative views, NaN/inf, overlapping and
-read-only outputs, huge sizes and out-of-range scalars (cases and oracles:
+read-only outputs, huge sizes and out-of-range scalars, plus property-based
+cases (hypothesis: random shapes and values, C vs twin; cases and oracles:
 tests/fuzz/fuzz_cases.py).
 
 The cases run in a few subprocesses (batched: importing torch dominates), so
@@ -90,6 +91,7 @@ def test_fuzz_c_ops_and_raw_functions(tmp_path):
     bad = {i: r for i, r in results.items() if r[0] in ("crash", "hang", "wrong", "unclean")}
     assert not bad, "\n".join(f"{i}: {o}: {d}" for i, (o, d) in sorted(bad.items())[:40])
     assert counts["ok"] > 50 and counts["clean"] > 500  # the suite did run the cases
+    assert all(results[f"hyp|{n}"][0] == "ok" for n in ("box_ops", "curve", "losses", "wider"))
 
 
 def test_every_c_function_is_fuzzed():
