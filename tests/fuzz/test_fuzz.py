@@ -30,13 +30,15 @@ CASE_TIMEOUT = 30.0  # seconds a single case may take before it counts as a hang
 def _run_batch(ids, workdir, tag):
     """Run ids in subprocesses until every id has an outcome; returns {id: (outcome, detail)}."""
     results, remaining, attempt = {}, list(ids), 0
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "python"), OMP_NUM_THREADS="1")
+    # hypothesis keeps a cache directory: in the test's temporary folder, not the checkout
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "python"), OMP_NUM_THREADS="1",
+               HYPOTHESIS_STORAGE_DIRECTORY=str(workdir / "hypothesis"))
     while remaining:
         attempt += 1
         ids_file, out_file = workdir / f"{tag}-{attempt}.ids", workdir / f"{tag}-{attempt}.out"
         ids_file.write_text("\n".join(remaining) + "\n")
         proc = subprocess.Popen([sys.executable, str(HERE / "fuzz_runner.py"), str(ids_file), str(out_file)],
-                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                env=env, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         hung = False
         try:
             # the whole batch gets a generous limit; a hang is one case over CASE_TIMEOUT
