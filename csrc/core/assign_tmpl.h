@@ -80,6 +80,10 @@ tll_status FN(tll_assign_max_iou_)(int64_t *assigned, T *max_iou, const T *ancho
     int64_t nblk = (na + TLL_ASSIGN_BLOCK - 1) / TLL_ASSIGN_BLOCK;
     /* small problems run serially: starting a team costs more than the work */
     int par = nt > 1 && (double)na * (double)nv >= TLL_ASSIGN_PARALLEL_PAIRS;
+    /* set by thread 0 (the caller's thread, which alone has the poll function:
+       see tll_set_poll) when the caller asks to stop; the others then skip
+       their remaining blocks */
+    int stop = 0;
     /* every slot, also of threads the runtime may not start */
     for (size_t s = 0; s < (size_t)nt * (size_t)nv; s++) {
         tmax[s] = (T)0; /* IoUs are >= 0; a gt no anchor overlaps keeps 0 */
@@ -103,9 +107,14 @@ tll_status FN(tll_assign_max_iou_)(int64_t *assigned, T *max_iou, const T *ancho
         T aar[TLL_ASSIGN_BLOCK], best[TLL_ASSIGN_BLOCK], iou[TLL_ASSIGN_BLOCK];
         int32_t barg[TLL_ASSIGN_BLOCK];
         const T eps = (T)TLL_BOX_IOU_EPS;
-        int64_t blk;
+        int64_t blk, work = 0;
 #pragma omp for schedule(dynamic, 4)
         for (blk = 0; blk < nblk; blk++) {
+            int stopped;
+#pragma omp atomic read
+            stopped = stop;
+            if (stopped)
+                continue;
             int64_t lo = blk * TLL_ASSIGN_BLOCK, hi = lo + TLL_ASSIGN_BLOCK < na ? lo + TLL_ASSIGN_BLOCK : na;
             int m = (int)(hi - lo);
             T bb[4];
@@ -114,6 +123,16 @@ tll_status FN(tll_assign_max_iou_)(int64_t *assigned, T *max_iou, const T *ancho
             for (int64_t v = 0; v < nv; v++)
                 if (FN(may_overlap_)(vbox + 4 * v, bb))
                     cand[nc++] = v;
+            /* anchors x gts IoUs: let the caller stop a long call (thread 0 asks) */
+            work += (int64_t)m * (nc + 1);
+            if (tid == 0 && work >= TLL_POLL_WORK) {
+                work = 0;
+                if (tll_poll()) {
+#pragma omp atomic write
+                    stop = 1;
+                    continue;
+                }
+            }
             for (int i = 0; i < m; i++) {
                 const T *ab = anchors + 4 * (lo + i);
                 ax1[i] = ab[0];
@@ -165,6 +184,10 @@ tll_status FN(tll_assign_max_iou_)(int64_t *assigned, T *max_iou, const T *ancho
             }
         }
     }
+    if (stop) {
+        st = TLL_ERR_INTERRUPTED;
+        goto done;
+    }
     /* combine the per-thread bests: max, ties to the lowest anchor (order-free) */
     for (int64_t v = 0; v < nv; v++) {
         T m = tmax[v];
@@ -207,10 +230,24 @@ tll_status FN(tll_assign_max_iou_)(int64_t *assigned, T *max_iou, const T *ancho
         tid = omp_get_thread_num();
 #endif
         int64_t *cand = tcand + (size_t)tid * nv;
-        int64_t blk;
+        int64_t blk, work = 0;
 #pragma omp for schedule(dynamic, 4)
         for (blk = 0; blk < nblk; blk++) {
+            int stopped;
+#pragma omp atomic read
+            stopped = stop;
+            if (stopped)
+                continue;
             int64_t lo = blk * TLL_ASSIGN_BLOCK, hi = lo + TLL_ASSIGN_BLOCK < na ? lo + TLL_ASSIGN_BLOCK : na;
+            work += (hi - lo) * (scan ? ne + 1 : 1);
+            if (tid == 0 && work >= TLL_POLL_WORK) {
+                work = 0;
+                if (tll_poll()) {
+#pragma omp atomic write
+                    stop = 1;
+                    continue;
+                }
+            }
             int64_t nc = -1; /* candidates built lazily: only blocks that need the scan */
             T bb[4];
             for (int64_t a = lo; a < hi; a++) {
@@ -248,6 +285,10 @@ tll_status FN(tll_assign_max_iou_)(int64_t *assigned, T *max_iou, const T *ancho
                 assigned[a] = r;
             }
         }
+    }
+    if (stop) {
+        st = TLL_ERR_INTERRUPTED;
+        goto done;
     }
     if (match_low_quality && !gt_max_assign_all) /* only the first best anchor, gts in order */
         for (int64_t e = 0; e < ne; e++)

@@ -247,8 +247,17 @@ tll_status FN(tll_nms_forward_)(int64_t *keep, int64_t *num_kept, const T *boxes
         ar[r] = AREA(bx);
     }
     T thr = (T)iou_threshold, eps = (T)TLL_BOX_IOU_EPS;
-    int64_t cnt = n, k = 0;
+    int64_t cnt = n, k = 0, work = 0;
     for (int64_t s = 0; s < cnt; s++) {
+        /* n^2 IoUs at worst (nothing suppressed): let the caller stop a long call */
+        work += cnt - s;
+        if (work >= TLL_POLL_WORK) {
+            work = 0;
+            if (tll_poll()) {
+                st = TLL_ERR_INTERRUPTED;
+                goto done;
+            }
+        }
         /* survivor s is the best remaining box: keep it, drop the tail boxes it overlaps */
         keep[k++] = id[s];
         T bx1 = x1[s], by1 = y1[s], bx2 = x2[s], by2 = y2[s], ba = ar[s];

@@ -29,6 +29,19 @@ int tll_have_openmp(void)
 #endif
 }
 
+/* The calling thread's poll function (C11 thread-local: threads that run other
+   kernels meanwhile are not affected, OpenMP worker threads see none). */
+static _Thread_local tll_poll_fn poll_fn = NULL;
+static _Thread_local void *poll_ctx = NULL;
+
+void tll_set_poll(tll_poll_fn fn, void *ctx)
+{
+    poll_fn = fn;
+    poll_ctx = ctx;
+}
+
+int tll_poll(void) { return poll_fn ? poll_fn(poll_ctx) != 0 : 0; }
+
 const char *tll_status_string(tll_status s)
 {
     switch (s) {
@@ -36,6 +49,7 @@ const char *tll_status_string(tll_status s)
     case TLL_ERR_NOMEM: return "out of memory";
     case TLL_ERR_ARG: return "invalid argument";
     case TLL_ERR_OVERFLOW: return "size overflow";
+    case TLL_ERR_INTERRUPTED: return "interrupted";
     }
     return "unknown status";
 }

@@ -21,6 +21,8 @@
  */
 #include "tasklle.h"
 
+#include <math.h>
+
 #include <stdlib.h>
 #include <string.h>
 #ifdef _OPENMP
@@ -111,9 +113,16 @@ static void eval_image(scratch_t *w, const double *pred, int64_t np, const doubl
     if (!sorted)
         qsort(w->order, (size_t)np, sizeof(scored_t), cmp_desc);
 
+    /* (s - min) / (max - min); when max - min overflows (scores spanning more than
+     * the double range) every operand is halved first: exact, the same real
+     * quotient, no inf / inf. tasklle.reference.wider_eval.normalise is the same. */
     const double range = score_max - score_min;
-    for (int64_t h = 0; h < np; h++)
-        w->norm[h] = range > 0 ? (w->order[h].score - score_min) / range : 1.0;
+    const int halve = !isfinite(range);
+    const double lo = halve ? score_min * 0.5 : score_min, den = halve ? score_max * 0.5 - lo : range;
+    for (int64_t h = 0; h < np; h++) {
+        const double s = halve ? w->order[h].score * 0.5 : w->order[h].score;
+        w->norm[h] = range > 0 ? (s - lo) / den : 1.0;
+    }
 
     /* gt boxes as x1, y1, x2, y2 and their +1 areas (boxoverlap.m order). */
     for (int64_t j = 0; j < ng; j++) {

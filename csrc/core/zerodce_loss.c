@@ -94,8 +94,11 @@ static int thread_index(void)
     static void tvrow_##SUF(T *restrict g, double *sh, double *sw, const T *prev, const T *cur,              \
                             const T *next, size_t w, double kh, double kw)                                   \
     {                                                                                                        \
-        /* a missing neighbour row is replaced by the row itself: its differences are 0 */                   \
-        const int has_next = next != NULL;                                                                   \
+        /* a missing neighbour row is replaced by the row itself in the sums (its                            \
+           differences are 0); the gradient leaves its term out instead, since                               \
+           c0 - c0 is NaN for an infinite c0 (the non-finite rule: only terms the                            \
+           formula has may produce NaN) */                                                                   \
+        const int has_next = next != NULL, has_prev = prev != NULL;                                          \
         if (!prev)                                                                                           \
             prev = cur;                                                                                      \
         if (!next)                                                                                           \
@@ -132,13 +135,24 @@ static int thread_index(void)
            difference of two floats is correctly rounded): vectorises without converts.
            Vertical part and, for interior columns, the horizontal part; no branches inside. */ \
         const T khT = (T)kh, kwT = (T)kw;                                                                    \
-        for (size_t x = 1; x + 1 < w; x++) {                                                                 \
-            const T c0 = cur[x];                                                                             \
-            g[x] = khT * ((c0 - prev[x]) - (next[x] - c0)) + kwT * ((c0 - cur[x - 1]) - (cur[x + 1] - c0));  \
+        if (has_prev && has_next) {                                                                          \
+            for (size_t x = 1; x + 1 < w; x++) {                                                             \
+                const T c0 = cur[x];                                                                         \
+                g[x] = khT * ((c0 - prev[x]) - (next[x] - c0)) +                                             \
+                       kwT * ((c0 - cur[x - 1]) - (cur[x + 1] - c0));                                        \
+            }                                                                                                \
+        } else {                                                                                             \
+            for (size_t x = 1; x + 1 < w; x++) {                                                             \
+                const T c0 = cur[x];                                                                         \
+                const T vt = has_prev ? c0 - prev[x] : (has_next ? -(next[x] - c0) : (T)0);                  \
+                g[x] = khT * vt + kwT * ((c0 - cur[x - 1]) - (cur[x + 1] - c0));                             \
+            }                                                                                                \
         }                                                                                                    \
         for (size_t x = 0; x < w; x += (w > 1 ? w - 1 : 1)) {                                                \
             const T c0 = cur[x];                                                                             \
-            T v = khT * ((c0 - prev[x]) - (next[x] - c0));                                                   \
+            const T vt = has_prev && has_next ? (c0 - prev[x]) - (next[x] - c0)                              \
+                                              : (has_prev ? c0 - prev[x] : (has_next ? -(next[x] - c0) : (T)0)); \
+            T v = khT * vt;                                                                                  \
             if (x > 0)                                                                                       \
                 v += kwT * (c0 - cur[x - 1]);                                                                \
             if (x + 1 < w)                                                                                   \
@@ -340,8 +354,12 @@ static tll_status image_forward(double *losses, double *gspa, double *gexp, doub
             const double k2 = drg3 * drg + drb3 * drb + dgb3 * dgb;
             const double kb = sqrt(k2);
             total += kb;
-            /* dk/dm = 2 d^3 / k; 0 where k == 0 (the continuous extension). NaN propagates. */
-            const double f = kb > 0.0 ? 2.0 / (kb * (double)B) * inv_hw : (kb == 0.0 ? 0.0 : kb);
+            /* dk/dm = 2 d^3 / k where k > 0. Where k == 0 every d is 0 and so is the
+               gradient (the continuous extension). Where k2 is NaN the twin's branch
+               passes d(k2)/dm = 4 d^3 through, so NaN reaches exactly the channels
+               whose differences are NaN or meet inf - inf (the non-finite rule of
+               tasklle.reference.zerodce_loss); the same factor serves both cases. */
+            const double f = kb > 0.0 ? 2.0 / (kb * (double)B) * inv_hw : 4.0 / (double)B * inv_hw;
             gcol[b * 3 + 0] = f * (drg3 + drb3);
             gcol[b * 3 + 1] = f * (-drg3 - dgb3);
             gcol[b * 3 + 2] = f * (-drb3 + dgb3);

@@ -29,6 +29,7 @@ typedef enum {
     TLL_ERR_NOMEM = 1,     /* an allocation failed */
     TLL_ERR_ARG = 2,       /* an argument is out of range (the binding should have caught it) */
     TLL_ERR_OVERFLOW = 3,  /* a size computation overflowed */
+    TLL_ERR_INTERRUPTED = 4, /* the caller's poll function asked to stop (see tll_set_poll) */
 } tll_status;
 
 /* Human-readable text for a status code (static storage). */
@@ -40,6 +41,21 @@ void tll_set_num_threads(int n);
 int tll_get_num_threads(void);
 /* 1 if the core was compiled with OpenMP. */
 int tll_have_openmp(void);
+
+/*
+ * Cooperative interruption of long kernels. A caller may install, for the
+ * calling thread only (thread-local), a poll function; kernels whose work grows
+ * faster than their input (NMS: n^2 IoUs; anchor assignment: anchors x gts) call
+ * tll_poll() from that thread between blocks of about TLL_POLL_WORK operations
+ * (milliseconds). A non-zero answer stops the kernel, which returns
+ * TLL_ERR_INTERRUPTED with its outputs unspecified. Without a poll function
+ * tll_poll() is 0 and nothing changes. (The Python binding installs one that
+ * runs Python's signal handlers, so Ctrl-C stops such a call.)
+ */
+typedef int (*tll_poll_fn)(void *ctx);
+void tll_set_poll(tll_poll_fn fn, void *ctx);
+int tll_poll(void);
+#define TLL_POLL_WORK ((int64_t)1 << 22)
 
 /* ---- curve (core/curve.c) ---------------------------------------------- */
 /* BEGIN curve */

@@ -11,11 +11,11 @@
 
 static PyObject *py_assign_max_iou(PyObject *self, PyObject *args)
 {
-    PyObject *ao_, *mo, *ano, *go, *io;
+    PyObject *ao_, *mo, *ano, *go, *io, *pos_o, *neg_o, *min_pos_o;
     double pos, neg, min_pos;
     int all, lowq;
-    if (!PyArg_ParseTuple(args, "OOOOOdddpp:assign_max_iou", &ao_, &mo, &ano, &go, &io, &pos, &neg, &min_pos, &all,
-                          &lowq))
+    if (!PyArg_ParseTuple(args, "OOOOOOOOpp:assign_max_iou", &ao_, &mo, &ano, &go, &io, &pos_o, &neg_o, &min_pos_o,
+                          &all, &lowq))
         return NULL;
     PyArrayObject *anchors = tll_array_arg(ano, "anchors", 2, TLL_DT_FLOAT, 0);
     if (!anchors || tll_dim_is(anchors, "anchors", 1, 4) || tll_require_finite(anchors, "anchors"))
@@ -37,16 +37,16 @@ static PyObject *py_assign_max_iou(PyObject *self, PyObject *args)
     PyArrayObject *max_iou = tll_array_arg(mo, "max_iou", 1, TLL_DT_FLOAT, 1);
     if (!max_iou || tll_dim_is(max_iou, "max_iou", 0, na) || tll_same_dtype(max_iou, "max_iou", anchors, "anchors"))
         return NULL;
-    const char *names[3] = {"pos_thr", "neg_thr", "min_pos_thr"};
-    double vals[3] = {pos, neg, min_pos};
-    for (int k = 0; k < 3; k++) {
-        if (!(vals[k] == vals[k]) || vals[k] == Py_HUGE_VAL || vals[k] == -Py_HUGE_VAL) {
-            PyErr_Format(PyExc_ValueError, "%s must be finite", names[k]);
-            return NULL;
-        }
-    }
+    if (tll_double_arg(pos_o, "pos_thr", 1, &pos) || tll_double_arg(neg_o, "neg_thr", 1, &neg) ||
+        tll_double_arg(min_pos_o, "min_pos_thr", 1, &min_pos))
+        return NULL;
+    PyArrayObject *outs[2] = {assigned, max_iou}, *ins[3] = {anchors, gts, ign};
+    const char *out_names[2] = {"assigned", "max_iou"}, *in_names[3] = {"anchors", "gts", "gt_ignore"};
+    if (tll_outputs_disjoint(outs, out_names, 2, ins, in_names, 3))
+        return NULL;
     const uint8_t *ig = ign ? PyArray_DATA(ign) : NULL;
     tll_status st;
+    tll_set_poll(tll_poll_signals, NULL); /* anchors x gts work: Ctrl-C must stop it */
     Py_BEGIN_ALLOW_THREADS
     if (PyArray_TYPE(anchors) == NPY_FLOAT32)
         st = tll_assign_max_iou_f32(PyArray_DATA(assigned), PyArray_DATA(max_iou), PyArray_DATA(anchors), na,
@@ -55,6 +55,7 @@ static PyObject *py_assign_max_iou(PyObject *self, PyObject *args)
         st = tll_assign_max_iou_f64(PyArray_DATA(assigned), PyArray_DATA(max_iou), PyArray_DATA(anchors), na,
                                     PyArray_DATA(gts), ng, ig, pos, neg, min_pos, all, lowq);
     Py_END_ALLOW_THREADS
+    tll_set_poll(NULL, NULL);
     if (st != TLL_OK)
         return tll_raise_status(st, "assign_max_iou");
     Py_RETURN_NONE;

@@ -37,14 +37,6 @@ static int optional_arg(PyObject *obj, const char *name, int ndim, npy_intp n, P
     return 0;
 }
 
-static int finite_scalar(double v, const char *name)
-{
-    if (!(v == v) || v == Py_HUGE_VAL || v == -Py_HUGE_VAL) {
-        PyErr_Format(PyExc_ValueError, "%s must be finite (got NaN or inf)", name);
-        return -1;
-    }
-    return 0;
-}
 
 static PyObject *py_boxes_iou(PyObject *self, PyObject *args)
 {
@@ -56,7 +48,10 @@ static PyObject *py_boxes_iou(PyObject *self, PyObject *args)
         return NULL;
     PyArrayObject *out = tll_array_arg(oo, "out", 2, TLL_DT_FLOAT, 1);
     npy_intp n = PyArray_DIM(a, 0), m = PyArray_DIM(b, 0);
-    if (!out || tll_same_dtype(out, "out", a, "a") || tll_dim_is(out, "out", 0, n) || tll_dim_is(out, "out", 1, m))
+    PyArrayObject *ins[2] = {a, b};
+    const char *in_names[2] = {"a", "b"}, *out_name = "out";
+    if (!out || tll_same_dtype(out, "out", a, "a") || tll_dim_is(out, "out", 0, n) || tll_dim_is(out, "out", 1, m) ||
+        tll_outputs_disjoint(&out, &out_name, 1, ins, in_names, 2))
         return NULL;
     tll_status st;
     Py_BEGIN_ALLOW_THREADS
@@ -80,7 +75,10 @@ static PyObject *py_boxes_iou_aligned(PyObject *self, PyObject *args)
         return NULL;
     npy_intp n = PyArray_DIM(a, 0);
     PyArrayObject *out = tll_array_arg(oo, "out", 1, TLL_DT_FLOAT, 1);
-    if (!out || tll_same_dtype(out, "out", a, "a") || tll_dim_is(out, "out", 0, n))
+    PyArrayObject *ins[2] = {a, b};
+    const char *in_names[2] = {"a", "b"}, *out_name = "out";
+    if (!out || tll_same_dtype(out, "out", a, "a") || tll_dim_is(out, "out", 0, n) ||
+        tll_outputs_disjoint(&out, &out_name, 1, ins, in_names, 2))
         return NULL;
     tll_status st;
     Py_BEGIN_ALLOW_THREADS
@@ -95,8 +93,8 @@ static PyObject *py_boxes_iou_aligned(PyObject *self, PyObject *args)
 }
 
 /* pred, target (N, 4) same dtype and shape; weight optional (N,). */
-static int diou_inputs(PyObject *po, PyObject *to, PyObject *wo, double eps, PyArrayObject **p, PyArrayObject **t,
-                       PyArrayObject **w)
+static int diou_inputs(PyObject *po, PyObject *to, PyObject *wo, PyObject *eps_o, double *eps_out, PyArrayObject **p,
+                       PyArrayObject **t, PyArrayObject **w)
 {
     *p = box_arg(po, "pred");
     if (!*p)
@@ -106,8 +104,10 @@ static int diou_inputs(PyObject *po, PyObject *to, PyObject *wo, double eps, PyA
         return -1;
     if (optional_arg(wo, "weight", 1, PyArray_DIM(*p, 0), *p, "pred", 0, w) || (*w && tll_require_finite(*w, "weight")))
         return -1;
-    if (finite_scalar(eps, "eps"))
+    double eps;
+    if (tll_double_arg(eps_o, "eps", 1, &eps))
         return -1;
+    *eps_out = eps;
     if (eps < 0) {
         PyErr_SetString(PyExc_ValueError, "eps must be >= 0");
         return -1;
@@ -119,15 +119,18 @@ static int diou_inputs(PyObject *po, PyObject *to, PyObject *wo, double eps, PyA
 
 static PyObject *py_boxes_diou_forward(PyObject *self, PyObject *args)
 {
-    PyObject *lo, *po, *to, *wo;
+    PyObject *lo, *po, *to, *wo, *eps_o;
     double eps;
-    if (!PyArg_ParseTuple(args, "OOOOd:boxes_diou_forward", &lo, &po, &to, &wo, &eps))
+    if (!PyArg_ParseTuple(args, "OOOOO:boxes_diou_forward", &lo, &po, &to, &wo, &eps_o))
         return NULL;
     PyArrayObject *p, *t, *w, *loss;
-    if (diou_inputs(po, to, wo, eps, &p, &t, &w))
+    if (diou_inputs(po, to, wo, eps_o, &eps, &p, &t, &w))
         return NULL;
     npy_intp n = PyArray_DIM(p, 0);
-    if (optional_arg(lo, "loss", 1, n, p, "pred", 1, &loss))
+    PyArrayObject *ins[3] = {p, t, w};
+    const char *in_names[3] = {"pred", "target", "weight"}, *out_name = "loss";
+    if (optional_arg(lo, "loss", 1, n, p, "pred", 1, &loss) ||
+        tll_outputs_disjoint(&loss, &out_name, 1, ins, in_names, 3))
         return NULL;
     double total = 0.0;
     tll_status st;
@@ -146,17 +149,21 @@ static PyObject *py_boxes_diou_forward(PyObject *self, PyObject *args)
 
 static PyObject *py_boxes_diou_backward(PyObject *self, PyObject *args)
 {
-    PyObject *gpo, *gto, *glo, *po, *to, *wo;
+    PyObject *gpo, *gto, *glo, *po, *to, *wo, *scale_o, *eps_o;
     double scale, eps;
-    if (!PyArg_ParseTuple(args, "OOOOOOdd:boxes_diou_backward", &gpo, &gto, &glo, &po, &to, &wo, &scale, &eps))
+    if (!PyArg_ParseTuple(args, "OOOOOOOO:boxes_diou_backward", &gpo, &gto, &glo, &po, &to, &wo, &scale_o, &eps_o))
         return NULL;
     PyArrayObject *p, *t, *w, *gp, *gt, *gl;
-    if (diou_inputs(po, to, wo, eps, &p, &t, &w) || finite_scalar(scale, "scale"))
+    if (diou_inputs(po, to, wo, eps_o, &eps, &p, &t, &w) || tll_double_arg(scale_o, "scale", 1, &scale))
         return NULL;
     npy_intp n = PyArray_DIM(p, 0);
     if (optional_arg(gpo, "grad_pred", 2, n, p, "pred", 1, &gp) ||
         optional_arg(gto, "grad_target", 2, n, p, "pred", 1, &gt) ||
         optional_arg(glo, "grad_loss", 1, n, p, "pred", 0, &gl))
+        return NULL;
+    PyArrayObject *outs[2] = {gp, gt}, *ins[4] = {p, t, w, gl};
+    const char *out_names[2] = {"grad_pred", "grad_target"}, *in_names[4] = {"pred", "target", "weight", "grad_loss"};
+    if (tll_outputs_disjoint(outs, out_names, 2, ins, in_names, 4))
         return NULL;
     /* grad_loss is not checked for finiteness: a NaN upstream gradient propagates, as in torch */
     tll_status st;
@@ -175,9 +182,9 @@ static PyObject *py_boxes_diou_backward(PyObject *self, PyObject *args)
 
 static PyObject *py_boxes_nms(PyObject *self, PyObject *args)
 {
-    PyObject *ko, *bo, *so;
+    PyObject *ko, *bo, *so, *thr_o;
     double thr;
-    if (!PyArg_ParseTuple(args, "OOOd:boxes_nms", &ko, &bo, &so, &thr))
+    if (!PyArg_ParseTuple(args, "OOOO:boxes_nms", &ko, &bo, &so, &thr_o))
         return NULL;
     PyArrayObject *b = box_arg(bo, "boxes");
     if (!b)
@@ -187,16 +194,21 @@ static PyObject *py_boxes_nms(PyObject *self, PyObject *args)
     if (!s || tll_dim_is(s, "scores", 0, n) || tll_require_finite(s, "scores"))
         return NULL;
     PyArrayObject *keep = tll_array_arg(ko, "keep", 1, NPY_INT64, 1);
-    if (!keep || tll_dim_is(keep, "keep", 0, n) || finite_scalar(thr, "iou_threshold"))
+    PyArrayObject *ins[2] = {b, s};
+    const char *in_names[2] = {"boxes", "scores"}, *out_name = "keep";
+    if (!keep || tll_dim_is(keep, "keep", 0, n) || tll_double_arg(thr_o, "iou_threshold", 1, &thr) ||
+        tll_outputs_disjoint(&keep, &out_name, 1, ins, in_names, 2))
         return NULL;
     int64_t k = 0;
     tll_status st;
+    tll_set_poll(tll_poll_signals, NULL); /* n^2 work at worst: Ctrl-C must stop it */
     Py_BEGIN_ALLOW_THREADS
     if (PyArray_TYPE(b) == NPY_FLOAT32)
         st = tll_nms_forward_f32(PyArray_DATA(keep), &k, PyArray_DATA(b), PyArray_DATA(s), n, thr);
     else
         st = tll_nms_forward_f64(PyArray_DATA(keep), &k, PyArray_DATA(b), PyArray_DATA(s), n, thr);
     Py_END_ALLOW_THREADS
+    tll_set_poll(NULL, NULL);
     if (st != TLL_OK)
         return tll_raise_status(st, "boxes_nms");
     return PyLong_FromLongLong((long long)k);

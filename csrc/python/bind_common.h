@@ -45,7 +45,41 @@ int tll_dim_is(PyArrayObject *a, const char *na, int dim, npy_intp expect);
  * arrays and empty arrays never overlap. Returns 0 on success. */
 int tll_no_overlap(PyArrayObject *o, const char *no, PyArrayObject *i, const char *ni);
 
-/* Turn a non-OK status into a Python exception naming `what`; returns NULL. */
+/* The general rule every binding applies once all its arrays are checked: no
+ * output may share memory with any input or with another output (a kernel
+ * reads its inputs while it writes its outputs, so an overlap gives silently
+ * wrong results). outs/ins may contain NULL (absent optional arrays).
+ * Returns 0 on success, -1 with ValueError naming both arrays. */
+int tll_outputs_disjoint(PyArrayObject *const *outs, const char *const *out_names, int n_out,
+                         PyArrayObject *const *ins, const char *const *in_names, int n_in);
+
+/*
+ * Integer scalar argument for C: obj must be a Python int (or an object with
+ * __index__, but not bool) in [lo, hi]. TypeError for another type, ValueError
+ * naming the argument when out of range -- never OverflowError, however large
+ * the value. Returns 0 on success.
+ */
+int tll_int_arg(PyObject *obj, const char *name, long long lo, long long hi, long long *out);
+
+/* Float scalar argument for C: a real number (int, float, NumPy scalar; not bool)
+ * convertible to double; require_finite != 0 also rejects NaN and inf. TypeError
+ * / ValueError naming the argument, never OverflowError. Returns 0 on success. */
+int tll_double_arg(PyObject *obj, const char *name, int require_finite, double *out);
+
+/* The largest number of curve iterations the binding accepts (see
+ * tasklle.reference.curve.MAX_ITERATIONS): Zero-DCE uses 8, LEDNet's darkener 10;
+ * the bound keeps a curve call's work a small multiple of its input size. */
+#define TLL_MAX_CURVE_ITERATIONS 64
+
+/* A tll_poll_fn for the kernels that poll (tll_set_poll): takes the GIL, runs
+ * Python's signal handlers (PyErr_CheckSignals) and answers "stop" when one
+ * raised (KeyboardInterrupt for Ctrl-C); the exception stays set for the
+ * binding to return. Install with tll_set_poll(tll_poll_signals, NULL) before
+ * Py_BEGIN_ALLOW_THREADS and remove with tll_set_poll(NULL, NULL) after. */
+int tll_poll_signals(void *ctx);
+
+/* Turn a non-OK status into a Python exception naming `what`; returns NULL.
+ * TLL_ERR_INTERRUPTED keeps the exception the poll function set. */
 PyObject *tll_raise_status(tll_status s, const char *what);
 
 /* Method tables of each kernel family (one binding file each). */

@@ -6,6 +6,10 @@
  * scalars. half, grad_x, grad_A, grad_out and grad_half may be None. The map
  * layout follows from A's channel count: 3 = one shared map, 3*iterations = one
  * map per iteration (for iterations == 1 the two coincide).
+ *
+ * iterations is bounded by TLL_MAX_CURVE_ITERATIONS, so one call costs at most a
+ * small multiple of an elementwise pass; the batch is still processed in chunks
+ * with a signal check between them, so Ctrl-C interrupts a large call.
  */
 #include "bind_common.h"
 
@@ -24,17 +28,16 @@ static int optional_like(PyObject *obj, const char *name, PyArrayObject *shape_o
 }
 
 /* Validate x, A and the scalars; sets the sizes and the layout. */
-static int check_inputs(PyObject *xo, PyObject *Ao, int iterations, int half_after, PyArrayObject **x,
-                        PyArrayObject **A, int *per_iteration)
+static int check_inputs(PyObject *xo, PyObject *Ao, PyObject *it_o, PyObject *ha_o, int *iterations_out,
+                        int *half_after_out, PyArrayObject **x, PyArrayObject **A, int *per_iteration)
 {
-    if (iterations < 1) {
-        PyErr_Format(PyExc_ValueError, "iterations must be >= 1, got %d", iterations);
+    long long it, ha;
+    if (tll_int_arg(it_o, "iterations", 1, TLL_MAX_CURVE_ITERATIONS, &it) ||
+        tll_int_arg(ha_o, "half_after", 0, it, &ha))
         return -1;
-    }
-    if (half_after < 0 || half_after > iterations) {
-        PyErr_Format(PyExc_ValueError, "half_after must be in [0, iterations=%d], got %d", iterations, half_after);
-        return -1;
-    }
+    int iterations = (int)it;
+    *iterations_out = iterations;
+    *half_after_out = (int)ha;
     *x = tll_array_arg(xo, "x", 4, TLL_DT_FLOAT, 0);
     if (!*x)
         return -1;
@@ -57,78 +60,102 @@ static int check_inputs(PyObject *xo, PyObject *Ao, int iterations, int half_aft
     return 0;
 }
 
+/* Batch items per kernel call: about 2^24 element-iterations (tens of ms), so
+ * signals are checked often without starving the threads of work. */
+static size_t chunk_items(size_t b, size_t h, size_t w, int iterations)
+{
+    size_t per = 3 * h * w * (size_t)iterations;
+    size_t n = per ? ((size_t)1 << 24) / per : b;
+    return n < 1 ? 1 : (n > b ? b : n);
+}
+
 static PyObject *py_curve_forward(PyObject *self, PyObject *args)
 {
-    PyObject *oo, *ho, *xo, *Ao;
+    PyObject *oo, *ho, *xo, *Ao, *ito, *hao;
     int iterations, half_after;
-    if (!PyArg_ParseTuple(args, "OOOOii:curve_forward", &oo, &ho, &xo, &Ao, &iterations, &half_after))
+    if (!PyArg_ParseTuple(args, "OOOOOO:curve_forward", &oo, &ho, &xo, &Ao, &ito, &hao))
         return NULL;
     PyArrayObject *x, *A, *out, *half;
     int per_iteration;
-    if (check_inputs(xo, Ao, iterations, half_after, &x, &A, &per_iteration))
+    if (check_inputs(xo, Ao, ito, hao, &iterations, &half_after, &x, &A, &per_iteration))
         return NULL;
     out = tll_array_arg(oo, "out", 4, TLL_DT_FLOAT, 1);
     if (!out || tll_same_dtype(out, "out", x, "x") || tll_same_shape(out, "out", x, "x"))
         return NULL;
     if (optional_like(ho, "half", x, "x", 1, &half))
         return NULL;
-    if (tll_no_overlap(out, "out", x, "x") || tll_no_overlap(out, "out", A, "A") || tll_no_overlap(half, "half", x, "x") ||
-        tll_no_overlap(half, "half", A, "A") || tll_no_overlap(half, "half", out, "out"))
+    PyArrayObject *outs[2] = {out, half}, *ins[2] = {x, A};
+    const char *out_names[2] = {"out", "half"}, *in_names[2] = {"x", "A"};
+    if (tll_outputs_disjoint(outs, out_names, 2, ins, in_names, 2))
         return NULL;
     size_t b = (size_t)PyArray_DIM(x, 0), h = (size_t)PyArray_DIM(x, 2), w = (size_t)PyArray_DIM(x, 3);
-    tll_status st;
-    Py_BEGIN_ALLOW_THREADS;
-    if (PyArray_TYPE(x) == NPY_FLOAT32)
-        st = tll_curve_forward_f32((float *)PyArray_DATA(out), half ? (float *)PyArray_DATA(half) : NULL,
-                                   (const float *)PyArray_DATA(x), (const float *)PyArray_DATA(A), b, h, w,
-                                   iterations, per_iteration, half_after);
-    else
-        st = tll_curve_forward_f64((double *)PyArray_DATA(out), half ? (double *)PyArray_DATA(half) : NULL,
-                                   (const double *)PyArray_DATA(x), (const double *)PyArray_DATA(A), b, h, w,
-                                   iterations, per_iteration, half_after);
-    Py_END_ALLOW_THREADS;
-    if (st != TLL_OK)
-        return tll_raise_status(st, "curve_forward");
+    size_t ca = (size_t)PyArray_DIM(A, 1), es = (size_t)PyArray_ITEMSIZE(x);
+    size_t xstep = 3 * h * w * es, astep = ca * h * w * es, step = chunk_items(b, h, w, iterations);
+    char *po = PyArray_DATA(out), *ph = half ? PyArray_DATA(half) : NULL;
+    const char *px = PyArray_DATA(x), *pa = PyArray_DATA(A);
+    for (size_t i0 = 0; i0 < b; i0 += step) {
+        size_t nb = b - i0 < step ? b - i0 : step;
+        tll_status st;
+        Py_BEGIN_ALLOW_THREADS;
+        if (PyArray_TYPE(x) == NPY_FLOAT32)
+            st = tll_curve_forward_f32((float *)(po + i0 * xstep), ph ? (float *)(ph + i0 * xstep) : NULL,
+                                       (const float *)(px + i0 * xstep), (const float *)(pa + i0 * astep), nb, h,
+                                       w, iterations, per_iteration, half_after);
+        else
+            st = tll_curve_forward_f64((double *)(po + i0 * xstep), ph ? (double *)(ph + i0 * xstep) : NULL,
+                                       (const double *)(px + i0 * xstep), (const double *)(pa + i0 * astep), nb,
+                                       h, w, iterations, per_iteration, half_after);
+        Py_END_ALLOW_THREADS;
+        if (st != TLL_OK)
+            return tll_raise_status(st, "curve_forward");
+        if (PyErr_CheckSignals())
+            return NULL;
+    }
     Py_RETURN_NONE;
 }
 
 static PyObject *py_curve_backward(PyObject *self, PyObject *args)
 {
-    PyObject *gxo, *gAo, *goo, *gho, *xo, *Ao;
+    PyObject *gxo, *gAo, *goo, *gho, *xo, *Ao, *ito, *hao;
     int iterations, half_after;
-    if (!PyArg_ParseTuple(args, "OOOOOOii:curve_backward", &gxo, &gAo, &goo, &gho, &xo, &Ao, &iterations,
-                          &half_after))
+    if (!PyArg_ParseTuple(args, "OOOOOOOO:curve_backward", &gxo, &gAo, &goo, &gho, &xo, &Ao, &ito, &hao))
         return NULL;
     PyArrayObject *x, *A, *gx, *gA, *go, *gh;
     int per_iteration;
-    if (check_inputs(xo, Ao, iterations, half_after, &x, &A, &per_iteration))
+    if (check_inputs(xo, Ao, ito, hao, &iterations, &half_after, &x, &A, &per_iteration))
         return NULL;
     if (optional_like(gxo, "grad_x", x, "x", 1, &gx) || optional_like(gAo, "grad_A", A, "A", 1, &gA) ||
         optional_like(goo, "grad_out", x, "x", 0, &go) || optional_like(gho, "grad_half", x, "x", 0, &gh))
         return NULL;
-    PyArrayObject *ins[4] = {x, A, go, gh};
-    const char *in_names[4] = {"x", "A", "grad_out", "grad_half"};
-    for (int i = 0; i < 4; i++)
-        if (tll_no_overlap(gx, "grad_x", ins[i], in_names[i]) || tll_no_overlap(gA, "grad_A", ins[i], in_names[i]))
-            return NULL;
-    if (tll_no_overlap(gA, "grad_A", gx, "grad_x"))
+    PyArrayObject *ins[4] = {x, A, go, gh}, *outs[2] = {gx, gA};
+    const char *in_names[4] = {"x", "A", "grad_out", "grad_half"}, *out_names[2] = {"grad_x", "grad_A"};
+    if (tll_outputs_disjoint(outs, out_names, 2, ins, in_names, 4))
         return NULL;
     size_t b = (size_t)PyArray_DIM(x, 0), h = (size_t)PyArray_DIM(x, 2), w = (size_t)PyArray_DIM(x, 3);
-#define DATA(a, T) ((a) ? (T *)PyArray_DATA(a) : NULL)
-    tll_status st;
-    Py_BEGIN_ALLOW_THREADS;
-    if (PyArray_TYPE(x) == NPY_FLOAT32)
-        st = tll_curve_backward_f32(DATA(gx, float), DATA(gA, float), DATA(go, const float), DATA(gh, const float),
-                                    DATA(x, const float), DATA(A, const float), b, h, w, iterations,
-                                    per_iteration, half_after);
-    else
-        st = tll_curve_backward_f64(DATA(gx, double), DATA(gA, double), DATA(go, const double),
-                                    DATA(gh, const double), DATA(x, const double), DATA(A, const double), b, h,
-                                    w, iterations, per_iteration, half_after);
-    Py_END_ALLOW_THREADS;
-#undef DATA
-    if (st != TLL_OK)
-        return tll_raise_status(st, "curve_backward");
+    size_t ca = (size_t)PyArray_DIM(A, 1), es = (size_t)PyArray_ITEMSIZE(x);
+    size_t xstep = 3 * h * w * es, astep = ca * h * w * es, step = chunk_items(b, h, w, iterations);
+    /* pointer to batch item i0 of an optional array with `st` bytes per item */
+#define AT(a, T, st) ((a) ? (T *)((char *)PyArray_DATA(a) + i0 * (st)) : NULL)
+    for (size_t i0 = 0; i0 < b; i0 += step) {
+        size_t nb = b - i0 < step ? b - i0 : step;
+        tll_status st;
+        Py_BEGIN_ALLOW_THREADS;
+        if (PyArray_TYPE(x) == NPY_FLOAT32)
+            st = tll_curve_backward_f32(AT(gx, float, xstep), AT(gA, float, astep), AT(go, const float, xstep),
+                                        AT(gh, const float, xstep), AT(x, const float, xstep),
+                                        AT(A, const float, astep), nb, h, w, iterations, per_iteration, half_after);
+        else
+            st = tll_curve_backward_f64(AT(gx, double, xstep), AT(gA, double, astep), AT(go, const double, xstep),
+                                        AT(gh, const double, xstep), AT(x, const double, xstep),
+                                        AT(A, const double, astep), nb, h, w, iterations, per_iteration,
+                                        half_after);
+        Py_END_ALLOW_THREADS;
+        if (st != TLL_OK)
+            return tll_raise_status(st, "curve_backward");
+        if (PyErr_CheckSignals())
+            return NULL;
+    }
+#undef AT
     Py_RETURN_NONE;
 }
 

@@ -53,10 +53,13 @@ PyDoc_STRVAR(forward_doc,
 
 static PyObject *py_forward(PyObject *self, PyObject *args)
 {
-    PyObject *o_out, *o_pred, *o_poff, *o_gt, *o_goff, *o_cnt;
+    PyObject *o_out, *o_pred, *o_poff, *o_gt, *o_goff, *o_cnt, *o_smin, *o_smax, *o_iou;
     double score_min, score_max, iou_thresh;
-    if (!PyArg_ParseTuple(args, "OOOOOOddd:wider_eval_forward", &o_out, &o_pred, &o_poff, &o_gt, &o_goff, &o_cnt,
-                          &score_min, &score_max, &iou_thresh))
+    if (!PyArg_ParseTuple(args, "OOOOOOOOO:wider_eval_forward", &o_out, &o_pred, &o_poff, &o_gt, &o_goff, &o_cnt,
+                          &o_smin, &o_smax, &o_iou))
+        return NULL;
+    if (tll_double_arg(o_smin, "score_min", 1, &score_min) || tll_double_arg(o_smax, "score_max", 1, &score_max) ||
+        tll_double_arg(o_iou, "iou_thresh", 0, &iou_thresh))
         return NULL;
     PyArrayObject *out = tll_array_arg(o_out, "pr_counts", 3, NPY_INT64, 1);
     if (!out)
@@ -75,6 +78,10 @@ static PyObject *py_forward(PyObject *self, PyObject *args)
         return NULL;
     PyArrayObject *cnt = tll_array_arg(o_cnt, "counted", 2, NPY_UINT8, 0);
     if (!cnt)
+        return NULL;
+    PyArrayObject *ins[5] = {pred, poff, gt, goff, cnt};
+    const char *in_names[5] = {"pred", "pred_offsets", "gt", "gt_offsets", "counted"}, *out_name = "pr_counts";
+    if (tll_outputs_disjoint(&out, &out_name, 1, ins, in_names, 5))
         return NULL;
 
     npy_intp n_images = PyArray_DIM(poff, 0) - 1;
@@ -96,10 +103,6 @@ static PyObject *py_forward(PyObject *self, PyObject *args)
     }
     if (check_finite(pred, "pred") || check_finite(gt, "gt"))
         return NULL;
-    if (!isfinite(score_min) || !isfinite(score_max)) {
-        PyErr_SetString(PyExc_ValueError, "score_min and score_max must be finite");
-        return NULL;
-    }
     if (!(iou_thresh > 0.0 && iou_thresh <= 1.0)) {
         PyErr_Format(PyExc_ValueError, "iou_thresh must be in (0, 1], got %g", iou_thresh);
         return NULL;

@@ -40,12 +40,14 @@ static int f64_optional(PyObject *obj, const char *name, int required, int ndim,
     return *out ? 0 : -1;
 }
 
-static int check_pools(Py_ssize_t spa_pool, Py_ssize_t exp_pool)
+/* spa_pool and exp_pool: ints >= 1 (TypeError/ValueError naming them, never OverflowError). */
+static int check_pools(PyObject *pso, PyObject *peo, Py_ssize_t *spa_pool, Py_ssize_t *exp_pool)
 {
-    if (spa_pool < 1 || exp_pool < 1) {
-        PyErr_Format(PyExc_ValueError, "spa_pool and exp_pool must be >= 1, got %zd and %zd", spa_pool, exp_pool);
+    long long ps, pe;
+    if (tll_int_arg(pso, "spa_pool", 1, PY_SSIZE_T_MAX, &ps) || tll_int_arg(peo, "exp_pool", 1, PY_SSIZE_T_MAX, &pe))
         return -1;
-    }
+    *spa_pool = (Py_ssize_t)ps;
+    *exp_pool = (Py_ssize_t)pe;
     return 0;
 }
 
@@ -75,18 +77,18 @@ static int pool_fits(const char *what, Py_ssize_t pool, npy_intp h, npy_intp w)
 
 static PyObject *py_forward(PyObject *self, PyObject *args)
 {
-    PyObject *lo, *gso, *geo, *gco, *yo, *io, *eo;
+    PyObject *lo, *gso, *geo, *gco, *yo, *io, *eo, *pso, *peo, *to;
     Py_ssize_t ps, pe;
-    unsigned int terms;
-    if (!PyArg_ParseTuple(args, "OOOOOOOnnI:zerodce_loss_forward", &lo, &gso, &geo, &gco, &yo, &io, &eo, &ps, &pe,
-                          &terms))
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOO:zerodce_loss_forward", &lo, &gso, &geo, &gco, &yo, &io, &eo, &pso, &peo,
+                          &to))
         return NULL;
-    if (check_pools(ps, pe))
+    if (check_pools(pso, peo, &ps, &pe))
         return NULL;
-    if (terms == 0 || (terms & ~(TLL_ZDCE_SPA | TLL_ZDCE_EXP | TLL_ZDCE_COL))) {
-        PyErr_Format(PyExc_ValueError, "terms must be a non-empty mask of SPA=1, EXP=2, COL=4, got %u", terms);
+    /* the whole value is range-checked (a C unsigned parse would silently truncate 2**32+1 to 1) */
+    long long terms_ll;
+    if (tll_int_arg(to, "terms", 1, TLL_ZDCE_SPA | TLL_ZDCE_EXP | TLL_ZDCE_COL, &terms_ll))
         return NULL;
-    }
+    unsigned int terms = (unsigned int)terms_ll;
     const int spa = (terms & TLL_ZDCE_SPA) != 0, ex = (terms & TLL_ZDCE_EXP) != 0, col = (terms & TLL_ZDCE_COL) != 0;
     PyArrayObject *Y = image_arg(yo, "enhanced", 0);
     if (!Y)
@@ -119,12 +121,11 @@ static PyObject *py_forward(PyObject *self, PyObject *args)
         ge = NULL;
     if (!col)
         gc = NULL;
-    PyArrayObject *outs[4] = {L, gs, ge, gc};
+    PyArrayObject *outs[4] = {L, gs, ge, gc}, *ins[3] = {Y, Iarr, E};
     const char *onames[4] = {"losses", "grad_spa", "grad_exp", "grad_col"};
-    for (int k = 0; k < 4; k++)
-        if (tll_no_overlap(outs[k], onames[k], Y, "enhanced") || tll_no_overlap(outs[k], onames[k], Iarr, "original") ||
-            tll_no_overlap(outs[k], onames[k], E, "exposure"))
-            return NULL;
+    const char *inames[3] = {"enhanced", "original", "exposure"};
+    if (tll_outputs_disjoint(outs, onames, 4, ins, inames, 3))
+        return NULL;
     double *lp = (double *)PyArray_DATA(L);
 #define DATA(a) ((a) ? (double *)PyArray_DATA(a) : NULL)
     tll_status st;
@@ -146,13 +147,15 @@ static PyObject *py_forward(PyObject *self, PyObject *args)
 
 static PyObject *py_backward(PyObject *self, PyObject *args)
 {
-    PyObject *gyo, *gio, *gso, *geo, *gco;
+    PyObject *gyo, *gio, *gso, *geo, *gco, *pso, *peo, *cso, *ceo, *cco;
     Py_ssize_t ps, pe;
     double cs, ce, cc;
-    if (!PyArg_ParseTuple(args, "OOOOOnnddd:zerodce_loss_backward", &gyo, &gio, &gso, &geo, &gco, &ps, &pe, &cs, &ce,
-                          &cc))
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOO:zerodce_loss_backward", &gyo, &gio, &gso, &geo, &gco, &pso, &peo, &cso,
+                          &ceo, &cco))
         return NULL;
-    if (check_pools(ps, pe))
+    /* the coefficients come from upstream gradients: NaN/inf propagate, as in torch */
+    if (check_pools(pso, peo, &ps, &pe) || tll_double_arg(cso, "c_spa", 0, &cs) || tll_double_arg(ceo, "c_exp", 0, &ce) ||
+        tll_double_arg(cco, "c_col", 0, &cc))
         return NULL;
     PyArrayObject *gY = image_arg(gyo, "grad_enhanced", 1), *gI = NULL;
     if (!gY)
@@ -161,8 +164,7 @@ static PyObject *py_backward(PyObject *self, PyObject *args)
     if (gio != Py_None) {
         gI = image_arg(gio, "grad_original", 1);
         if (!gI || tll_same_dtype(gI, "grad_original", gY, "grad_enhanced") ||
-            tll_same_shape(gI, "grad_original", gY, "grad_enhanced") ||
-            tll_no_overlap(gI, "grad_original", gY, "grad_enhanced"))
+            tll_same_shape(gI, "grad_original", gY, "grad_enhanced"))
             return NULL;
     }
     PyArrayObject *gs = NULL, *ge = NULL, *gc = NULL;
@@ -182,6 +184,10 @@ static PyObject *py_backward(PyObject *self, PyObject *args)
     }
     npy_intp shc[2] = {B, 3};
     if (f64_optional(gco, "grad_col", 0, 2, shc, 0, &gc))
+        return NULL;
+    PyArrayObject *outs[2] = {gY, gI}, *ins[3] = {gs, ge, gc};
+    const char *onames[2] = {"grad_enhanced", "grad_original"}, *inames[3] = {"grad_spa", "grad_exp", "grad_col"};
+    if (tll_outputs_disjoint(outs, onames, 2, ins, inames, 3))
         return NULL;
 #define DATA(a) ((a) ? (const double *)PyArray_DATA(a) : NULL)
     tll_status st;
@@ -221,22 +227,25 @@ static int tv_args(PyObject *go, int grad_required, PyObject *ao, PyArrayObject 
         return 0;
     }
     *g = tll_array_arg(go, "grad", 4, TLL_DT_FLOAT, 1);
-    if (!*g || tll_same_dtype(*g, "grad", *A, "curve_maps") || tll_same_shape(*g, "grad", *A, "curve_maps") ||
-        tll_no_overlap(*g, "grad", *A, "curve_maps"))
+    if (!*g || tll_same_dtype(*g, "grad", *A, "curve_maps") || tll_same_shape(*g, "grad", *A, "curve_maps"))
         return -1;
     return 0;
 }
 
 static PyObject *py_tv_forward(PyObject *self, PyObject *args)
 {
-    PyObject *lo, *go, *ao;
+    PyObject *lo, *go, *ao, *co;
     double coef;
-    if (!PyArg_ParseTuple(args, "OOOd:zerodce_loss_tv_forward", &lo, &go, &ao, &coef))
+    if (!PyArg_ParseTuple(args, "OOOO:zerodce_loss_tv_forward", &lo, &go, &ao, &co))
         return NULL;
     PyArrayObject *A, *g;
     npy_intp one = 1;
     PyArrayObject *L = f64_shaped(lo, "loss", 1, &one, 1);
-    if (!L || tv_args(go, 0, ao, &A, &g))
+    if (!L || tv_args(go, 0, ao, &A, &g) || tll_double_arg(co, "coef", 0, &coef))
+        return NULL;
+    PyArrayObject *outs[2] = {L, g};
+    const char *onames[2] = {"loss", "grad"}, *iname = "curve_maps";
+    if (tll_outputs_disjoint(outs, onames, 2, &A, &iname, 1))
         return NULL;
     size_t b = (size_t)PyArray_DIM(A, 0), c = (size_t)PyArray_DIM(A, 1), h = (size_t)PyArray_DIM(A, 2),
            w = (size_t)PyArray_DIM(A, 3);
@@ -256,12 +265,14 @@ static PyObject *py_tv_forward(PyObject *self, PyObject *args)
 
 static PyObject *py_tv_backward(PyObject *self, PyObject *args)
 {
-    PyObject *go, *ao;
+    PyObject *go, *ao, *co;
     double coef;
-    if (!PyArg_ParseTuple(args, "OOd:zerodce_loss_tv_backward", &go, &ao, &coef))
+    if (!PyArg_ParseTuple(args, "OOO:zerodce_loss_tv_backward", &go, &ao, &co))
         return NULL;
     PyArrayObject *A, *g;
-    if (tv_args(go, 1, ao, &A, &g))
+    const char *oname = "grad", *iname = "curve_maps";
+    if (tv_args(go, 1, ao, &A, &g) || tll_double_arg(co, "coef", 0, &coef) ||
+        tll_outputs_disjoint(&g, &oname, 1, &A, &iname, 1))
         return NULL;
     size_t b = (size_t)PyArray_DIM(A, 0), c = (size_t)PyArray_DIM(A, 1), h = (size_t)PyArray_DIM(A, 2),
            w = (size_t)PyArray_DIM(A, 3);

@@ -11,13 +11,9 @@
 
 static PyObject *py_set_num_threads(PyObject *self, PyObject *arg)
 {
-    long n = PyLong_AsLong(arg);
-    if (n == -1 && PyErr_Occurred())
+    long long n;
+    if (tll_int_arg(arg, "n", 0, 4096, &n))
         return NULL;
-    if (n < 0 || n > 4096) {
-        PyErr_SetString(PyExc_ValueError, "n must be between 0 (default) and 4096");
-        return NULL;
-    }
     tll_set_num_threads((int)n);
     Py_RETURN_NONE;
 }

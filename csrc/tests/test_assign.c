@@ -103,8 +103,34 @@ static void compare(int64_t na, int64_t ng, double grid, int with_ignore, double
     free(m2);
 }
 
+static int stop_now(void *ctx)
+{
+    (void)ctx;
+    return 1;
+}
+
+/* A poll function that says stop ends the assignment with TLL_ERR_INTERRUPTED
+   (also when the work runs on several threads: only the caller's thread polls). */
+static void test_poll(void)
+{
+    enum { NA = 20000, NG = 400 };
+    double *an = malloc(NA * 4 * sizeof(double)), *gt = malloc(NG * 4 * sizeof(double)), *mx = malloc(NA * sizeof(double));
+    int64_t *out = malloc(NA * sizeof(int64_t));
+    grid_boxes(an, NA, 4.0, 0);
+    grid_boxes(gt, NG, 4.0, 0);
+    tll_set_poll(stop_now, NULL);
+    CHECK(tll_assign_max_iou_f64(out, mx, an, NA, gt, NG, NULL, 0.35, 0.35, 0.35, 1, 1) == TLL_ERR_INTERRUPTED);
+    tll_set_poll(NULL, NULL);
+    CHECK(tll_assign_max_iou_f64(out, mx, an, NA, gt, NG, NULL, 0.35, 0.35, 0.35, 1, 1) == TLL_OK);
+    free(an);
+    free(gt);
+    free(mx);
+    free(out);
+}
+
 int main(void)
 {
+    test_poll();
     compare(3000, 40, 4.0, 0, 0.35, 0.35, 0.35, 1, 1);  /* big enough to run in parallel */
     compare(500, 25, 4.0, 1, 0.35, 0.35, 0.35, 1, 1);
     compare(500, 25, 2.0, 1, 0.5, 0.4, 0.0, 1, 1);     /* ignored band, every gt eligible */

@@ -166,11 +166,42 @@ static void test_nms(void)
     free(kept);
 }
 
+/* A poll function that asks to stop at its `*ctx`-th call, counting calls. */
+static int stop_at(void *ctx)
+{
+    int *n = ctx;
+    return --*n <= 0;
+}
+
+static void test_nms_poll(void)
+{
+    /* n disjoint boxes: nothing suppressed, n^2/2 IoUs, several poll points */
+    enum { N = 6000 };
+    double *b = malloc(N * 4 * sizeof(double)), *s = malloc(N * sizeof(double));
+    int64_t *keep = malloc(N * sizeof(int64_t)), k = -1;
+    for (int i = 0; i < N; i++) {
+        b[4 * i] = 10.0 * i, b[4 * i + 1] = 0, b[4 * i + 2] = 10.0 * i + 5, b[4 * i + 3] = 5;
+        s[i] = N - i;
+    }
+    int calls = 2;
+    tll_set_poll(stop_at, &calls);
+    CHECK(tll_nms_forward_f64(keep, &k, b, s, N, 0.5) == TLL_ERR_INTERRUPTED);
+    CHECK(calls == 0);
+    calls = 1000000; /* never stops: the same result as without a poll function */
+    CHECK(tll_nms_forward_f64(keep, &k, b, s, N, 0.5) == TLL_OK && k == N);
+    tll_set_poll(NULL, NULL);
+    CHECK(tll_poll() == 0);
+    free(b);
+    free(s);
+    free(keep);
+}
+
 int main(void)
 {
     test_iou();
     test_diou();
     test_diou_threads();
     test_nms();
+    test_nms_poll();
     TEST_MAIN_END();
 }

@@ -22,6 +22,16 @@ records per image E, the noise parameters, the seed and the SHA-256 of the
 source; it is rewritten atomically as the run goes, and a rerun skips images
 already in it (same source hash, output present). Unreadable images are
 listed in ``dst/darken_report.json`` and skipped; the run goes on.
+
+Interruptions of any kind are resumable by rerunning the same call: each
+image is written atomically and then appended, as one line, to the journal
+``dst/darken_journal.jsonl`` (flushed per image), so even after SIGKILL a
+rerun knows every image that finished. A run starts by folding a previous
+journal into the manifest and removing partial temporary files
+(``.<name>.<random>.tmp``) left in dst by a killed run; such files in src are
+never copied. Process-backend workers die with their parent (Linux
+``PR_SET_PDEATHSIG``, and a parent watch elsewhere), so a killed run leaves no
+process writing into dst.
 """
 import hashlib
 import json
@@ -37,6 +47,7 @@ __all__ = ["darken", "darken_dataset", "image_seed", "MANIFEST", "REPORT", "DARK
 
 MANIFEST = "darken_manifest.json"
 REPORT = "darken_report.json"
+JOURNAL = "darken_journal.jsonl"
 MANIFEST_FORMAT = "tasklle-darken-manifest/1"
 _FLUSH_SECONDS = 5.0  # manifest rewrite interval during a run
 DARKENERS = ("ec-zero-dce", "lednet")
@@ -116,6 +127,14 @@ def _check_exposure_value(e, name="exposure"):
     if isinstance(e, bool) or not isinstance(e, (int, float)) or not (0 < e < 1):
         raise ValueError(f"{name} must be a number in (0, 1), got {e!r}")
     return float(e)
+
+
+def _check_seed_quality(seed, quality):
+    """The checks of --seed and --quality, shared by the dataset and single-image paths."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    if isinstance(quality, bool) or not isinstance(quality, int) or not 1 <= quality <= 100:
+        raise ValueError(f"quality must be an int in [1, 100], got {quality!r}")
 
 
 def _check_exposure_range(exposure):
@@ -237,10 +256,42 @@ def darken(images, exposure, seed=None, noise=None, model=None, keep_saturated=T
 _WORKER = {}
 
 
-def _init_worker(model_state, settings):
+def _die_with_parent(parent_pid):
+    """Make this worker process end when the process that started it ends, so a
+    killed run (even SIGKILL) leaves no worker still writing into dst. Linux:
+    the kernel sends SIGKILL on the parent's death (PR_SET_PDEATHSIG); then, and
+    on other systems, a daemon thread polls the parent id as a fallback."""
+    import threading
+
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            import signal
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            PR_SET_PDEATHSIG = 1
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent_pid:  # the parent died before the line above ran
+        os._exit(1)
+
+    def watch():
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="tasklle-parent-watch", daemon=True).start()
+
+
+def _init_worker(model_state, settings, parent_pid=None):
     """Process-pool initialiser: one thread each, the model rebuilt from its state."""
     from . import _C
     from .models.ec_zero_dce import ECZeroDCE
+
+    if parent_pid is not None:
+        _die_with_parent(parent_pid)
 
     torch.set_num_threads(1)
     _C.set_num_threads(1)
@@ -306,6 +357,68 @@ def _load_manifest(path, settings):
     return manifest
 
 
+def _fold_journal(journal_path, manifest, settings):
+    """Add the records of a previous run's journal to the manifest (a killed run's
+    last line may be cut short: it is ignored, that image is simply redone)."""
+    if not journal_path.exists():
+        return 0
+    n = 0
+    with open(journal_path, "rb") as f:
+        for line in f:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue  # a line cut by a kill
+            if not isinstance(entry, dict):
+                continue
+            if "settings" in entry:
+                if entry["settings"] != settings:
+                    raise ValueError(f"dst already holds a dark copy made with other settings "
+                                     f"({entry['settings']}); use another dst or remove {journal_path}")
+            elif isinstance(entry.get("image"), str) and isinstance(entry.get("record"), dict):
+                manifest["images"][entry["image"]] = entry["record"]
+                n += 1
+    return n
+
+
+class _Journal:
+    """Append-only record of finished images: one JSON line per image, written
+    with a single write() on an O_APPEND descriptor right after the image's
+    atomic rename, so a kill at any moment loses at most the images in flight."""
+
+    def __init__(self, path, settings):
+        self.path = path
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND | getattr(os, "O_CLOEXEC", 0),
+                          0o666)
+        self.add({"settings": settings})
+
+    def add(self, entry):
+        os.write(self.fd, (json.dumps(entry, sort_keys=True) + "\n").encode())
+
+    def close(self, remove):
+        os.close(self.fd)
+        if remove:
+            try:
+                os.unlink(self.path)
+            except FileNotFoundError:
+                pass
+
+
+def _remove_stale_temps(dst):
+    """Remove the partial temporary files a killed run left in dst."""
+    from .io import is_atomic_temp
+
+    removed = 0
+    for p in dst.rglob(".*.tmp"):
+        if is_atomic_temp(p.name) and p.is_file() and not p.is_symlink():
+            try:
+                p.unlink()
+                removed += 1
+            except FileNotFoundError:
+                pass
+    return removed
+
+
 def _write_manifest(path, manifest):
     from .io import write_json
 
@@ -360,10 +473,7 @@ def darken_dataset(src, dst, exposure=(0.05, 0.3), noise=None, seed=0, workers=N
         raise ValueError(f"dst must not overlap src: {src} and {dst}")
     lo, hi = _check_exposure_range(exposure)
     noise = _check_noise(noise)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-    if isinstance(quality, bool) or not isinstance(quality, int) or not 1 <= quality <= 100:
-        raise ValueError(f"quality must be an int in [1, 100], got {quality!r}")
+    _check_seed_quality(seed, quality)
     if backend not in ("process", "thread"):
         raise ValueError(f"backend must be 'process' or 'thread', got {backend!r}")
     if workers is None:
@@ -376,11 +486,20 @@ def darken_dataset(src, dst, exposure=(0.05, 0.3), noise=None, seed=0, workers=N
                 "quality": quality, "darkener": _darkener_kind(net), "model": _model_fingerprint(net),
                 "model_options": {k: getattr(net, k, None) for k in _MODEL_OPTIONS[_darkener_kind(net)]}}
     dst.mkdir(parents=True, exist_ok=True)
-    manifest_path, report_path = dst / MANIFEST, dst / REPORT
+    manifest_path, report_path, journal_path = dst / MANIFEST, dst / REPORT, dst / JOURNAL
     manifest = _load_manifest(manifest_path, settings)
+    if _fold_journal(journal_path, manifest, settings):
+        _write_manifest(manifest_path, manifest)  # before the journal is started anew
+    stale = _remove_stale_temps(dst)
+    if stale and verbose:
+        print(f"darken: removed {stale} partial file(s) left in {dst} by an interrupted run", file=sys.stderr)
     t0 = time.time()
 
-    files = sorted(p for p in src.rglob("*") if p.is_file())
+    from .io import is_atomic_temp
+
+    # a partial temporary file (left by a killed writer) is not part of the dataset
+    files = sorted(p for p in src.rglob("*") if p.is_file() and not is_atomic_temp(p.name)
+                   and p.relative_to(src).as_posix() != JOURNAL)
     failed, copied, done_before, todo = [], 0, 0, []
     for p in files:
         rel = p.relative_to(src).as_posix()
@@ -407,6 +526,9 @@ def darken_dataset(src, dst, exposure=(0.05, 0.3), noise=None, seed=0, workers=N
             except OSError as err:
                 failed.append({"path": rel, "error": f"{type(err).__name__}: {err}"})
 
+    if copied:
+        _write_manifest(manifest_path, manifest)  # the copies are recorded before any image
+    journal = _Journal(journal_path, settings)
     n_done = n_failed = 0
     last_flush = time.time()
     workers = max(1, min(workers, len(todo)))
@@ -416,6 +538,7 @@ def darken_dataset(src, dst, exposure=(0.05, 0.3), noise=None, seed=0, workers=N
         status, rel, payload = result
         if status == "ok":
             manifest["images"][rel] = payload
+            journal.add({"image": rel, "record": payload})
             n_done += 1
         else:
             failed.append({"path": rel, "error": payload})
@@ -441,6 +564,8 @@ def darken_dataset(src, dst, exposure=(0.05, 0.3), noise=None, seed=0, workers=N
     finally:
         bar.close()
         _write_manifest(manifest_path, manifest)
+        # everything in the journal is now in the manifest
+        journal.close(remove=True)
         seconds = time.time() - t0
         report = {"src": str(src), "dst": str(dst), "darkened": n_done, "already_done": done_before,
                   "copied": copied, "failed": sorted(failed, key=lambda f: f["path"]),
@@ -472,7 +597,7 @@ def _run_pool(kind, workers, todo, src, dst, task_settings, net, handle, bar):
                  "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
                  "options": {k: getattr(net, k) for k in _MODEL_OPTIONS[kind]}}
         pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
-                                      initializer=_init_worker, initargs=(state, task_settings))
+                                      initializer=_init_worker, initargs=(state, task_settings, os.getpid()))
         submit = lambda rel: pool.submit(_worker_task, src / rel, dst / rel, rel)  # noqa: E731
     pending = set()
     it = iter(todo)

@@ -10,6 +10,7 @@
 """
 import contextlib
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -22,6 +23,17 @@ MAX_IMAGE_PIXELS = 16384 * 16384
 
 class ImageReadError(ValueError):
     """An image file is missing, corrupt or not an image."""
+
+
+# The name atomic_write gives its temporary file: "." + name + "." + mkstemp's
+# 8 random characters + ".tmp". A process killed mid-write (SIGKILL) leaves one.
+_ATOMIC_TEMP = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
+
+
+def is_atomic_temp(name):
+    """True for a file name atomic_write uses for its temporary file (a partial
+    write if one is left behind)."""
+    return _ATOMIC_TEMP.fullmatch(name) is not None
 
 
 @contextlib.contextmanager
@@ -214,7 +226,15 @@ def load_checkpoint(path, map_location="cpu"):
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # torch raises several types for corrupt files
-        raise ValueError(f"cannot load checkpoint {path}: {e}") from e
+        msg = str(e)
+        if "weights_only" in msg or "WeightsUnpickler" in msg:
+            # torch's text advises retrying with weights_only=False, i.e. running the
+            # file's code: never pass that on for a file from an unknown source
+            detail = re.search(r"WeightsUnpickler error: ([^\n]*)", msg)
+            reason = detail.group(1).strip() if detail else "it holds more than tensors and plain containers"
+            raise ValueError(f"cannot load checkpoint {path}: not a plain weights file ({reason}); "
+                             "tasklle only loads tensors and plain containers from checkpoint files") from None
+        raise ValueError(f"cannot load checkpoint {path}: {msg}") from e
 
 
 def write_json(path, obj):

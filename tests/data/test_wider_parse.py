@@ -127,10 +127,27 @@ def test_synthetic_quirks(tmp_path):
     ("12\n1\n", 1, "expected an image path"),
     ("a/b.jpg\n0\n1 2 3 4 0 0 0 0 0 0\n", 3, "0 faces but is followed by a non-zero row"),
     ("a b.jpg\n0\n", 1, "expected an image path"),
+    # overflow: ValueError with the line, never OverflowError
+    ("a/b.jpg\n1\n1" + "0" * 30 + " 2 3 4 0 0 0 0 0 0\n", 3, None),  # 10^30 is a valid float64
+    ("a/b.jpg\n1\n1" + "0" * 400 + " 2 3 4 0 0 0 0 0 0\n", 3, "float64 range"),
+    ("a/b.jpg\n1\n1e400 2 3 4 0 0 0 0 0 0\n", 3, "finite"),
+    ("a/b.jpg\n1\n1 2 3 4 0 0 0 9223372036854775808 0 0\n", 3, "int64"),
+    # counts and numbers: ASCII digits only
+    ("a/b.jpg\n+1\n1 2 3 4 0 0 0 0 0 0\n", 2, "number of faces"),
+    ("a/b.jpg\n1_0\n1 2 3 4 0 0 0 0 0 0\n", 2, "number of faces"),
+    ("a/b.jpg\n\u0661\n1 2 3 4 0 0 0 0 0 0\n", 2, "number of faces"),
+    ("a/b.jpg\n1\n1_0 2 3 4 0 0 0 0 0 0\n", 3, "expected numbers"),
+    # image paths that would leave the image folder
+    ("../../etc/passwd\n0\n", 1, "stay inside"),
+    ("/etc/passwd\n0\n", 1, "stay inside"),
+    ("a/../../x.jpg\n0\n", 1, "stay inside"),
 ])
 def test_malformed_files_name_file_and_line(tmp_path, text, line, match):
     path = tmp_path / "bad_gt.txt"
     path.write_text(text)
+    if match is None:
+        assert read_wider_annotations(path)[0]["boxes"][0, 0] == 1e30
+        return
     with pytest.raises(ValueError, match=match) as info:
         read_wider_annotations(path)
     assert f"{path}:{line}:" in str(info.value)

@@ -301,6 +301,11 @@ def test_extra_prediction_keys_warn(tiny_gt):
     ("a1\n2\n1 2 3 4 0.5 7\n1 2 3 4 0.1\n", 3),      # 6 numbers
     ("a1\n2\n1 2 3 4 0.5\n1 2 x 4 0.1\n", 4),        # not a number
     ("a1\n2\n1 2 3 4 nan\n1 2 3 4 0.1\n", 3),        # not finite
+    ("a1\n2\n1 2 3 4\n0.5 1 2 3 4 0.1\n", 3),        # 4 then 6 numbers: not merged into two rows
+    ("a1\n1\n1 2 3 4 1e400\n", 3),                  # overflows to inf
+    ("a1\n+1\n1 2 3 4 0.5\n", 2),                   # counts: ASCII digits only
+    ("a1\n1_0\n1 2 3 4 0.5\n", 2),
+    ("a1\n\u0661\n1 2 3 4 0.5\n", 2),                # ARABIC-INDIC DIGIT ONE
 ])
 def test_malformed_prediction_file(tmp_path, tiny_gt, text, line):
     f = tmp_path / "pred" / "0--A" / "a1.txt"
@@ -310,6 +315,50 @@ def test_malformed_prediction_file(tmp_path, tiny_gt, text, line):
         wider.read_prediction_file(f)
     with pytest.raises(ValueError, match=rf"a1\.txt: line {line}:"):
         wider.evaluate(tmp_path / "pred", tiny_gt)
+
+
+def test_scores_spanning_more_than_a_double(tiny_gt):
+    # max - min overflows to inf: both paths halve first and agree (AP of one good box)
+    preds = tiny_predictions()
+    preds[("0--A", "a1")] = np.array([[10, 10, 50, 50, 1e308], [300, 300, 5, 5, -1e308]])
+    c = wider.evaluate(preds, tiny_gt, impl="c")
+    r = wider.evaluate(preds, tiny_gt, impl="reference")
+    assert_same_result(c, r)
+    assert all(math.isfinite(c[s]) for s in wider.SETTINGS)
+    from tasklle.reference.wider_eval import normalise
+    np.testing.assert_array_equal(normalise(np.array([1e308, 0.0, -1e308]), -1e308, 1e308), [1.0, 0.5, 0.0])
+
+
+def test_complex_predictions_are_refused(tiny_gt):
+    with pytest.raises(TypeError, match="complex"):
+        wider.evaluate({("0--A", "a1"): np.array([[10, 10, 50, 50, 0.5 + 1j]])}, tiny_gt)
+
+
+def test_special_files_are_rejected_or_skipped(tmp_path, tiny_gt):
+    import os
+    ev = tmp_path / "pred" / "0--A"
+    ev.mkdir(parents=True)
+    (ev / "a1.txt").mkdir()                           # a directory named like a prediction file
+    with pytest.raises(ValueError, match=r"a1\.txt: .*directory"):
+        wider.read_prediction_file(ev / "a1.txt")
+    with pytest.raises(ValueError, match=r"a1\.txt: .*directory"):
+        wider.evaluate(tmp_path / "pred", tiny_gt)
+    with pytest.warns(UserWarning, match=r"skipped .*a1\.txt: not a regular file"):
+        assert wider.read_predictions(tmp_path / "pred") == {}
+    (ev / "a1.txt").rmdir()
+    os.symlink("/dev/zero", ev / "a1.txt")            # unbounded: never read
+    with pytest.raises(ValueError, match=r"a1\.txt: not a regular file \(a character device\)"):
+        wider.evaluate(tmp_path / "pred", tiny_gt)
+    (ev / "a1.txt").unlink()
+    os.mkfifo(ev / "a1.txt")                          # would block forever on a plain open()
+    with pytest.raises(ValueError, match=r"a1\.txt: not a regular file \(a FIFO\)"):
+        wider.read_prediction_file(ev / "a1.txt")
+    (ev / "a1.txt").unlink()
+    big = ev / "a1.txt"
+    with open(big, "wb") as f:
+        f.truncate(wider.MAX_PREDICTION_FILE_BYTES + 1)  # sparse: no disk used
+    with pytest.raises(ValueError, match=r"a1\.txt: .*limit"):
+        wider.read_prediction_file(big)
 
 
 def test_prediction_file_tolerates_official_variants(tmp_path):

@@ -28,6 +28,8 @@ Tree layout read by ``WiderFace`` (the real data and ``tasklle.data.demo`` alike
     ROOT/wider_face_split/wider_face_{train,val}_bbx_gt.txt
 """
 import math
+import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -61,12 +63,27 @@ def _empty_report():
     }
 
 
+# nan/inf parse (and are then refused as "not finite", a clearer message)
+_FLOAT_TOKEN = re.compile(r"-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|[-+]?(?i:nan|inf|infinity)")
+_INT_TOKEN = re.compile(r"-?[0-9]+")
+_INT64_MAX = (1 << 63) - 1
+
+
 def _number(token):
-    """int when the token is an integer literal, else float (some copies write 12.0)."""
-    try:
+    """int when the token is an integer literal, else float (some copies write 12.0).
+    ASCII digits only: int()/float() alone would also take '1_0', '+1', other
+    scripts' digits. ValueError for anything else."""
+    if _INT_TOKEN.fullmatch(token):
         return int(token)
-    except ValueError:
+    if _FLOAT_TOKEN.fullmatch(token):
         return float(token)
+    raise ValueError(token)
+
+
+def _integer(token):
+    if not _INT_TOKEN.fullmatch(token):
+        raise ValueError(token)
+    return int(token)
 
 
 def read_wider_annotations(path, return_report=False):
@@ -126,18 +143,22 @@ def read_wider_annotations(path, return_report=False):
             fail(lineno, f"expected 10 numbers (x1 y1 w h blur expression illumination invalid "
                          f"occlusion pose), got {len(tokens)}: {s[:80]!r}")
         try:
-            values = [int(t) for t in tokens]  # the official files: integers only
-            box, attrs = values[:4], values[4:]
+            box = [_number(t) for t in tokens[:4]]
+            attrs = [_integer(t) for t in tokens[4:]]
         except ValueError:
-            try:
-                box = [_number(t) for t in tokens[:4]]
-                attrs = [int(t) for t in tokens[4:]]
-            except ValueError:
-                fail(lineno, f"expected numbers (integer attributes), got {s[:80]!r}")
-            if not all(math.isfinite(v) for v in box):
-                fail(lineno, f"box values must be finite, got {s[:80]!r}")
+            fail(lineno, f"expected numbers (integer attributes), got {s[:80]!r}")
+        try:
+            # the boxes become float64: an integer beyond its range must fail here,
+            # with the line, not later as OverflowError
+            box = [float(v) for v in box]
+        except OverflowError:
+            fail(lineno, f"box values out of the float64 range: {s[:80]!r}")
+        if not all(math.isfinite(v) for v in box):
+            fail(lineno, f"box values must be finite, got {s[:80]!r}")
         if min(attrs) < 0:
             fail(lineno, f"attributes must be non-negative, got {s[:80]!r}")
+        if max(attrs) > _INT64_MAX:
+            fail(lineno, f"attributes must fit in int64, got {s[:80]!r}")
         return box, attrs
 
     def is_row(s):
@@ -145,7 +166,7 @@ def read_wider_annotations(path, return_report=False):
         if len(tokens) != 10:
             return False
         try:
-            [float(t) for t in tokens]
+            [_number(t) for t in tokens]
         except ValueError:
             return False
         return True
@@ -167,14 +188,14 @@ def read_wider_annotations(path, return_report=False):
         i += 1
         if i >= n:
             fail(path_lineno + 1, f"file ends after image path {image_path!r}: expected the number of faces")
+        if image_path.startswith(("/", "\\")) or ".." in re.split(r"[/\\]", image_path):
+            # images are read from root/WIDER_{split}/images/<path>: a path must stay inside
+            fail(path_lineno, f"image path must be relative and stay inside the image folder, got {image_path[:80]!r}")
         count_lineno, count_text = lines[i]
-        try:
-            count = int(count_text)
-        except ValueError:
+        if not (count_text.isascii() and count_text.isdigit()):  # not int(): it takes '+1', '1_0', '١'
             fail(count_lineno, f"expected the number of faces of {image_path!r} (a non-negative integer), "
                                f"got {count_text[:80]!r}")
-        if count < 0:
-            fail(count_lineno, f"number of faces must be non-negative, got {count}")
+        count = int(count_text)
         i += 1
         boxes, attributes = [], []
         if count == 0:
@@ -314,6 +335,9 @@ class WiderFace(torch.utils.data.Dataset):
             raise IndexError(f"index {index} out of range for {n} images")
         rec = self.records[int(index)]
         path = self.image_dir / rec["path"]
+        if os.path.commonpath([os.path.normpath(path), os.path.normpath(self.image_dir)]) != \
+                os.path.normpath(self.image_dir):
+            raise ValueError(f"{rec['path']!r}: image path leaves the image folder {self.image_dir}")
         item = {"image": read_image(path)}
         item.update(self.target(int(index)))
         item.update({"event": rec["event"], "name": rec["name"], "path": str(path)})

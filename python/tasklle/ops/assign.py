@@ -8,6 +8,7 @@ import torch
 
 from .. import _C
 from ..reference import assign as _ref
+from ._common import c_path, resolved
 from ..reference.assign import IGNORED, NEGATIVE
 
 __all__ = ["assign_max_iou", "NEGATIVE", "IGNORED"]
@@ -25,13 +26,12 @@ def assign_max_iou(anchors, gts, pos_thr=0.35, neg_thr=0.35, min_pos_thr=0.35, g
     # finiteness of the boxes is scanned by the C binding or by the twin
     pos, neg, min_pos, _ = _ref.check_assign_args(anchors, gts, pos_thr, neg_thr, min_pos_thr, gt_ignore,
                                                   finite=False)
-    if (not hasattr(_C, "assign_max_iou") or anchors.device.type != "cpu"
-            or anchors.dtype not in (torch.float32, torch.float64)):
+    if not c_path("assign_max_iou", anchors, gts) or (gt_ignore is not None and gt_ignore.device.type != "cpu"):
         return _ref.assign_max_iou(anchors, gts, pos, neg, min_pos, gt_max_assign_all, match_low_quality,
                                    gt_ignore)
-    a = anchors.detach().contiguous()
-    g = gts.detach().contiguous()
-    ign = None if gt_ignore is None else gt_ignore.detach().contiguous().to(torch.uint8).numpy()
+    a = resolved(anchors)
+    g = resolved(gts)
+    ign = None if gt_ignore is None else resolved(gt_ignore).to(torch.uint8).numpy()
     assigned = torch.empty(a.shape[0], dtype=torch.int64)
     max_iou = torch.empty(a.shape[0], dtype=a.dtype)
     _C.assign_max_iou(assigned.numpy(), max_iou.numpy(), a.numpy(), g.numpy(), ign, pos, neg, min_pos,

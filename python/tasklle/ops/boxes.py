@@ -5,18 +5,9 @@ import torch
 
 from .. import _C
 from ..reference import boxes as _ref
-
-_C_DTYPES = (torch.float32, torch.float64)
-
-
-def _c_ok(name, *tensors):
-    """True when the C core has `name` and every tensor is a CPU float32/float64 tensor."""
-    return hasattr(_C, name) and all(t.device.type == "cpu" and t.dtype in _C_DTYPES for t in tensors)
-
-
-def _np(t):
-    """Contiguous numpy view of a detached CPU tensor (shares memory when possible)."""
-    return t.detach().contiguous().numpy()
+from ._common import c_array as _np
+from ._common import c_path as _c_ok
+from ._common import resolved as _resolved
 
 
 def box_iou(a, b, aligned=False):
@@ -49,8 +40,8 @@ class _DIoULoss(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, pred, target, weight, reduction, avg_factor, eps):
-        p, t = pred.detach().contiguous(), target.detach().contiguous()
-        w = None if weight is None else weight.detach().contiguous()
+        p, t = _resolved(pred), _resolved(target)
+        w = None if weight is None else _resolved(weight)
         n = p.shape[0]
         loss = torch.empty(n, dtype=p.dtype)  # unweighted per-pair loss
         total = _C.boxes_diou_forward(loss.numpy(), p.numpy(), t.numpy(), None if w is None else w.numpy(), eps)
@@ -73,7 +64,7 @@ class _DIoULoss(torch.autograd.Function):
         n = p.shape[0]
         need_p, need_t, need_w = ctx.needs_input_grad[:3]
         if ctx.reduction == "none":
-            gl = grad_out.to(p.dtype).contiguous()
+            gl = _resolved(grad_out.to(p.dtype))
             scale = 1.0
         else:
             gl = None
@@ -117,7 +108,7 @@ def nms(boxes, scores, iou_threshold):
     compared in the boxes' dtype). Returns int64 (K,) kept indices in
     descending score order."""
     thr = _ref.check_nms_args(boxes, scores, iou_threshold, finite=False)
-    if not _c_ok("boxes_nms", boxes) or scores.device.type != "cpu":
+    if not _c_ok("boxes_nms", boxes) or scores.device.type != "cpu" or scores.is_complex():
         return _ref.nms(boxes, scores, thr)
     # finiteness is scanned by the C binding
     n = boxes.shape[0]

@@ -15,20 +15,17 @@ from torch.autograd.function import once_differentiable
 from .. import _C
 from ..reference.curve import check_curve_args
 from ..reference.curve import curve as _reference
+from ._common import c_array as _np
+from ._common import c_path, resolved
 
 __all__ = ["curve"]
-
-
-def _np(t):
-    """A NumPy view of a contiguous CPU tensor (no copy for contiguous input)."""
-    return t.detach().resolve_conj().resolve_neg().contiguous().numpy()
 
 
 class _Curve(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, A, iterations, return_half):
-        x = x.contiguous()
-        A = A.contiguous()
+        x = resolved(x)
+        A = resolved(A)
         half_after = iterations // 2
         out = torch.empty_like(x, memory_format=torch.contiguous_format)
         half = torch.empty_like(x, memory_format=torch.contiguous_format) if return_half else None
@@ -66,7 +63,8 @@ def curve(x, A, iterations=8, return_half=False):
             (B, 3*iterations, H, W) one map per iteration, map k = channels
             3k..3k+2 used in iteration k (Zero-DCE). The layout follows from the
             channel count; for iterations == 1 the two coincide.
-        iterations: number of curve steps n >= 1 (default 8).
+        iterations: number of curve steps, 1 <= n <= 64
+            (``tasklle.reference.curve.MAX_ITERATIONS``; default 8).
         return_half: also return the image after n // 2 steps (Zero-DCE returns
             the image after 4 of 8). Defined for both layouts.
 
@@ -81,6 +79,6 @@ def curve(x, A, iterations=8, return_half=False):
     wrong type, dtype (float32/float64 only, same for x and A), shape or device.
     """
     iterations, _ = check_curve_args(x, A, iterations, return_half)
-    if x.device.type != "cpu":
+    if not c_path("curve_forward", x, A):
         return _reference(x, A, iterations, return_half)
     return _Curve.apply(x, A, iterations, return_half)

@@ -18,6 +18,10 @@ forward reads Y and I once and A once (computing dL/dA in that same pass when A
 requires grad), backward writes dL/dY once; dL/dA is reused as is when the
 loss is backpropagated with the usual unit gradient of the total.
 
+NaN and infinities follow one rule on both paths (IEEE arithmetic on the
+formulas as written; see ``tasklle.reference.zerodce_loss``): the same terms
+and the same gradient elements come out NaN or infinite.
+
 ``impl``: 'auto' (default: C on CPU, reference elsewhere), 'c' or 'reference'.
 The environment variable ``TASKLLE_IMPL=reference`` forces the reference path
 for 'auto' (used by the benchmarks to time the pure-PyTorch path).
@@ -30,6 +34,7 @@ from torch.autograd.function import once_differentiable
 
 from .. import _C
 from ..reference import zerodce_loss as _ref
+from ._common import c_array as _np
 
 _MASK = {"spa": 1, "exp": 2, "col": 4}
 _IDX = {"spa": 0, "exp": 1, "col": 2}
@@ -54,10 +59,6 @@ def _resolve_impl(impl, tensors):
             raise TypeError(f"the C core supports float32 and float64 on CPU, got {t.dtype} "
                             "(convert, or pass impl='reference')")
     return True
-
-
-def _np(t):
-    return t.detach().contiguous().numpy()
 
 
 class _FusedLosses(torch.autograd.Function):

@@ -52,7 +52,7 @@ def check_assign_args(anchors, gts, pos_thr, neg_thr, min_pos_thr, gt_ignore, fi
         check_vector(gt_ignore, "gt_ignore", gts.shape[0], device=gts.device, floating=False)
         if gt_ignore.dtype != torch.bool:
             raise TypeError(f"gt_ignore must be a bool tensor, got {gt_ignore.dtype}")
-        if bool(gt_ignore.any()):
+        if gt_ignore.device.type != "meta" and bool(gt_ignore.any()):
             keep = torch.nonzero(~gt_ignore).flatten()
     return pos_thr, neg_thr, min_pos_thr, keep
 
@@ -75,8 +75,8 @@ def assign_max_iou(anchors, gts, pos_thr=0.35, neg_thr=0.35, min_pos_thr=0.35, g
     num_gts = valid.shape[0]
     assigned = torch.full((num_anchors,), NEGATIVE, dtype=torch.int64, device=dev)
     max_iou = torch.zeros(num_anchors, dtype=dt, device=dev)
-    if num_gts == 0 or num_anchors == 0:
-        return assigned, max_iou
+    if num_gts == 0 or num_anchors == 0 or dev.type == "meta":
+        return assigned, max_iou  # meta: shapes and dtypes only
     # thresholds are compared in the boxes' dtype, like the C core
     pos_t, neg_t, min_pos_t = (torch.tensor(v, dtype=dt, device=dev) for v in (pos_thr, neg_thr, min_pos_thr))
     chunk = max(1, _CHUNK_ELEMS // num_gts)

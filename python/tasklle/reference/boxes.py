@@ -20,6 +20,12 @@ IOU_EPS = 1e-6
 _REDUCTIONS = ("none", "mean", "sum")
 
 
+def _scannable(t):
+    """True when t's values can be read: meta tensors carry shapes only, so the
+    NaN/inf scan is skipped for them (shape semantics, as every op on meta)."""
+    return t.numel() > 0 and t.device.type != "meta"
+
+
 def check_boxes(boxes, name, dtype=None, device=None, finite=True):
     """Validate a (N, 4) floating-point box tensor; raise TypeError/ValueError naming it.
 
@@ -35,7 +41,9 @@ def check_boxes(boxes, name, dtype=None, device=None, finite=True):
         raise TypeError(f"{name} must have dtype {dtype} like the first box argument, got {boxes.dtype}")
     if device is not None and boxes.device != device:
         raise ValueError(f"{name} must be on {device} like the first box argument, got {boxes.device}")
-    if finite and boxes.numel() and not bool(torch.isfinite(boxes).all()):
+    if boxes.is_complex():
+        raise TypeError(f"{name} must be a real floating-point tensor, got {boxes.dtype}")
+    if finite and _scannable(boxes) and not bool(torch.isfinite(boxes).all()):
         raise ValueError(f"{name} must contain only finite values (found NaN or inf)")
     return boxes
 
@@ -46,13 +54,15 @@ def check_vector(t, name, n, dtype=None, device=None, floating=True, finite=True
         raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
     if floating and not t.is_floating_point():
         raise TypeError(f"{name} must be a floating-point tensor, got {t.dtype}")
+    if t.is_complex():
+        raise TypeError(f"{name} must be a real floating-point tensor, got {t.dtype}")
     if t.dim() != 1 or t.shape[0] != n:
         raise ValueError(f"{name} must have shape ({n},), got {tuple(t.shape)}")
     if dtype is not None and t.dtype != dtype:
         raise TypeError(f"{name} must have dtype {dtype}, got {t.dtype}")
     if device is not None and t.device != device:
         raise ValueError(f"{name} must be on {device}, got {t.device}")
-    if floating and finite and t.numel() and not bool(torch.isfinite(t).all()):
+    if floating and finite and _scannable(t) and not bool(torch.isfinite(t).all()):
         raise ValueError(f"{name} must contain only finite values (found NaN or inf)")
     return t
 
@@ -62,6 +72,8 @@ def check_scalar(x, name, low=None, high=None):
     if isinstance(x, torch.Tensor):
         if x.numel() != 1:
             raise ValueError(f"{name} must be a scalar, got a tensor of shape {tuple(x.shape)}")
+        if x.device.type == "meta":
+            raise ValueError(f"{name} must be a number or a tensor with a value, got a meta tensor")
         x = x.item()
     if isinstance(x, bool) or not isinstance(x, (int, float)):
         raise TypeError(f"{name} must be a real number, got {type(x).__name__}")
@@ -201,6 +213,9 @@ def nms(boxes, scores, iou_threshold):
     ``box_iou``, compared in the boxes' dtype). Returns int64 (K,) kept indices
     in descending score order."""
     iou_threshold = check_nms_args(boxes, scores, iou_threshold)
+    if boxes.device.type == "meta" and boxes.shape[0]:
+        # the number kept depends on the values, which meta tensors do not have
+        raise ValueError("nms: boxes on the meta device have no values, so the kept count is undefined")
     n = boxes.shape[0]
     if n == 0:
         return torch.zeros(0, dtype=torch.int64, device=boxes.device)

@@ -14,9 +14,16 @@ import numbers
 
 import torch
 
-__all__ = ["curve", "check_curve_args"]
+__all__ = ["curve", "check_curve_args", "MAX_ITERATIONS"]
 
 _DTYPES = (torch.float32, torch.float64)
+
+#: The largest accepted number of curve steps. Zero-DCE / Zero-DCE++ use 8 and
+#: LEDNet's darkener 10; the bound keeps one call's time and the twin's autograd
+#: memory (about three images per step) a small multiple of the input, so a
+#: mistyped count fails at once instead of running for minutes. The C binding
+#: enforces the same bound (TLL_MAX_CURVE_ITERATIONS).
+MAX_ITERATIONS = 64
 
 
 def check_curve_args(x, A, iterations, return_half):
@@ -40,6 +47,8 @@ def check_curve_args(x, A, iterations, return_half):
     iterations = int(iterations)
     if iterations < 1:
         raise ValueError(f"iterations must be >= 1, got {iterations}")
+    if iterations > MAX_ITERATIONS:
+        raise ValueError(f"iterations must be <= {MAX_ITERATIONS} (methods use 8 to 10), got {iterations}")
     if not isinstance(return_half, bool):
         raise TypeError(f"return_half must be a bool, got {type(return_half).__name__}")
     if x.ndim != 4:
@@ -66,7 +75,7 @@ def curve(x, A, iterations=8, return_half=False):
             (B, 3*iterations, H, W) one map per iteration, map k = channels
             3k..3k+2 used in iteration k (Zero-DCE). For iterations == 1 the two
             layouts coincide.
-        iterations: number of curve steps n >= 1 (default 8).
+        iterations: number of curve steps, 1 <= n <= MAX_ITERATIONS (64; default 8).
         return_half: also return the image after n // 2 steps (Zero-DCE
             returns the image after 4 of 8). Defined for both layouts.
 

@@ -29,10 +29,22 @@ __all__ = [
 ]
 
 
+def normalise(s, lo, hi):
+    """(s - lo) / (hi - lo); 1 where hi == lo. When hi - lo overflows (scores
+    spanning more than the double range, e.g. 1e308 and -1e308) every operand is
+    halved first -- exact, and the quotient is the same real number -- so no
+    inf / inf = NaN appears. The C kernel uses the same formula."""
+    if not hi > lo:
+        return np.ones_like(s)
+    if math.isfinite(hi - lo):
+        return (s - lo) / (hi - lo)
+    return (s * 0.5 - lo * 0.5) / (hi * 0.5 - lo * 0.5)
+
+
 def wider_normalise_scores(preds):
     """Normalise the scores (column 4) of every prediction array once over
     all of them: (s - min) / (max - min), min and max over all predictions of
-    all images. Empty arrays stay empty. When max == min (all scores equal)
+    all images (overflow-free, see ``normalise``). Empty arrays stay empty. When max == min (all scores equal)
     every score becomes 1 (the official tools divide by zero there).
 
     preds: list of (K_i, 5) arrays. Returns (list of new arrays, min, max)."""
@@ -46,7 +58,7 @@ def wider_normalise_scores(preds):
     for p in preds:
         q = np.array(p, dtype=np.float64, copy=True).reshape(-1, 5)
         if len(q):
-            q[:, 4] = (q[:, 4] - lo) / (hi - lo) if hi > lo else 1.0
+            q[:, 4] = normalise(q[:, 4], lo, hi)
         out.append(q)
     return out, lo, hi
 

@@ -18,6 +18,17 @@ reduced to the batch-mean scalar the training uses:
   ``2 * (sum dA_h^2 / ((H-1)*W) + sum dA_w^2 / (H*(W-1))) / B``; a direction with
   a single row (column) contributes 0 (the official code divides 0 by 0).
 
+Non-finite values (the rule both paths follow): every formula above is
+evaluated with IEEE arithmetic exactly as written -- differences of neighbours,
+squares, means, the square root of L_col -- and nothing is clamped or masked.
+So NaN in an input gives NaN in the terms that read it, and in the gradient
+elements whose formula reads it; an infinity gives inf where the formula gives
+inf and NaN where it meets ``inf - inf``, ``0 * inf`` or ``inf / inf`` (L_col's
+gradient at an infinite channel mean is ``inf / inf``: NaN). The neighbour
+differences of L_spa are subtractions, not a convolution whose zero taps would
+multiply an infinity (see ``_neighbour_differences``). The C core follows the same
+rule; tests compare which elements are NaN / inf on both paths.
+
 Validation helpers here are shared with ``tasklle.ops.zero_dce_losses`` so both
 paths raise the same exceptions for the same bad input.
 """
@@ -169,21 +180,21 @@ def check_arguments(enhanced, original, curve_maps, exposure, weights, spa_pool,
 
 # ---- the four losses (official formulation) -----------------------------------
 
-def _neighbour_kernels(like):
-    """The official 3x3 kernels: centre minus left / right / up / down neighbour."""
-    k = torch.zeros(4, 1, 3, 3, dtype=like.dtype, device=like.device)
-    for n, (i, j) in enumerate(((1, 0), (1, 2), (0, 1), (2, 1))):
-        k[n, 0, 1, 1] = 1.0
-        k[n, 0, i, j] = -1.0
-    return k
+def _neighbour_differences(p):
+    """(B, 4, h, w): centre minus its left / right / upper / lower neighbour, zero
+    outside the grid -- what the official 3x3 kernels compute. Written as
+    subtractions rather than a convolution: conv2d also multiplies the kernels'
+    zero taps, and 0 * inf = NaN would turn one infinite cell into NaN across its
+    3x3 neighbourhood (values and gradients), which the formula does not say."""
+    q = F.pad(p, (1, 1, 1, 1))
+    return torch.cat((p - q[..., 1:-1, :-2], p - q[..., 1:-1, 2:], p - q[..., :-2, 1:-1], p - q[..., 2:, 1:-1]), 1)
 
 
 def _spa(enhanced, original, pool_size):
     y = F.avg_pool2d(enhanced.mean(1, keepdim=True), pool_size)
     i = F.avg_pool2d(original.mean(1, keepdim=True), pool_size)
-    k = _neighbour_kernels(y)
-    d_i = F.conv2d(i, k, padding=1)  # (B, 4, h, w): one channel per direction
-    d_y = F.conv2d(y, k, padding=1)
+    d_i = _neighbour_differences(i)  # (B, 4, h, w): one channel per direction
+    d_y = _neighbour_differences(y)
     return (d_i - d_y).pow(2).sum(1).mean()
 
 
