@@ -73,8 +73,12 @@
 #define TLL_CAT(a, b) TLL_CAT_(a, b)
 
 /* Tile shape: 2048 pixels with a halo overhead of 9.6% for the backward's gd GEMM. */
-#define SEP_TILE_ROWS 32
-#define SEP_TILE_COLS 64
+#ifndef SEP_TILE_ROWS
+#define SEP_TILE_ROWS 8
+#endif
+#ifndef SEP_TILE_COLS
+#define SEP_TILE_COLS 256
+#endif
 /* Below this many multiply-adds of the pointwise GEMM one thread does the call. */
 #define SEP_PAR_MIN 262144.0
 
@@ -109,6 +113,45 @@ static int sep_isa(void)
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
         return 1;
     return 0;
+}
+
+#include <immintrin.h>
+/* Outputs of at least this many bytes are written with streaming stores. */
+#ifndef SEP_STREAM_MIN
+#define SEP_STREAM_MIN (64.0 * 1024 * 1024)
+#endif
+
+/* o[j] = s[j] or relu(s[j]), with non-temporal stores where o is 64-byte aligned. */
+SEP_TARGET_AVX512 static void sep_stream_row_f32(float *o, const float *s, size_t n, int relu)
+{
+    size_t j = 0;
+    for (; j < n && (uintptr_t)(o + j) % 64; j++)
+        o[j] = relu && s[j] < 0 ? 0.0f : s[j];
+    __m512 z = _mm512_setzero_ps();
+    for (; j + 16 <= n; j += 16) {
+        __m512 v = _mm512_loadu_ps(s + j);
+        if (relu) /* NaN compares false and stays, as torch.relu */
+            v = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, z, _CMP_LT_OQ), v, z);
+        _mm512_stream_ps(o + j, v);
+    }
+    for (; j < n; j++)
+        o[j] = relu && s[j] < 0 ? 0.0f : s[j];
+}
+
+SEP_TARGET_AVX512 static void sep_stream_row_f64(double *o, const double *s, size_t n, int relu)
+{
+    size_t j = 0;
+    for (; j < n && (uintptr_t)(o + j) % 64; j++)
+        o[j] = relu && s[j] < 0 ? 0.0 : s[j];
+    __m512d z = _mm512_setzero_pd();
+    for (; j + 8 <= n; j += 8) {
+        __m512d v = _mm512_loadu_pd(s + j);
+        if (relu)
+            v = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v, z, _CMP_LT_OQ), v, z);
+        _mm512_stream_pd(o + j, v);
+    }
+    for (; j < n; j++)
+        o[j] = relu && s[j] < 0 ? 0.0 : s[j];
 }
 #else
 #define SEP_DISPATCH 0

@@ -21,6 +21,7 @@ typedef struct {
     int relu;
     sep_grid g;
     size_t ldp_max, ld_max, npart;
+    void (*put_row)(T *, const T *, size_t, int); /* copy (and relu) one output row */
 } CTX;
 
 #if SEP_VEC
@@ -48,6 +49,17 @@ SEP_INLINE T FN(sep_hsum_)(const V *v)
     return s;
 }
 #endif
+
+/* o[j] = s[j], or relu(s[j]) (NaN stays NaN, as torch.relu) */
+static void FN(sep_put_row_)(T *restrict o, const T *restrict s, size_t n, int relu)
+{
+    if (relu) {
+        for (size_t j = 0; j < n; j++)
+            o[j] = s[j] < 0 ? (T)0 : s[j];
+    } else {
+        memcpy(o, s, n * sizeof(T));
+    }
+}
 
 /* Halo tile of one plane (H, W) around rows r0.., cols c0..; mask (may be NULL):
    take src only where mask > 0 is not false (torch's relu backward: zero where y <= 0). */
@@ -335,12 +347,7 @@ SEP_INLINE void FN(sep_fwd_tile_)(const CTX *c, size_t it, T *scr)
         for (size_t r = 0; r < rh; r++) {
             const T *s = yt + co * ld + r * rw;
             T *o = c->out + (b * cout + co) * hw + (r0 + r) * W + c0;
-            if (c->relu) {
-                for (size_t j = 0; j < rw; j++)
-                    o[j] = s[j] < 0 ? (T)0 : s[j]; /* NaN stays NaN, as torch.relu */
-            } else {
-                memcpy(o, s, rw * sizeof(T));
-            }
+            c->put_row(o, s, rw, c->relu);
         }
     }
 }
@@ -354,7 +361,7 @@ SEP_INLINE void FN(sep_bwd_tile_)(const CTX *c, size_t it, T *scr)
     size_t H = c->h, W = c->w, hw = H * W, cin = c->cin, cout = c->cout;
     size_t pw = rw + 2, ldp = sep_round((rh + 2) * pw, SEP_NB), px = rh * rw, ld = sep_round(px, SEP_NB);
     T *xt = scr, *gs = xt + cin * c->ldp_max, *gdt = gs + cout * c->ldp_max;
-    T *go = gdt + cin * c->ldp_max, *d = go + cout * c->ld_max;
+    T *go = gdt + cin * c->ldp_max, *d = go + cout * c->ld_max, *gxt = d + cin * c->ld_max;
     for (size_t co = 0; co < cout; co++) {
         size_t pl = (b * cout + co) * hw;
         FN(sep_gather_)(gs + co * ldp, c->gy + pl, c->relu ? c->y + pl : NULL, H, W, r0, c0, rh, rw, ldp);
@@ -367,7 +374,10 @@ SEP_INLINE void FN(sep_bwd_tile_)(const CTX *c, size_t it, T *scr)
             T kf[9];
             for (int q = 0; q < 9; q++)
                 kf[q] = k[8 - q]; /* dL/dx is the correlation of gd with the flipped kernel */
-            FN(sep_dw_rows_)(c->gx + (b * cin + ci) * hw + r0 * W + c0, W, gdt + ci * ldp, pw, rh, rw, kf, (T)0);
+            /* into scratch, then out row by row (streaming stores for a large grad_x) */
+            FN(sep_dw_rows_)(gxt, rw, gdt + ci * ldp, pw, rh, rw, kf, (T)0);
+            for (size_t r = 0; r < rh; r++)
+                c->put_row(c->gx + (b * cin + ci) * hw + (r0 + r) * W + c0, gxt + r * rw, rw, 0);
         }
     }
     if (!c->part)
@@ -408,11 +418,13 @@ static void FN(sep_bwd_base_)(const CTX *c, size_t it, T *scr)
 SEP_TARGET_AVX512 static void FN(sep_fwd_avx512_)(const CTX *c, size_t it, T *scr)
 {
     FN(sep_fwd_tile_)(c, it, scr);
+    _mm_sfence(); /* order the tile's streaming stores (if any) before anything later */
 }
 
 SEP_TARGET_AVX512 static void FN(sep_bwd_avx512_)(const CTX *c, size_t it, T *scr)
 {
     FN(sep_bwd_tile_)(c, it, scr);
+    _mm_sfence();
 }
 
 SEP_TARGET_AVX2 static void FN(sep_fwd_avx2_)(const CTX *c, size_t it, T *scr)
@@ -479,6 +491,12 @@ static void FN(sep_init_ctx_)(CTX *c, size_t batch, size_t cin, size_t cout, siz
     c->ldp_max = sep_round((c->g.th + 2) * (c->g.tw + 2), SEP_NB);
     c->ld_max = sep_round(c->g.th * c->g.tw, SEP_NB);
     c->npart = cout * cin + cout + 10 * cin;
+    c->put_row = FN(sep_put_row_);
+#if SEP_DISPATCH
+    /* an output much larger than the caches: stream it past them (no read for ownership) */
+    if (sep_isa() == 2 && (double)batch * (cin > cout ? cin : cout) * height * width * sizeof(T) >= SEP_STREAM_MIN)
+        c->put_row = FN(sep_stream_row_);
+#endif
 }
 
 tll_status FN(tll_separable_conv_forward_)(T *y, const T *x, const T *dw_w, const T *dw_b, const T *pw_w,
@@ -546,7 +564,7 @@ tll_status FN(tll_separable_conv_backward_)(T *grad_x, T *grad_dw_w, T *grad_dw_
     c.y = y;
     c.gx = grad_x;
     c.part = part;
-    st = FN(sep_run_)(&c, FN(sep_pick_)(1), (2 * cin + cout) * c.ldp_max + (cin + cout) * c.ld_max);
+    st = FN(sep_run_)(&c, FN(sep_pick_)(1), (2 * cin + cout) * c.ldp_max + (cin + cout + 1) * c.ld_max);
     if (st == TLL_OK && want_w) {
         /* partials summed in tile order, whatever thread computed them */
         size_t np = c.npart, items = c.g.items, e;
