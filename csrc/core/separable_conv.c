@@ -7,14 +7,22 @@
  *     z[o]  = pw_b[o] + sum_c pw_w[o,c] * d[c]
  *     y     = z, or max(z, 0) with relu
  *
+ * The input may come in two parts, x (the first cin-cin2 channels) and x2 (the
+ * last cin2), the halves of a channel concatenation (DCE-Net's skip
+ * connections feed cat([a, b], 1) to conv5..7): the kernels read each channel
+ * from where it is, so the concatenation is never built, nor its gradient split.
+ *
  * Why fused: in NCHW, torch's depthwise 3x3 runs at a few GFLOP/s and writes
  * the (B,Cin,H,W) intermediate d to memory, only for the 1x1 to read it back.
- * Here d never exists in full. The work is split into tiles of at most
- * SEP_TILE_ROWS x SEP_TILE_COLS pixels of one image; each tile gathers its
- * input with a 1-pixel halo (zero outside the image) into per-thread scratch,
- * computes d for the tile there, then the pointwise product as a
- * register-blocked GEMM (8 output channels x 2 vectors of pixels in
- * registers, weights broadcast from L1), and copies the tile into y.
+ * Here d never exists in full. The work is split into tiles of at most 2048
+ * pixels of one image (SEP_TILE_COLS = 256 columns wide, 8 rows at that
+ * width, more rows for narrower images); each tile gathers its input with a
+ * 1-pixel halo (zero outside the image) into per-thread scratch, computes d
+ * for the tile there, then the pointwise product as a register-blocked GEMM
+ * (8 output channels x 2 vectors of pixels in registers, weights broadcast
+ * from L1), and copies the tile into y (with streaming stores when y is much
+ * larger than the caches: the kernels are then bound by memory traffic, and
+ * streaming saves the read-for-ownership of every output line).
  *
  * Backward, with g = dL/dy masked by y > 0 under relu (torch's relu backward):
  *     dL/dpw_w[o,c] = sum_p g[o,p] d[c,p]          dL/dpw_b[o] = sum_p g[o,p]
@@ -23,14 +31,15 @@
  *     dL/dx[c,i,j]  = sum_{a,e} dw_w[c,a,e] gd[c, i-a+1, j-e+1]
  * d is recomputed per tile instead of being saved by the forward. dL/dx needs
  * gd on a 1-pixel halo around the tile, so gd (a GEMM) is computed on the
- * (rows+2) x (cols+2) halo tile: with 32 x 64 tiles that is 9.6% more work on
- * that one GEMM, against storing d for the whole batch.
+ * (rows+2) x (cols+2) halo tile: 26% more work on that one GEMM for 8 x 256
+ * tiles, against storing d for the whole batch.
  *
  * Memory (per thread, allocated once per call; ppx = (rows+2)*(cols+2) and
- * px = rows*cols rounded up to a multiple of 2 vectors):
+ * px = rows*cols, each rounded up to a multiple of 2 vectors):
  *  - forward:  Cin*ppx (input tile) + Cin*px (d) + Cout*px (output tile);
- *  - backward: (2*Cin + Cout)*ppx (input tile, gd, halo g) + (Cin + Cout)*px (d, owned g);
- *    for Cin = 64, Cout = 32 in float32 that is about 1.6 MiB, L2-resident.
+ *  - backward: (2*Cin + Cout)*ppx (input tile, gd, halo g) + (Cin + Cout + 1)*px
+ *    (d, owned g, one channel of dL/dx); for Cin = 64, Cout = 32 in float32
+ *    (ppx = 2592, px = 2048) that is 1.7 MiB, about the L2 of one core.
  * Plus, in the backward, one partial of every weight and bias gradient per
  * tile ((Cout*Cin + Cout + 10*Cin) elements each) and Cin*Cout for pw_w^T.
  *
@@ -41,8 +50,8 @@
  * summed in tile order (in double). So every result is bit-identical for any
  * thread count. The results are not bit-identical to torch's (a different
  * summation order) and may differ in the last bits between CPUs: multiply-adds
- * are contracted to FMA where the selected code path has FMA (below), because
- * the pointwise GEMM is FMA-bound.
+ * are contracted to FMA where the selected code path has FMA (below): the
+ * pointwise GEMM's multiply-adds are most of the arithmetic.
  *
  * NaN and inf propagate as in the arithmetic; nothing is clamped. Out-of-image
  * halo values are exact zeros, so a finite input gives finite results.
@@ -72,7 +81,8 @@
 #define TLL_CAT_(a, b) a##b
 #define TLL_CAT(a, b) TLL_CAT_(a, b)
 
-/* Tile shape: 2048 pixels with a halo overhead of 9.6% for the backward's gd GEMM. */
+/* Tile shape: 2048 pixels, whole rows up to 256 columns (long contiguous runs of
+   every plane for the hardware prefetcher; squarer tiles measured slower). */
 #ifndef SEP_TILE_ROWS
 #define SEP_TILE_ROWS 8
 #endif
@@ -181,9 +191,11 @@ static void sep_make_grid(sep_grid *g, size_t batch, size_t height, size_t width
 }
 
 /* Sizes fit in size_t (the largest buffer is batch*max(cin,cout)*h*w elements). */
-static tll_status sep_check(size_t batch, size_t cin, size_t cout, size_t height, size_t width, size_t elem)
+static tll_status sep_check(size_t batch, size_t cin, size_t cin2, int have_x2, size_t cout, size_t height,
+                            size_t width, size_t elem)
 {
-    if (cin == 0 || cout == 0)
+    /* x has at least one channel; x2 is given exactly when it has channels */
+    if (cin == 0 || cout == 0 || cin2 >= cin || (cin2 > 0) != (have_x2 != 0))
         return TLL_ERR_ARG;
     size_t c = cin > cout ? cin : cout;
     size_t n = batch;

@@ -15,9 +15,9 @@
 #define SEP_NB (2 * SEP_VL)
 
 typedef struct {
-    const T *x, *dw_w, *dw_b, *pw_w, *pw_b, *wt, *gy, *y;
-    T *out, *gx, *part;
-    size_t cin, cout, h, w;
+    const T *x, *x2, *dw_w, *dw_b, *pw_w, *pw_b, *wt, *gy, *y;
+    T *out, *gx, *gx2, *part;
+    size_t cin, cin2, cout, h, w; /* x holds channels [0, cin-cin2), x2 the other cin2 */
     int relu;
     sep_grid g;
     size_t ldp_max, ld_max, npart;
@@ -317,6 +317,22 @@ SEP_INLINE void FN(sep_dwgrad_)(T *gw, T *gb, const T *G, const T *X, size_t rh,
     *gb = sb;
 }
 
+/* Channel ci of image b in x / x2 (the two halves of a channel concatenation). */
+SEP_INLINE const T *FN(sep_xplane_)(const CTX *c, size_t b, size_t ci)
+{
+    size_t c1 = c->cin - c->cin2, hw = c->h * c->w;
+    return ci < c1 ? c->x + (b * c1 + ci) * hw : c->x2 + (b * c->cin2 + ci - c1) * hw;
+}
+
+/* The same channel in grad_x / grad_x2; NULL if that half is not wanted. */
+SEP_INLINE T *FN(sep_gxplane_)(const CTX *c, size_t b, size_t ci)
+{
+    size_t c1 = c->cin - c->cin2, hw = c->h * c->w;
+    if (ci < c1)
+        return c->gx ? c->gx + (b * c1 + ci) * hw : NULL;
+    return c->gx2 ? c->gx2 + (b * c->cin2 + ci - c1) * hw : NULL;
+}
+
 /* Position of tile `it`: image b, first row/col, rows/cols. */
 SEP_INLINE void FN(sep_tile_pos_)(const CTX *c, size_t it, size_t *b, size_t *r0, size_t *c0, size_t *rh, size_t *rw)
 {
@@ -338,7 +354,7 @@ SEP_INLINE void FN(sep_fwd_tile_)(const CTX *c, size_t it, T *scr)
     T *xt = scr, *d = xt + cin * c->ldp_max, *yt = d + cin * c->ld_max;
     for (size_t ci = 0; ci < cin; ci++) {
         T *xc = xt + ci * ldp, *dc = d + ci * ld;
-        FN(sep_gather_)(xc, c->x + (b * cin + ci) * hw, NULL, H, W, r0, c0, rh, rw, ldp);
+        FN(sep_gather_)(xc, FN(sep_xplane_)(c, b, ci), NULL, H, W, r0, c0, rh, rw, ldp);
         FN(sep_dw_rows_)(dc, rw, xc, pw, rh, rw, c->dw_w + 9 * ci, c->dw_b[ci]);
         memset(dc + px, 0, (ld - px) * sizeof(T));
     }
@@ -368,8 +384,11 @@ SEP_INLINE void FN(sep_bwd_tile_)(const CTX *c, size_t it, T *scr)
     }
     /* gd on the halo tile (zero where g is zero: outside the image and in the tail) */
     FN(sep_gemm_)(gdt, ldp, c->wt, NULL, gs, ldp, cin, cout, ldp);
-    if (c->gx) {
+    if (c->gx || c->gx2) {
         for (size_t ci = 0; ci < cin; ci++) {
+            T *dst = FN(sep_gxplane_)(c, b, ci);
+            if (!dst)
+                continue;
             const T *k = c->dw_w + 9 * ci;
             T kf[9];
             for (int q = 0; q < 9; q++)
@@ -377,7 +396,7 @@ SEP_INLINE void FN(sep_bwd_tile_)(const CTX *c, size_t it, T *scr)
             /* into scratch, then out row by row (streaming stores for a large grad_x) */
             FN(sep_dw_rows_)(gxt, rw, gdt + ci * ldp, pw, rh, rw, kf, (T)0);
             for (size_t r = 0; r < rh; r++)
-                c->put_row(c->gx + (b * cin + ci) * hw + (r0 + r) * W + c0, gxt + r * rw, rw, 0);
+                c->put_row(dst + (r0 + r) * W + c0, gxt + r * rw, rw, 0);
         }
     }
     if (!c->part)
@@ -386,7 +405,7 @@ SEP_INLINE void FN(sep_bwd_tile_)(const CTX *c, size_t it, T *scr)
     T *p_pw_w = pp, *p_pw_b = pp + cout * cin, *p_dw_w = p_pw_b + cout, *p_dw_b = p_dw_w + 9 * cin;
     for (size_t ci = 0; ci < cin; ci++) {
         T *xc = xt + ci * ldp, *dc = d + ci * ld;
-        FN(sep_gather_)(xc, c->x + (b * cin + ci) * hw, NULL, H, W, r0, c0, rh, rw, ldp);
+        FN(sep_gather_)(xc, FN(sep_xplane_)(c, b, ci), NULL, H, W, r0, c0, rh, rw, ldp);
         FN(sep_dw_rows_)(dc, rw, xc, pw, rh, rw, c->dw_w + 9 * ci, c->dw_b[ci]);
         memset(dc + px, 0, (ld - px) * sizeof(T));
         FN(sep_dwgrad_)(p_dw_w + 9 * ci, p_dw_b + ci, gdt + ci * ldp, xc, rh, rw, pw);
@@ -499,16 +518,18 @@ static void FN(sep_init_ctx_)(CTX *c, size_t batch, size_t cin, size_t cout, siz
 #endif
 }
 
-tll_status FN(tll_separable_conv_forward_)(T *y, const T *x, const T *dw_w, const T *dw_b, const T *pw_w,
-                                           const T *pw_b, size_t batch, size_t cin, size_t cout, size_t height,
-                                           size_t width, int relu)
+tll_status FN(tll_separable_conv_forward_)(T *y, const T *x, const T *x2, const T *dw_w, const T *dw_b,
+                                           const T *pw_w, const T *pw_b, size_t batch, size_t cin, size_t cin2,
+                                           size_t cout, size_t height, size_t width, int relu)
 {
-    tll_status st = sep_check(batch, cin, cout, height, width, sizeof(T));
+    tll_status st = sep_check(batch, cin, cin2, x2 != NULL, cout, height, width, sizeof(T));
     if (st != TLL_OK || batch * height * width == 0)
         return st;
     CTX c;
     FN(sep_init_ctx_)(&c, batch, cin, cout, height, width, relu);
     c.x = x;
+    c.x2 = x2;
+    c.cin2 = cin2;
     c.dw_w = dw_w;
     c.dw_b = dw_b;
     c.pw_w = pw_w;
@@ -517,12 +538,12 @@ tll_status FN(tll_separable_conv_forward_)(T *y, const T *x, const T *dw_w, cons
     return FN(sep_run_)(&c, FN(sep_pick_)(0), cin * c.ldp_max + (cin + cout) * c.ld_max);
 }
 
-tll_status FN(tll_separable_conv_backward_)(T *grad_x, T *grad_dw_w, T *grad_dw_b, T *grad_pw_w, T *grad_pw_b,
-                                            const T *grad_y, const T *y, const T *x, const T *dw_w, const T *dw_b,
-                                            const T *pw_w, size_t batch, size_t cin, size_t cout, size_t height,
-                                            size_t width, int relu)
+tll_status FN(tll_separable_conv_backward_)(T *grad_x, T *grad_x2, T *grad_dw_w, T *grad_dw_b, T *grad_pw_w,
+                                            T *grad_pw_b, const T *grad_y, const T *y, const T *x, const T *x2,
+                                            const T *dw_w, const T *dw_b, const T *pw_w, size_t batch, size_t cin,
+                                            size_t cin2, size_t cout, size_t height, size_t width, int relu)
 {
-    tll_status st = sep_check(batch, cin, cout, height, width, sizeof(T));
+    tll_status st = sep_check(batch, cin, cin2, x2 != NULL, cout, height, width, sizeof(T));
     if (st != TLL_OK)
         return st;
     if (!grad_y || (relu && !y))
@@ -539,7 +560,7 @@ tll_status FN(tll_separable_conv_backward_)(T *grad_x, T *grad_dw_w, T *grad_dw_
             memset(grad_pw_b, 0, cout * sizeof(T));
         return TLL_OK;
     }
-    if (!grad_x && !want_w)
+    if (!grad_x && !grad_x2 && !want_w)
         return TLL_OK;
     CTX c;
     FN(sep_init_ctx_)(&c, batch, cin, cout, height, width, relu);
@@ -556,6 +577,8 @@ tll_status FN(tll_separable_conv_backward_)(T *grad_x, T *grad_dw_w, T *grad_dw_
         for (size_t i = 0; i < cin; i++)
             wt[i * cout + o] = pw_w[o * cin + i];
     c.x = x;
+    c.x2 = x2;
+    c.cin2 = cin2;
     c.dw_w = dw_w;
     c.dw_b = dw_b;
     c.pw_w = pw_w;
@@ -563,6 +586,7 @@ tll_status FN(tll_separable_conv_backward_)(T *grad_x, T *grad_dw_w, T *grad_dw_
     c.gy = grad_y;
     c.y = y;
     c.gx = grad_x;
+    c.gx2 = cin2 ? grad_x2 : NULL;
     c.part = part;
     st = FN(sep_run_)(&c, FN(sep_pick_)(1), (2 * cin + cout) * c.ldp_max + (cin + cout + 1) * c.ld_max);
     if (st == TLL_OK && want_w) {

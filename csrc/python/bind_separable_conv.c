@@ -1,13 +1,14 @@
 /*
  * Binding of the depthwise-separable convolution kernels (core/separable_conv.c):
- *   _C.separable_conv_forward(y, x, dw_w, dw_b, pw_w, pw_b, relu)
- *   _C.separable_conv_backward(grad_x, grad_dw_w, grad_dw_b, grad_pw_w, grad_pw_b,
- *                              grad_y, y, x, dw_w, dw_b, pw_w, relu)
+ *   _C.separable_conv_forward(y, x, x2, dw_w, dw_b, pw_w, pw_b, relu)
+ *   _C.separable_conv_backward(grad_x, grad_x2, grad_dw_w, grad_dw_b, grad_pw_w, grad_pw_b,
+ *                              grad_y, y, x, x2, dw_w, dw_b, pw_w, relu)
  * Outputs first (preallocated, C-contiguous, x's dtype), then inputs, then the
- * relu flag. Shapes: x (B,C,H,W), dw_w (C,1,3,3), dw_b (C,), pw_w (O,C,1,1),
- * pw_b (O,), y and grad_y (B,O,H,W); each gradient has its parameter's shape.
- * In the backward every gradient output may be None (not wanted), and y may be
- * None unless relu is true (its sign is the ReLU mask).
+ * relu flag. Shapes: x (B,C1,H,W) and x2 (B,C2,H,W) or None, the two halves of
+ * the input cat([x, x2], 1) with C = C1 + C2 channels; dw_w (C,1,3,3), dw_b
+ * (C,), pw_w (O,C,1,1), pw_b (O,), y and grad_y (B,O,H,W); each gradient has
+ * its input's shape. In the backward every gradient output may be None (not
+ * wanted), and y may be None unless relu is true (its sign is the ReLU mask).
  */
 #include "bind_common.h"
 
@@ -29,12 +30,12 @@ static int optional_shaped(PyObject *obj, const char *name, PyArrayObject *like,
 }
 
 typedef struct {
-    PyArrayObject *x, *dw_w, *dw_b, *pw_w;
-    npy_intp B, C, O, H, W;
+    PyArrayObject *x, *x2, *dw_w, *dw_b, *pw_w;
+    npy_intp B, C, C2, O, H, W; /* C: all input channels, C2: those in x2 */
 } sep_inputs;
 
-/* x, dw_w, dw_b, pw_w checked; sizes set from x and pw_w. */
-static int check_inputs(PyObject *xo, PyObject *dwo, PyObject *dbo, PyObject *pwo, sep_inputs *in)
+/* x, x2, dw_w, dw_b, pw_w checked; sizes set from x, x2 and pw_w. */
+static int check_inputs(PyObject *xo, PyObject *x2o, PyObject *dwo, PyObject *dbo, PyObject *pwo, sep_inputs *in)
 {
     in->x = tll_array_arg(xo, "x", 4, TLL_DT_FLOAT, 0);
     if (!in->x)
@@ -46,6 +47,20 @@ static int check_inputs(PyObject *xo, PyObject *dwo, PyObject *dbo, PyObject *pw
     if (in->C < 1) {
         PyErr_SetString(PyExc_ValueError, "x must have at least one channel");
         return -1;
+    }
+    in->x2 = NULL;
+    in->C2 = 0;
+    if (x2o != Py_None) {
+        in->x2 = tll_array_arg(x2o, "x2", 4, TLL_DT_FLOAT, 0);
+        if (!in->x2 || tll_same_dtype(in->x2, "x2", in->x, "x") || tll_dim_is(in->x2, "x2", 0, in->B) ||
+            tll_dim_is(in->x2, "x2", 2, in->H) || tll_dim_is(in->x2, "x2", 3, in->W))
+            return -1;
+        in->C2 = PyArray_DIM(in->x2, 1);
+        if (in->C2 < 1) {
+            PyErr_SetString(PyExc_ValueError, "x2 must have at least one channel (or be None)");
+            return -1;
+        }
+        in->C += in->C2;
     }
     in->pw_w = tll_array_arg(pwo, "pw_w", 4, TLL_DT_FLOAT, 0);
     if (!in->pw_w || tll_same_dtype(in->pw_w, "pw_w", in->x, "x"))
@@ -70,12 +85,12 @@ static int check_inputs(PyObject *xo, PyObject *dwo, PyObject *dbo, PyObject *pw
 
 static PyObject *py_separable_conv_forward(PyObject *self, PyObject *args)
 {
-    PyObject *yo, *xo, *dwo, *dbo, *pwo, *pbo;
+    PyObject *yo, *xo, *x2o, *dwo, *dbo, *pwo, *pbo;
     int relu;
-    if (!PyArg_ParseTuple(args, "OOOOOOp:separable_conv_forward", &yo, &xo, &dwo, &dbo, &pwo, &pbo, &relu))
+    if (!PyArg_ParseTuple(args, "OOOOOOOp:separable_conv_forward", &yo, &xo, &x2o, &dwo, &dbo, &pwo, &pbo, &relu))
         return NULL;
     sep_inputs in;
-    if (check_inputs(xo, dwo, dbo, pwo, &in))
+    if (check_inputs(xo, x2o, dwo, dbo, pwo, &in))
         return NULL;
     npy_intp spb[1] = {in.O}, sy[4] = {in.B, in.O, in.H, in.W};
     PyArrayObject *pb, *y;
@@ -85,26 +100,27 @@ static PyObject *py_separable_conv_forward(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_TypeError, "y and pw_b must be arrays, not None");
         return NULL;
     }
-    PyArrayObject *ins[5] = {in.x, in.dw_w, in.dw_b, in.pw_w, pb};
-    const char *names[5] = {"x", "dw_w", "dw_b", "pw_w", "pw_b"};
-    for (int i = 0; i < 5; i++)
+    PyArrayObject *ins[6] = {in.x, in.x2, in.dw_w, in.dw_b, in.pw_w, pb};
+    const char *names[6] = {"x", "x2", "dw_w", "dw_b", "pw_w", "pw_b"};
+    for (int i = 0; i < 6; i++)
         if (tll_no_overlap(y, "y", ins[i], names[i]))
             return NULL;
-    size_t B = (size_t)in.B, C = (size_t)in.C, O = (size_t)in.O, H = (size_t)in.H, W = (size_t)in.W;
+    size_t B = (size_t)in.B, C = (size_t)in.C, C2 = (size_t)in.C2, O = (size_t)in.O, H = (size_t)in.H,
+           W = (size_t)in.W;
+#define DATA(a, T) ((a) ? (T *)PyArray_DATA(a) : NULL)
     tll_status st;
     Py_BEGIN_ALLOW_THREADS;
     if (PyArray_TYPE(in.x) == NPY_FLOAT32)
-        st = tll_separable_conv_forward_f32((float *)PyArray_DATA(y), (const float *)PyArray_DATA(in.x),
-                                            (const float *)PyArray_DATA(in.dw_w), (const float *)PyArray_DATA(in.dw_b),
-                                            (const float *)PyArray_DATA(in.pw_w), (const float *)PyArray_DATA(pb), B,
-                                            C, O, H, W, relu);
+        st = tll_separable_conv_forward_f32(DATA(y, float), DATA(in.x, const float), DATA(in.x2, const float),
+                                            DATA(in.dw_w, const float), DATA(in.dw_b, const float),
+                                            DATA(in.pw_w, const float), DATA(pb, const float), B, C, C2, O, H, W, relu);
     else
-        st = tll_separable_conv_forward_f64((double *)PyArray_DATA(y), (const double *)PyArray_DATA(in.x),
-                                            (const double *)PyArray_DATA(in.dw_w),
-                                            (const double *)PyArray_DATA(in.dw_b),
-                                            (const double *)PyArray_DATA(in.pw_w), (const double *)PyArray_DATA(pb),
-                                            B, C, O, H, W, relu);
+        st = tll_separable_conv_forward_f64(DATA(y, double), DATA(in.x, const double), DATA(in.x2, const double),
+                                            DATA(in.dw_w, const double), DATA(in.dw_b, const double),
+                                            DATA(in.pw_w, const double), DATA(pb, const double), B, C, C2, O, H, W,
+                                            relu);
     Py_END_ALLOW_THREADS;
+#undef DATA
     if (st != TLL_OK)
         return tll_raise_status(st, "separable_conv_forward");
     Py_RETURN_NONE;
@@ -112,23 +128,29 @@ static PyObject *py_separable_conv_forward(PyObject *self, PyObject *args)
 
 static PyObject *py_separable_conv_backward(PyObject *self, PyObject *args)
 {
-    PyObject *gxo, *gdwo, *gdbo, *gpwo, *gpbo, *gyo, *yo, *xo, *dwo, *dbo, *pwo;
+    PyObject *gxo, *gx2o, *gdwo, *gdbo, *gpwo, *gpbo, *gyo, *yo, *xo, *x2o, *dwo, *dbo, *pwo;
     int relu;
-    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOp:separable_conv_backward", &gxo, &gdwo, &gdbo, &gpwo, &gpbo, &gyo, &yo,
-                          &xo, &dwo, &dbo, &pwo, &relu))
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOOp:separable_conv_backward", &gxo, &gx2o, &gdwo, &gdbo, &gpwo, &gpbo,
+                          &gyo, &yo, &xo, &x2o, &dwo, &dbo, &pwo, &relu))
         return NULL;
     sep_inputs in;
-    if (check_inputs(xo, dwo, dbo, pwo, &in))
+    if (check_inputs(xo, x2o, dwo, dbo, pwo, &in))
         return NULL;
-    npy_intp sx[4] = {in.B, in.C, in.H, in.W}, sy[4] = {in.B, in.O, in.H, in.W};
+    npy_intp sx[4] = {in.B, in.C - in.C2, in.H, in.W}, sx2[4] = {in.B, in.C2, in.H, in.W};
+    npy_intp sy[4] = {in.B, in.O, in.H, in.W};
     npy_intp sdw[4] = {in.C, 1, 3, 3}, sdb[1] = {in.C}, spw[4] = {in.O, in.C, 1, 1}, spb[1] = {in.O};
-    PyArrayObject *gy, *y, *out[5];
+    PyArrayObject *gy, *y, *out[6];
+    if (gx2o != Py_None && !in.x2) {
+        PyErr_SetString(PyExc_ValueError, "grad_x2 must be None when x2 is None");
+        return NULL;
+    }
     if (optional_shaped(gyo, "grad_y", in.x, 4, sy, 0, &gy) || optional_shaped(yo, "y", in.x, 4, sy, 0, &y) ||
         optional_shaped(gxo, "grad_x", in.x, 4, sx, 1, &out[0]) ||
-        optional_shaped(gdwo, "grad_dw_w", in.x, 4, sdw, 1, &out[1]) ||
-        optional_shaped(gdbo, "grad_dw_b", in.x, 1, sdb, 1, &out[2]) ||
-        optional_shaped(gpwo, "grad_pw_w", in.x, 4, spw, 1, &out[3]) ||
-        optional_shaped(gpbo, "grad_pw_b", in.x, 1, spb, 1, &out[4]))
+        optional_shaped(gx2o, "grad_x2", in.x, 4, sx2, 1, &out[1]) ||
+        optional_shaped(gdwo, "grad_dw_w", in.x, 4, sdw, 1, &out[2]) ||
+        optional_shaped(gdbo, "grad_dw_b", in.x, 1, sdb, 1, &out[3]) ||
+        optional_shaped(gpwo, "grad_pw_w", in.x, 4, spw, 1, &out[4]) ||
+        optional_shaped(gpbo, "grad_pw_b", in.x, 1, spb, 1, &out[5]))
         return NULL;
     if (!gy) {
         PyErr_SetString(PyExc_TypeError, "grad_y must be an array, not None");
@@ -138,33 +160,36 @@ static PyObject *py_separable_conv_backward(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "y (the forward's output) is needed when relu is true");
         return NULL;
     }
-    const char *onames[5] = {"grad_x", "grad_dw_w", "grad_dw_b", "grad_pw_w", "grad_pw_b"};
-    PyArrayObject *ins[6] = {gy, y, in.x, in.dw_w, in.dw_b, in.pw_w};
-    const char *inames[6] = {"grad_y", "y", "x", "dw_w", "dw_b", "pw_w"};
-    for (int o = 0; o < 5; o++) {
-        for (int i = 0; i < 6; i++)
+    const char *onames[6] = {"grad_x", "grad_x2", "grad_dw_w", "grad_dw_b", "grad_pw_w", "grad_pw_b"};
+    PyArrayObject *ins[7] = {gy, y, in.x, in.x2, in.dw_w, in.dw_b, in.pw_w};
+    const char *inames[7] = {"grad_y", "y", "x", "x2", "dw_w", "dw_b", "pw_w"};
+    for (int o = 0; o < 6; o++) {
+        for (int i = 0; i < 7; i++)
             if (tll_no_overlap(out[o], onames[o], ins[i], inames[i]))
                 return NULL;
         for (int p = 0; p < o; p++)
             if (tll_no_overlap(out[o], onames[o], out[p], onames[p]))
                 return NULL;
     }
-    size_t B = (size_t)in.B, C = (size_t)in.C, O = (size_t)in.O, H = (size_t)in.H, W = (size_t)in.W;
+    size_t B = (size_t)in.B, C = (size_t)in.C, C2 = (size_t)in.C2, O = (size_t)in.O, H = (size_t)in.H,
+           W = (size_t)in.W;
 #define DATA(a, T) ((a) ? (T *)PyArray_DATA(a) : NULL)
     tll_status st;
     Py_BEGIN_ALLOW_THREADS;
     if (PyArray_TYPE(in.x) == NPY_FLOAT32)
         st = tll_separable_conv_backward_f32(DATA(out[0], float), DATA(out[1], float), DATA(out[2], float),
-                                             DATA(out[3], float), DATA(out[4], float), DATA(gy, const float),
-                                             DATA(y, const float), DATA(in.x, const float),
-                                             DATA(in.dw_w, const float), DATA(in.dw_b, const float),
-                                             DATA(in.pw_w, const float), B, C, O, H, W, relu);
+                                             DATA(out[3], float), DATA(out[4], float), DATA(out[5], float),
+                                             DATA(gy, const float), DATA(y, const float), DATA(in.x, const float),
+                                             DATA(in.x2, const float), DATA(in.dw_w, const float),
+                                             DATA(in.dw_b, const float), DATA(in.pw_w, const float), B, C, C2, O, H,
+                                             W, relu);
     else
         st = tll_separable_conv_backward_f64(DATA(out[0], double), DATA(out[1], double), DATA(out[2], double),
-                                             DATA(out[3], double), DATA(out[4], double), DATA(gy, const double),
-                                             DATA(y, const double), DATA(in.x, const double),
-                                             DATA(in.dw_w, const double), DATA(in.dw_b, const double),
-                                             DATA(in.pw_w, const double), B, C, O, H, W, relu);
+                                             DATA(out[3], double), DATA(out[4], double), DATA(out[5], double),
+                                             DATA(gy, const double), DATA(y, const double), DATA(in.x, const double),
+                                             DATA(in.x2, const double), DATA(in.dw_w, const double),
+                                             DATA(in.dw_b, const double), DATA(in.pw_w, const double), B, C, C2, O,
+                                             H, W, relu);
     Py_END_ALLOW_THREADS;
 #undef DATA
     if (st != TLL_OK)
@@ -174,12 +199,12 @@ static PyObject *py_separable_conv_backward(PyObject *self, PyObject *args)
 
 PyMethodDef tll_separable_conv_methods[] = {
     {"separable_conv_forward", py_separable_conv_forward, METH_VARARGS,
-     "separable_conv_forward(y, x, dw_w, dw_b, pw_w, pw_b, relu): y <- [relu](pointwise(depthwise3x3(x))).\n"
-     "x (B,C,H,W), dw_w (C,1,3,3), dw_b (C,), pw_w (O,C,1,1), pw_b (O,), y (B,O,H,W); float32 or float64,\n"
-     "C-contiguous."},
+     "separable_conv_forward(y, x, x2, dw_w, dw_b, pw_w, pw_b, relu): y <- [relu](pointwise(depthwise3x3(\n"
+     "cat([x, x2], 1)))). x (B,C1,H,W), x2 (B,C2,H,W) or None, dw_w (C,1,3,3), dw_b (C,), pw_w (O,C,1,1),\n"
+     "pw_b (O,), y (B,O,H,W) with C = C1 + C2; float32 or float64, C-contiguous."},
     {"separable_conv_backward", py_separable_conv_backward, METH_VARARGS,
-     "separable_conv_backward(grad_x, grad_dw_w, grad_dw_b, grad_pw_w, grad_pw_b, grad_y, y, x, dw_w, dw_b,\n"
-     "pw_w, relu): gradients of the block given grad_y. Any gradient output may be None (not wanted); y is\n"
+     "separable_conv_backward(grad_x, grad_x2, grad_dw_w, grad_dw_b, grad_pw_w, grad_pw_b, grad_y, y, x, x2,\n"
+     "dw_w, dw_b, pw_w, relu): gradients of the block given grad_y. Any gradient output may be None (not wanted); y is\n"
      "the forward's output, needed (and may otherwise be None) when relu is true."},
     {NULL, NULL, 0, NULL},
 };

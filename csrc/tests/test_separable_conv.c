@@ -155,7 +155,7 @@ static void test_against_naive(shape s)
     double *d = malloc((nx ? nx : 1) * sizeof(double)), *yr = malloc((ny ? ny : 1) * sizeof(double));
     double *y = malloc((ny ? ny : 1) * sizeof(double));
     naive_forward(d, yr, x, dw, db, pw, pb, &s);
-    CHECK(tll_separable_conv_forward_f64(y, x, dw, db, pw, pb, s.B, s.C, s.O, s.H, s.W, s.relu) == TLL_OK);
+    CHECK(tll_separable_conv_forward_f64(y, x, NULL, dw, db, pw, pb, s.B, s.C, 0, s.O, s.H, s.W, s.relu) == TLL_OK);
     for (size_t i = 0; i < ny; i++)
         CHECK_CLOSE(y[i], yr[i], 1e-12);
 
@@ -166,8 +166,7 @@ static void test_against_naive(shape s)
     double *rdb = malloc(s.C * sizeof(double)), *rpw = malloc(s.O * s.C * sizeof(double));
     double *rpb = malloc(s.O * sizeof(double));
     naive_backward(rx, rdw, rdb, rpw, rpb, gy, x, dw, db, pw, pb, &s);
-    CHECK(tll_separable_conv_backward_f64(gx, gdw, gdb, gpw, gpb, gy, y, x, dw, db, pw, s.B, s.C, s.O, s.H, s.W,
-                                          s.relu) == TLL_OK);
+    CHECK(tll_separable_conv_backward_f64(gx, NULL, gdw, gdb, gpw, gpb, gy, y, x, NULL, dw, db, pw, s.B, s.C, 0, s.O, s.H, s.W, s.relu) == TLL_OK);
     for (size_t i = 0; i < nx; i++)
         CHECK_CLOSE(gx[i], rx[i], 1e-11);
     for (size_t i = 0; i < 9 * s.C; i++)
@@ -185,11 +184,10 @@ static void test_against_naive(shape s)
     float *gxf = malloc((nx ? nx : 1) * sizeof(float)), *gdwf = malloc(9 * s.C * sizeof(float));
     float *gdbf = malloc(s.C * sizeof(float)), *gpwf = malloc(s.O * s.C * sizeof(float));
     float *gpbf = malloc(s.O * sizeof(float));
-    CHECK(tll_separable_conv_forward_f32(yf, xf, dwf, dbf, pwf, pbf, s.B, s.C, s.O, s.H, s.W, s.relu) == TLL_OK);
+    CHECK(tll_separable_conv_forward_f32(yf, xf, NULL, dwf, dbf, pwf, pbf, s.B, s.C, 0, s.O, s.H, s.W, s.relu) == TLL_OK);
     for (size_t i = 0; i < ny; i++)
         CHECK_CLOSE(yf[i], yr[i], 1e-4 * (1 + s.C / 8.0));
-    CHECK(tll_separable_conv_backward_f32(gxf, gdwf, gdbf, gpwf, gpbf, gyf, yf, xf, dwf, dbf, pwf, s.B, s.C, s.O,
-                                          s.H, s.W, s.relu) == TLL_OK);
+    CHECK(tll_separable_conv_backward_f32(gxf, NULL, gdwf, gdbf, gpwf, gpbf, gyf, yf, xf, NULL, dwf, dbf, pwf, s.B, s.C, 0, s.O, s.H, s.W, s.relu) == TLL_OK);
     double big = (double)(s.B * HW);
     for (size_t i = 0; i < nx; i++)
         CHECK_CLOSE(gxf[i], rx[i], 1e-4 * (1 + s.O / 8.0));
@@ -229,9 +227,8 @@ static void test_threads_and_nulls(void)
         gdb[t] = malloc(s.C * sizeof(float));
         gpw[t] = malloc(s.O * s.C * sizeof(float));
         gpb[t] = malloc(s.O * sizeof(float));
-        CHECK(tll_separable_conv_forward_f32(y[t], x, dw, db, pw, pb, s.B, s.C, s.O, s.H, s.W, 1) == TLL_OK);
-        CHECK(tll_separable_conv_backward_f32(gx[t], gdw[t], gdb[t], gpw[t], gpb[t], gy, y[t], x, dw, db, pw, s.B,
-                                              s.C, s.O, s.H, s.W, 1) == TLL_OK);
+        CHECK(tll_separable_conv_forward_f32(y[t], x, NULL, dw, db, pw, pb, s.B, s.C, 0, s.O, s.H, s.W, 1) == TLL_OK);
+        CHECK(tll_separable_conv_backward_f32(gx[t], NULL, gdw[t], gdb[t], gpw[t], gpb[t], gy, y[t], x, NULL, dw, db, pw, s.B, s.C, 0, s.O, s.H, s.W, 1) == TLL_OK);
     }
     tll_set_num_threads(0);
     CHECK(memcmp(y[0], y[1], ny * sizeof(float)) == 0);
@@ -243,11 +240,9 @@ static void test_threads_and_nulls(void)
 
     /* only some gradients wanted: the same values */
     float *g2 = malloc(9 * s.C * sizeof(float)), *gx2 = malloc(nx * sizeof(float));
-    CHECK(tll_separable_conv_backward_f32(NULL, g2, NULL, NULL, NULL, gy, y[0], x, dw, db, pw, s.B, s.C, s.O, s.H,
-                                          s.W, 1) == TLL_OK);
+    CHECK(tll_separable_conv_backward_f32(NULL, NULL, g2, NULL, NULL, NULL, gy, y[0], x, NULL, dw, db, pw, s.B, s.C, 0, s.O, s.H, s.W, 1) == TLL_OK);
     CHECK(memcmp(g2, gdw[0], 9 * s.C * sizeof(float)) == 0);
-    CHECK(tll_separable_conv_backward_f32(gx2, NULL, NULL, NULL, NULL, gy, y[0], x, dw, db, pw, s.B, s.C, s.O, s.H,
-                                          s.W, 1) == TLL_OK);
+    CHECK(tll_separable_conv_backward_f32(gx2, NULL, NULL, NULL, NULL, NULL, gy, y[0], x, NULL, dw, db, pw, s.B, s.C, 0, s.O, s.H, s.W, 1) == TLL_OK);
     CHECK(memcmp(gx2, gx[0], nx * sizeof(float)) == 0);
     free(g2), free(gx2);
     for (int t = 0; t < 2; t++)
@@ -256,31 +251,72 @@ static void test_threads_and_nulls(void)
     free(x), free(dw), free(db), free(pw), free(pb), free(gy);
 }
 
+/* x given in two parts (a channel concatenation): the same bits as the whole */
+static void test_split_input(void)
+{
+    shape s = {2, 7, 5, 19, 40, 1};
+    size_t C1 = 3, C2 = s.C - C1, HW = s.H * s.W, nx = s.B * s.C * HW, ny = s.B * s.O * HW;
+    double *x = rand_buf(nx, -1, 1), *dw = rand_buf(9 * s.C, -0.5, 0.5), *db = rand_buf(s.C, -0.5, 0.5);
+    double *pw = rand_buf(s.O * s.C, -0.5, 0.5), *pb = rand_buf(s.O, -0.5, 0.5), *gy = rand_buf(ny, -1, 1);
+    double *xa = malloc(s.B * C1 * HW * sizeof(double)), *xb = malloc(s.B * C2 * HW * sizeof(double));
+    for (size_t b = 0; b < s.B; b++) {
+        memcpy(xa + b * C1 * HW, x + b * s.C * HW, C1 * HW * sizeof(double));
+        memcpy(xb + b * C2 * HW, x + (b * s.C + C1) * HW, C2 * HW * sizeof(double));
+    }
+    double *y = malloc(ny * sizeof(double)), *y2 = malloc(ny * sizeof(double)), *gx = malloc(nx * sizeof(double));
+    double *ga = malloc(s.B * C1 * HW * sizeof(double)), *gb = malloc(s.B * C2 * HW * sizeof(double));
+    double gw[2][9 * 7], gpw[2][5 * 7];
+    CHECK(tll_separable_conv_forward_f64(y, x, NULL, dw, db, pw, pb, s.B, s.C, 0, s.O, s.H, s.W, 1) == TLL_OK);
+    CHECK(tll_separable_conv_forward_f64(y2, xa, xb, dw, db, pw, pb, s.B, s.C, C2, s.O, s.H, s.W, 1) == TLL_OK);
+    CHECK(memcmp(y, y2, ny * sizeof(double)) == 0);
+    CHECK(tll_separable_conv_backward_f64(gx, NULL, gw[0], NULL, gpw[0], NULL, gy, y, x, NULL, dw, db, pw, s.B, s.C,
+                                          0, s.O, s.H, s.W, 1) == TLL_OK);
+    CHECK(tll_separable_conv_backward_f64(ga, gb, gw[1], NULL, gpw[1], NULL, gy, y, xa, xb, dw, db, pw, s.B, s.C,
+                                          C2, s.O, s.H, s.W, 1) == TLL_OK);
+    CHECK(memcmp(gw[0], gw[1], sizeof gw[0]) == 0);
+    CHECK(memcmp(gpw[0], gpw[1], sizeof gpw[0]) == 0);
+    for (size_t b = 0; b < s.B; b++) {
+        CHECK(memcmp(ga + b * C1 * HW, gx + b * s.C * HW, C1 * HW * sizeof(double)) == 0);
+        CHECK(memcmp(gb + b * C2 * HW, gx + (b * s.C + C1) * HW, C2 * HW * sizeof(double)) == 0);
+    }
+    /* only the second half's gradient wanted */
+    memset(gb, 0, s.B * C2 * HW * sizeof(double));
+    CHECK(tll_separable_conv_backward_f64(NULL, gb, NULL, NULL, NULL, NULL, gy, y, xa, xb, dw, db, pw, s.B, s.C, C2,
+                                          s.O, s.H, s.W, 1) == TLL_OK);
+    for (size_t b = 0; b < s.B; b++)
+        CHECK(memcmp(gb + b * C2 * HW, gx + (b * s.C + C1) * HW, C2 * HW * sizeof(double)) == 0);
+    /* cin2 must leave x at least one channel, and x2 comes exactly with cin2 > 0 */
+    CHECK(tll_separable_conv_forward_f64(y2, xa, xb, dw, db, pw, pb, s.B, s.C, s.C, s.O, s.H, s.W, 1) == TLL_ERR_ARG);
+    CHECK(tll_separable_conv_forward_f64(y2, xa, NULL, dw, db, pw, pb, s.B, s.C, C2, s.O, s.H, s.W, 1) == TLL_ERR_ARG);
+    CHECK(tll_separable_conv_forward_f64(y2, xa, xb, dw, db, pw, pb, s.B, s.C, 0, s.O, s.H, s.W, 1) == TLL_ERR_ARG);
+    free(x), free(dw), free(db), free(pw), free(pb), free(gy), free(xa), free(xb), free(y), free(y2), free(gx);
+    free(ga), free(gb);
+}
+
 static void test_edge_cases(void)
 {
     double x[4] = {1, 2, 3, 4}, dw[9] = {0}, db[1] = {0}, pw[2] = {1, 1}, pb[2] = {0}, y[8], gy[8] = {0};
     double gdw[9], gdb[1], gpw[2], gpb[2];
-    CHECK(tll_separable_conv_forward_f64(y, x, dw, db, pw, pb, 1, 0, 2, 2, 2, 0) == TLL_ERR_ARG);
-    CHECK(tll_separable_conv_forward_f64(y, x, dw, db, pw, pb, 1, 1, 0, 2, 2, 0) == TLL_ERR_ARG);
-    CHECK(tll_separable_conv_backward_f64(NULL, gdw, NULL, NULL, NULL, gy, NULL, x, dw, db, pw, 1, 1, 2, 2, 2, 1) ==
+    CHECK(tll_separable_conv_forward_f64(y, x, NULL, dw, db, pw, pb, 1, 0, 0, 2, 2, 2, 0) == TLL_ERR_ARG);
+    CHECK(tll_separable_conv_forward_f64(y, x, NULL, dw, db, pw, pb, 1, 1, 0, 0, 2, 2, 0) == TLL_ERR_ARG);
+    CHECK(tll_separable_conv_backward_f64(NULL, NULL, gdw, NULL, NULL, NULL, gy, NULL, x, NULL, dw, db, pw, 1, 1, 0, 2, 2, 2, 1) ==
           TLL_ERR_ARG);
-    CHECK(tll_separable_conv_backward_f64(NULL, gdw, NULL, NULL, NULL, NULL, y, x, dw, db, pw, 1, 1, 2, 2, 2, 0) ==
+    CHECK(tll_separable_conv_backward_f64(NULL, NULL, gdw, NULL, NULL, NULL, NULL, y, x, NULL, dw, db, pw, 1, 1, 0, 2, 2, 2, 0) ==
           TLL_ERR_ARG);
-    CHECK(tll_separable_conv_forward_f64(y, x, dw, db, pw, pb, (size_t)1 << 40, 1, 2, (size_t)1 << 20,
-                                         (size_t)1 << 20, 0) == TLL_ERR_OVERFLOW);
+    CHECK(tll_separable_conv_forward_f64(y, x, NULL, dw, db, pw, pb, (size_t)1 << 40, 1, 0, 2, (size_t)1 << 20, (size_t)1 << 20, 0) == TLL_ERR_OVERFLOW);
     /* no pixels: nothing written by the forward, zero weight gradients */
     for (int i = 0; i < 9; i++)
         gdw[i] = 7;
     gdb[0] = gpw[0] = gpw[1] = gpb[0] = gpb[1] = 7;
-    CHECK(tll_separable_conv_forward_f64(y, x, dw, db, pw, pb, 0, 1, 2, 2, 2, 0) == TLL_OK);
-    CHECK(tll_separable_conv_backward_f64(NULL, gdw, gdb, gpw, gpb, gy, y, x, dw, db, pw, 1, 1, 2, 0, 2, 1) ==
+    CHECK(tll_separable_conv_forward_f64(y, x, NULL, dw, db, pw, pb, 0, 1, 0, 2, 2, 2, 0) == TLL_OK);
+    CHECK(tll_separable_conv_backward_f64(NULL, NULL, gdw, gdb, gpw, gpb, gy, y, x, NULL, dw, db, pw, 1, 1, 0, 2, 0, 2, 1) ==
           TLL_OK);
     for (int i = 0; i < 9; i++)
         CHECK(gdw[i] == 0);
     CHECK(gdb[0] == 0 && gpw[0] == 0 && gpw[1] == 0 && gpb[0] == 0 && gpb[1] == 0);
     /* NaN in x reaches the outputs */
     double xn[4] = {1, NAN, 3, 4}, dw1[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
-    CHECK(tll_separable_conv_forward_f64(y, xn, dw1, db, pw, pb, 1, 1, 2, 2, 2, 0) == TLL_OK);
+    CHECK(tll_separable_conv_forward_f64(y, xn, NULL, dw1, db, pw, pb, 1, 1, 0, 2, 2, 2, 0) == TLL_OK);
     CHECK(isnan(y[0]) && isnan(y[7]));
 }
 
@@ -295,6 +331,7 @@ int main(void)
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
         test_against_naive(shapes[i]);
     test_threads_and_nulls();
+    test_split_input();
     test_edge_cases();
     TEST_MAIN_END();
 }

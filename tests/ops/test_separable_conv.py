@@ -218,22 +218,81 @@ def test_binding_validates():
     dw, db = np.random.rand(3, 1, 3, 3).astype(np.float32), np.random.rand(3).astype(np.float32)
     pw, pb = np.random.rand(2, 3, 1, 1).astype(np.float32), np.random.rand(2).astype(np.float32)
     y = np.empty((1, 2, 4, 5), np.float32)
-    _C.separable_conv_forward(y, x, dw, db, pw, pb, True)
+    _C.separable_conv_forward(y, x, None, dw, db, pw, pb, True)
     expect = ref_sep(*(torch.from_numpy(a) for a in (x, dw, db, pw, pb)), relu=True)
     torch.testing.assert_close(torch.from_numpy(y), expect)
+    y2 = np.empty_like(y)
+    _C.separable_conv_forward(y2, np.ascontiguousarray(x[:, :1]), np.ascontiguousarray(x[:, 1:]), dw, db, pw, pb,
+                              True)
+    assert np.array_equal(y, y2)
     with pytest.raises(TypeError, match="pw_w and x must have the same dtype"):
-        _C.separable_conv_forward(y, x, dw, db, pw.astype(np.float64), pb, False)
+        _C.separable_conv_forward(y, x, None, dw, db, pw.astype(np.float64), pb, False)
     with pytest.raises(ValueError, match="dw_w: dimension 2 must be 3"):
-        _C.separable_conv_forward(y, x, np.zeros((3, 1, 2, 3), np.float32), db, pw, pb, False)
+        _C.separable_conv_forward(y, x, None, np.zeros((3, 1, 2, 3), np.float32), db, pw, pb, False)
+    with pytest.raises(ValueError, match="dw_w: dimension 0 must be 4"):
+        _C.separable_conv_forward(y, x, np.zeros((1, 1, 4, 5), np.float32), dw, db, pw, pb, False)
+    with pytest.raises(ValueError, match="x2: dimension 2 must be 4"):
+        _C.separable_conv_forward(y, x, np.zeros((1, 1, 3, 5), np.float32), dw, db, pw, pb, False)
     with pytest.raises(ValueError, match="y: dimension 1 must be 2"):
-        _C.separable_conv_forward(np.empty((1, 3, 4, 5), np.float32), x, dw, db, pw, pb, False)
+        _C.separable_conv_forward(np.empty((1, 3, 4, 5), np.float32), x, None, dw, db, pw, pb, False)
     with pytest.raises(ValueError, match="y must be C-contiguous"):
-        _C.separable_conv_forward(np.empty((1, 2, 4, 10), np.float32)[..., ::2], x, dw, db, pw, pb, False)
+        _C.separable_conv_forward(np.empty((1, 2, 4, 10), np.float32)[..., ::2], x, None, dw, db, pw, pb, False)
     with pytest.raises(ValueError, match="y must not share memory with x"):
-        _C.separable_conv_forward(x[:, :2], x, dw, db, pw, pb, False)
+        _C.separable_conv_forward(x[:, :2], x, None, dw, db, pw, pb, False)
     gy = np.random.rand(1, 2, 4, 5).astype(np.float32)
     with pytest.raises(ValueError, match="y .the forward's output. is needed"):
-        _C.separable_conv_backward(None, None, None, np.empty_like(pw), None, gy, None, x, dw, db, pw, True)
+        _C.separable_conv_backward(None, None, None, None, np.empty_like(pw), None, gy, None, x, None, dw, db, pw,
+                                   True)
+    with pytest.raises(ValueError, match="grad_x2 must be None when x2 is None"):
+        _C.separable_conv_backward(None, np.empty_like(x), None, None, None, None, gy, y, x, None, dw, db, pw, True)
     with pytest.raises(ValueError, match="grad_x must not share memory with grad_y"):
         big = np.zeros((1, 3, 4, 5), np.float32)
-        _C.separable_conv_backward(big, None, None, None, None, big[:, :2], None, x, dw, db, pw, False)
+        _C.separable_conv_backward(big, None, None, None, None, None, big[:, :2], None, x, None, dw, db, pw, False)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("split", [(1, 2), (32, 32), (5, 27)])
+@pytest.mark.parametrize("relu", [False, True])
+def test_pair_input_is_the_concatenation(dtype, split, relu):
+    # the pair (a, b) stands for cat([a, b], 1): same output and gradients as the concatenated input
+    ca, cb = split
+    a, b = torch.randn(2, ca, 11, 19, dtype=dtype), torch.randn(2, cb, 11, 19, dtype=dtype)
+    params = _params(ca + cb, 6, dtype)
+    g = torch.randn(2, 6, 11, 19, dtype=dtype)
+    leaves = [t.clone().requires_grad_() for t in (a, b, *params)]
+    y = separable_conv((leaves[0], leaves[1]), *leaves[2:], relu=relu)
+    grads = torch.autograd.grad(y, leaves, g)
+    cat = torch.cat([a, b], 1)
+    y_cat, cat_grads = _run(separable_conv, cat, params, relu, g)
+    assert torch.equal(y, y_cat)  # the kernel reads the same values in the same order
+    assert torch.equal(torch.cat(grads[:2], 1), cat_grads[0])
+    for u, v in zip(grads[2:], cat_grads[1:]):
+        assert torch.equal(u, v)
+    ry = ref_sep((a, b), *params, relu=relu)
+    torch.testing.assert_close(y.detach(), ry, **_tol(dtype, ca + cb))
+
+
+def test_pair_input_gradcheck():
+    a = torch.randn(1, 2, 4, 5, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(1, 3, 4, 5, dtype=torch.float64, requires_grad=True)
+    params = [p.requires_grad_() for p in _params(5, 2, torch.float64)]
+    assert torch.autograd.gradcheck(lambda a, b, *p: separable_conv((a, b), *p), (a, b, *params))
+    # only the second half needs a gradient
+    assert torch.autograd.gradcheck(lambda b: separable_conv((a.detach(), b), *[p.detach() for p in params]), (b,))
+
+
+PAIR_BAD = [
+    (((_x,),), ValueError, "a pair of tensors"),
+    (((_x, _x, _x),), ValueError, "a pair of tensors"),
+    (((_x[:, :1], _x[:, 1:].double()),), TypeError, "x\\[1\\] and x\\[0\\] must have the same dtype"),
+    (((_x[:, :1], torch.rand(2, 2, 4, 6)),), ValueError, "x\\[1\\] must have the batch size, height and width"),
+    (((_x[:, :1], torch.rand(2, 3, 4, 5)),), ValueError, "dw_weight must have shape \\(4, 1, 3, 3\\)"),
+    (((_x[:, :1], _x[:, 1:2]),), ValueError, "dw_weight must have shape \\(2, 1, 3, 3\\)"),
+]
+
+
+@pytest.mark.parametrize("x,exc,match", PAIR_BAD)
+@pytest.mark.parametrize("fn", [separable_conv, ref_sep], ids=["op", "reference"])
+def test_bad_pairs(fn, x, exc, match):
+    with pytest.raises(exc, match=match):
+        fn(x[0], *_p)

@@ -223,10 +223,10 @@ class ECZeroDCE(nn.Module):
         x2 = act(self.e_conv2, x1, 1)
         x3 = act(self.e_conv3, x2, 2)
         x4 = act(self.e_conv4, x3, 3)
-        x5 = act(self.e_conv5, torch.cat([x3, x4], 1), 4)
-        x6 = act(self.e_conv6, torch.cat([x2, x5], 1), 5)
+        x5 = act(self.e_conv5, (x3, x4), 4)  # pairs: the channel concatenations, read in place on CPU
+        x6 = act(self.e_conv6, (x2, x5), 5)
         # the network predicts a residual in tanh's argument around the prior
-        a = torch.tanh(torch.atanh(a0.clamp(-_A0_LIMIT, _A0_LIMIT)) + self.e_conv7(torch.cat([x1, x6], 1), impl=impl))
+        a = torch.tanh(torch.atanh(a0.clamp(-_A0_LIMIT, _A0_LIMIT)) + self.e_conv7((x1, x6), impl=impl))
         if (h, w) != (H, W):
             a = F.interpolate(a, size=(H, W), mode="bilinear", align_corners=True)
         return a

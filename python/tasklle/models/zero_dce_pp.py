@@ -32,11 +32,16 @@ class _SeparableConv(nn.Module):
         self.point_conv = nn.Conv2d(cin, cout, 1, 1, 0, bias=True)
 
     def forward(self, x, relu=False, impl="auto"):
-        if impl == "auto" and x.dtype in (torch.float32, torch.float64):
+        """x: a (B, cin, H, W) tensor, or a pair (a, b) standing for ``torch.cat([a, b], 1)``
+        (the fused op reads the two halves in place)."""
+        first = x[0] if isinstance(x, (tuple, list)) else x
+        if impl == "auto" and first.dtype in (torch.float32, torch.float64):
             return separable_conv(x, self.depth_conv.weight, self.depth_conv.bias, self.point_conv.weight,
                                   self.point_conv.bias, relu)
         if impl not in ("auto", "reference"):
             raise ValueError(f"impl must be 'auto' or 'reference', got {impl!r}")
+        if isinstance(x, (tuple, list)):
+            x = torch.cat(list(x), 1)
         y = self.point_conv(self.depth_conv(x))
         return F.relu(y) if relu else y
 
@@ -110,9 +115,10 @@ class ZeroDCEPP(nn.Module):
         x2 = self.e_conv2(x1, relu=True, impl=impl)
         x3 = self.e_conv3(x2, relu=True, impl=impl)
         x4 = self.e_conv4(x3, relu=True, impl=impl)
-        x5 = self.e_conv5(torch.cat([x3, x4], 1), relu=True, impl=impl)
-        x6 = self.e_conv6(torch.cat([x2, x5], 1), relu=True, impl=impl)
-        a = torch.tanh(self.e_conv7(torch.cat([x1, x6], 1), impl=impl))
+        # the skip concatenations go in as pairs: cat([x3, x4], 1) etc., never built on the C path
+        x5 = self.e_conv5((x3, x4), relu=True, impl=impl)
+        x6 = self.e_conv6((x2, x5), relu=True, impl=impl)
+        a = torch.tanh(self.e_conv7((x1, x6), impl=impl))
         if s != 1:
             a = F.interpolate(a, size=(h, w), mode="bilinear", align_corners=True)
         return a

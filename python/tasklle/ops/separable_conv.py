@@ -7,7 +7,9 @@ and the same errors.
 
 The depthwise output is never stored: the C forward computes it per tile in
 per-thread scratch and the C backward recomputes it, so the op saves only its
-inputs (and its output when ``relu``, for the ReLU mask).
+inputs (and its output when ``relu``, for the ReLU mask). The input may be
+given as the two halves of a channel concatenation, which the kernels read in
+place: neither the concatenation nor the split of its gradient is built.
 """
 import torch
 from torch.autograd.function import once_differentiable
@@ -26,36 +28,34 @@ def _np(t):
 
 class _SeparableConv(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, dw_weight, dw_bias, pw_weight, pw_bias, relu):
+    def forward(ctx, x, x2, dw_weight, dw_bias, pw_weight, pw_bias, relu):
         # channels-last and strided inputs become NCHW-contiguous, the kernel's layout
         x, dw_weight, dw_bias, pw_weight, pw_bias = (t.contiguous() for t in (x, dw_weight, dw_bias, pw_weight,
                                                                              pw_bias))
+        x2 = None if x2 is None else x2.contiguous()
         B, _, H, W = x.shape
         y = torch.empty((B, pw_weight.shape[0], H, W), dtype=x.dtype)
-        _C.separable_conv_forward(_np(y), _np(x), _np(dw_weight), _np(dw_bias), _np(pw_weight), _np(pw_bias),
-                                  relu)
-        if relu:
-            ctx.save_for_backward(x, dw_weight, dw_bias, pw_weight, y)
-        else:
-            ctx.save_for_backward(x, dw_weight, dw_bias, pw_weight)
+        _C.separable_conv_forward(_np(y), _np(x), None if x2 is None else _np(x2), _np(dw_weight), _np(dw_bias),
+                                  _np(pw_weight), _np(pw_bias), relu)
+        ctx.save_for_backward(x, x2, dw_weight, dw_bias, pw_weight, y if relu else None)
         ctx.relu = relu
         return y
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_y):
-        saved = ctx.saved_tensors
-        x, dw_weight, dw_bias, pw_weight = saved[:4]
-        y = saved[4] if ctx.relu else None
-        wants = ctx.needs_input_grad[:5]
+        x, x2, dw_weight, dw_bias, pw_weight, y = ctx.saved_tensors
+        wants = list(ctx.needs_input_grad[:6])
+        wants[1] = wants[1] and x2 is not None
         if not any(wants):
-            return None, None, None, None, None, None
-        like = (x, dw_weight, dw_bias, pw_weight, dw_bias.new_empty(pw_weight.shape[0]))
+            return None, None, None, None, None, None, None
+        like = (x, x2, dw_weight, dw_bias, pw_weight, dw_bias.new_empty(pw_weight.shape[0]))
         grads = [torch.empty_like(t, memory_format=torch.contiguous_format) if w else None
                  for t, w in zip(like, wants)]
         _C.separable_conv_backward(*(None if g is None else _np(g) for g in grads),
                                    _np(grad_y.to(x.dtype)), None if y is None else _np(y), _np(x),
-                                   _np(dw_weight), _np(dw_bias), _np(pw_weight), ctx.relu)
+                                   None if x2 is None else _np(x2), _np(dw_weight), _np(dw_bias), _np(pw_weight),
+                                   ctx.relu)
         return (*grads, None)
 
 
@@ -66,7 +66,10 @@ def separable_conv(x, dw_weight, dw_bias, pw_weight, pw_bias, relu=False):
 
     Args:
         x: (B, Cin, H, W) float32/float64, H, W >= 1; any strides (channels-last
-            and non-contiguous inputs are copied to NCHW-contiguous on CPU).
+            and non-contiguous inputs are copied to NCHW-contiguous on CPU). Or
+            a pair ``(a, b)`` of (B, Ca, H, W) and (B, Cb, H, W) tensors standing
+            for ``torch.cat([a, b], 1)`` (Cin = Ca + Cb), which the C kernels
+            read in place, without building the concatenation.
         dw_weight: (Cin, 1, 3, 3) depthwise kernel (stride 1, zero padding 1).
         dw_bias: (Cin,).
         pw_weight: (Cout, Cin, 1, 1) pointwise kernel.
@@ -83,7 +86,8 @@ def separable_conv(x, dw_weight, dw_bias, pw_weight, pw_bias, relu=False):
     TypeError/ValueError naming the argument for a wrong type, dtype
     (float32/float64, the same for all), shape or device.
     """
-    check_separable_conv_args(x, dw_weight, dw_bias, pw_weight, pw_bias, relu)
-    if x.device.type != "cpu":
+    parts, _, _ = check_separable_conv_args(x, dw_weight, dw_bias, pw_weight, pw_bias, relu)
+    if parts[0].device.type != "cpu":
         return _reference(x, dw_weight, dw_bias, pw_weight, pw_bias, relu)
-    return _SeparableConv.apply(x, dw_weight, dw_bias, pw_weight, pw_bias, relu)
+    x2 = parts[1] if len(parts) == 2 else None
+    return _SeparableConv.apply(parts[0], x2, dw_weight, dw_bias, pw_weight, pw_bias, relu)
