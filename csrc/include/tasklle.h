@@ -87,6 +87,56 @@ tll_status tll_curve_backward_f64(double *grad_x, double *grad_A, const double *
                                   size_t height, size_t width, int iterations, int per_iteration, int half_after);
 /* END curve */
 
+/* ---- depthwise-separable convolution (core/separable_conv.c) ----------- */
+/* BEGIN separable_conv */
+/*
+ * The DCE-Net++ block: depthwise 3x3 (groups = cin, bias, stride 1, zero
+ * padding 1), then pointwise 1x1 (cin -> cout, bias), then ReLU if relu != 0:
+ *     y = [relu](pw_w @ dw(x) + pw_b)
+ * x, grad_x: (batch, cin - cin2, height, width) and x2, grad_x2: (batch, cin2,
+ * height, width), the two halves of the input's channel concatenation
+ * cat([x, x2], 1) (cin2 = 0 and x2 = NULL for one input; 0 <= cin2 < cin);
+ * y, grad_y: (batch, cout, height, width);
+ * dw_w, grad_dw_w: (cin, 1, 3, 3); dw_b, grad_dw_b: (cin); pw_w, grad_pw_w:
+ * (cout, cin, 1, 1); pw_b, grad_pw_b: (cout). cin, cout >= 1.
+ * The depthwise output is never stored in full: it is computed per tile of at
+ * most 2048 pixels (up to 256 columns, 8 rows at full width) into per-thread
+ * scratch, and recomputed in the backward.
+ * Backward: y is the forward's output, needed only with relu (the gradient
+ *   passes where y > 0 is not false, as torch's relu backward); grad_y must not
+ *   be NULL. Any of grad_x, grad_x2, grad_dw_w, grad_dw_b, grad_pw_w, grad_pw_b may be
+ *   NULL (not wanted). With no pixels the weight gradients are zero.
+ * Memory: per thread about (2*cin + cout)*(10*258) + (cin + cout + 1)*2048
+ *   elements of scratch (backward; the forward less); the backward also allocates one
+ *   partial of the weight gradients per tile, (cout*cin + cout + 10*cin)
+ *   elements each.
+ * Deterministic: bit-identical for any thread count (weight gradients are
+ *   per-tile partials summed in tile order). Multiply-adds are fused (FMA)
+ *   where the CPU has FMA, so the last bits may differ between CPUs.
+ * Returns TLL_ERR_ARG for cin or cout 0, cin2 >= cin, x2 NULL with cin2 > 0 (or
+ * given with cin2 = 0), a NULL grad_y, or relu without y;
+ * TLL_ERR_OVERFLOW if a size overflows, TLL_ERR_NOMEM if allocation fails.
+ */
+tll_status tll_separable_conv_forward_f32(float *y, const float *x, const float *x2, const float *dw_w,
+                                          const float *dw_b, const float *pw_w, const float *pw_b, size_t batch,
+                                          size_t cin, size_t cin2, size_t cout, size_t height, size_t width,
+                                          int relu);
+tll_status tll_separable_conv_forward_f64(double *y, const double *x, const double *x2, const double *dw_w,
+                                          const double *dw_b, const double *pw_w, const double *pw_b, size_t batch,
+                                          size_t cin, size_t cin2, size_t cout, size_t height, size_t width,
+                                          int relu);
+tll_status tll_separable_conv_backward_f32(float *grad_x, float *grad_x2, float *grad_dw_w, float *grad_dw_b,
+                                           float *grad_pw_w, float *grad_pw_b, const float *grad_y, const float *y,
+                                           const float *x, const float *x2, const float *dw_w, const float *dw_b,
+                                           const float *pw_w, size_t batch, size_t cin, size_t cin2, size_t cout,
+                                           size_t height, size_t width, int relu);
+tll_status tll_separable_conv_backward_f64(double *grad_x, double *grad_x2, double *grad_dw_w, double *grad_dw_b,
+                                           double *grad_pw_w, double *grad_pw_b, const double *grad_y,
+                                           const double *y, const double *x, const double *x2, const double *dw_w,
+                                           const double *dw_b, const double *pw_w, size_t batch, size_t cin,
+                                           size_t cin2, size_t cout, size_t height, size_t width, int relu);
+/* END separable_conv */
+
 /* ---- Zero-DCE losses (core/zerodce_loss.c) ----------------------------- */
 /* BEGIN zerodce_loss */
 /*

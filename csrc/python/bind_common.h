@@ -88,5 +88,6 @@ extern PyMethodDef tll_zerodce_loss_methods[];
 extern PyMethodDef tll_boxes_methods[];
 extern PyMethodDef tll_assign_methods[];
 extern PyMethodDef tll_wider_eval_methods[];
+extern PyMethodDef tll_separable_conv_methods[];
 
 #endif

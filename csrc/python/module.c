@@ -39,7 +39,7 @@ static PyMethodDef module_methods[] = {
 
 static PyMethodDef *family_tables[] = {
     module_methods,       tll_curve_methods, tll_zerodce_loss_methods, tll_boxes_methods,
-    tll_assign_methods,   tll_wider_eval_methods,
+    tll_assign_methods,   tll_wider_eval_methods,   tll_separable_conv_methods,
 };
 
 static struct PyModuleDef moduledef = {PyModuleDef_HEAD_INIT, "tasklle._C",

@@ -116,6 +116,9 @@ class ECZeroDCE(nn.Module):
             curve output's channel mean to the input's, as LEDNet scales RGB
             by its darkened lightness (default); False: each channel goes
             through its own curve, which raises colour saturation when darkening.
+        impl: 'auto' (the estimator's depthwise-separable layers run the fused
+            C kernels on CPU, :func:`tasklle.ops.separable_conv`) or
+            'reference' (plain ``nn.Conv2d``); the same parameters either way.
 
     ``forward(x, exposure)``: x (B, 3, H, W) in [0, 1], any H, W >= 1;
     exposure a float or (B,) tensor in (0, 1). Returns ``(y, A)``:
@@ -123,8 +126,11 @@ class ECZeroDCE(nn.Module):
     """
 
     def __init__(self, channels=32, iterations=8, context=4, window=16, gain=0.9, scale_factor=1,
-                 keep_saturated=False, preserve_color=True):
+                 keep_saturated=False, preserve_color=True, impl="auto"):
         super().__init__()
+        if impl not in ("auto", "reference"):
+            raise ValueError(f"impl must be 'auto' or 'reference', got {impl!r}")
+        self.impl = impl
         for name, v in (("channels", channels), ("iterations", iterations), ("context", context),
                         ("window", window)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -211,18 +217,20 @@ class ECZeroDCE(nn.Module):
         e = exposure.reshape(B, 1, 1, 1)
         film = self.cond(torch.stack([exposure, exposure.log()], 1)).reshape(B, 6, 2, self.channels, 1, 1)
 
+        impl = self.impl
+
         def act(layer, t, i):
-            t = layer(t)
+            t = layer(t, impl=impl)  # ReLU comes after FiLM, so it is not fused into the block
             return F.relu(t * (1 + film[:, i, 0]) + film[:, i, 1])
 
         x1 = act(self.e_conv1, torch.cat([small, e.expand(B, 1, h, w), a0], 1), 0)
         x2 = act(self.e_conv2, x1, 1)
         x3 = act(self.e_conv3, x2, 2)
         x4 = act(self.e_conv4, x3, 3)
-        x5 = act(self.e_conv5, torch.cat([x3, x4], 1), 4)
-        x6 = act(self.e_conv6, torch.cat([x2, x5], 1), 5)
+        x5 = act(self.e_conv5, (x3, x4), 4)  # pairs: the channel concatenations, read in place on CPU
+        x6 = act(self.e_conv6, (x2, x5), 5)
         # the network predicts a residual in tanh's argument around the prior
-        a = torch.tanh(torch.atanh(a0.clamp(-_A0_LIMIT, _A0_LIMIT)) + self.e_conv7(torch.cat([x1, x6], 1)))
+        a = torch.tanh(torch.atanh(a0.clamp(-_A0_LIMIT, _A0_LIMIT)) + self.e_conv7((x1, x6), impl=impl))
         if (h, w) != (H, W):
             a = F.interpolate(a, size=(H, W), mode="bilinear", align_corners=True)
         return a

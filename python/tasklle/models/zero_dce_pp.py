@@ -10,20 +10,40 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..ops.separable_conv import separable_conv
 from ._dce_common import check_images, curve_function, init_conv_weights, load_state_strict, read_checkpoint
 
 
 class _SeparableConv(nn.Module):
     """Depthwise 3x3 (groups = in channels, bias, padding 1) then pointwise 1x1
-    (bias), no activation between (the official ``CSDN_Tem``)."""
+    (bias), no activation between (the official ``CSDN_Tem``), optionally
+    followed by ReLU.
+
+    ``impl='auto'`` runs :func:`tasklle.ops.separable_conv` (the fused C
+    kernels on CPU, the twin elsewhere) for float32/float64 input;
+    ``impl='reference'`` (and any other dtype) runs the two ``nn.Conv2d``
+    modules, i.e. plain PyTorch. The parameters are those modules' either way,
+    so state_dict keys and checkpoints do not depend on the implementation.
+    """
 
     def __init__(self, cin, cout):
         super().__init__()
         self.depth_conv = nn.Conv2d(cin, cin, 3, 1, 1, groups=cin, bias=True)
         self.point_conv = nn.Conv2d(cin, cout, 1, 1, 0, bias=True)
 
-    def forward(self, x):
-        return self.point_conv(self.depth_conv(x))
+    def forward(self, x, relu=False, impl="auto"):
+        """x: a (B, cin, H, W) tensor, or a pair (a, b) standing for ``torch.cat([a, b], 1)``
+        (the fused op reads the two halves in place)."""
+        first = x[0] if isinstance(x, (tuple, list)) else x
+        if impl == "auto" and first.dtype in (torch.float32, torch.float64):
+            return separable_conv(x, self.depth_conv.weight, self.depth_conv.bias, self.point_conv.weight,
+                                  self.point_conv.bias, relu)
+        if impl not in ("auto", "reference"):
+            raise ValueError(f"impl must be 'auto' or 'reference', got {impl!r}")
+        if isinstance(x, (tuple, list)):
+            x = torch.cat(list(x), 1)
+        y = self.point_conv(self.depth_conv(x))
+        return F.relu(y) if relu else y
 
 
 class ZeroDCEPP(nn.Module):
@@ -53,7 +73,8 @@ class ZeroDCEPP(nn.Module):
         scale_factor: s >= 1 (int or float; official test: 12, training: 1).
         iterations: curve steps (8).
         channels: hidden width (32).
-        impl: 'auto' (C curve on CPU) or 'reference' (pure PyTorch).
+        impl: 'auto' (C curve and C depthwise-separable layers on CPU) or
+            'reference' (pure PyTorch: ``nn.Conv2d`` layers and the curve twin).
 
     Shape:
         - x: (B, 3, H, W) in [0, 1], any H, W >= 1
@@ -88,13 +109,16 @@ class ZeroDCEPP(nn.Module):
         else:
             size = (max(1, int(h // s)), max(1, int(w // s)))
             x_down = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=False)
-        x1 = F.relu(self.e_conv1(x_down))
-        x2 = F.relu(self.e_conv2(x1))
-        x3 = F.relu(self.e_conv3(x2))
-        x4 = F.relu(self.e_conv4(x3))
-        x5 = F.relu(self.e_conv5(torch.cat([x3, x4], 1)))
-        x6 = F.relu(self.e_conv6(torch.cat([x2, x5], 1)))
-        a = torch.tanh(self.e_conv7(torch.cat([x1, x6], 1)))
+        impl = self.impl
+        # conv1..6 with the ReLU fused into the block (the C kernel applies it in place of a separate pass)
+        x1 = self.e_conv1(x_down, relu=True, impl=impl)
+        x2 = self.e_conv2(x1, relu=True, impl=impl)
+        x3 = self.e_conv3(x2, relu=True, impl=impl)
+        x4 = self.e_conv4(x3, relu=True, impl=impl)
+        # the skip concatenations go in as pairs: cat([x3, x4], 1) etc., never built on the C path
+        x5 = self.e_conv5((x3, x4), relu=True, impl=impl)
+        x6 = self.e_conv6((x2, x5), relu=True, impl=impl)
+        a = torch.tanh(self.e_conv7((x1, x6), impl=impl))
         if s != 1:
             a = F.interpolate(a, size=(h, w), mode="bilinear", align_corners=True)
         return a

@@ -3,6 +3,7 @@ the C core against, and the path used on non-CPU devices."""
 from .._lazy import lazy_module
 # bound eagerly: the submodule of the same name must not shadow the function
 from .curve import curve  # noqa: E402,F401
+from .separable_conv import separable_conv  # noqa: E402,F401
 
 __getattr__, __dir__ = lazy_module(__name__, {
     "zero_dce_losses": ".zerodce_loss",

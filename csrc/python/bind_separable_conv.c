@@ -1,0 +1,210 @@
+/*
+ * Binding of the depthwise-separable convolution kernels (core/separable_conv.c):
+ *   _C.separable_conv_forward(y, x, x2, dw_w, dw_b, pw_w, pw_b, relu)
+ *   _C.separable_conv_backward(grad_x, grad_x2, grad_dw_w, grad_dw_b, grad_pw_w, grad_pw_b,
+ *                              grad_y, y, x, x2, dw_w, dw_b, pw_w, relu)
+ * Outputs first (preallocated, C-contiguous, x's dtype), then inputs, then the
+ * relu flag. Shapes: x (B,C1,H,W) and x2 (B,C2,H,W) or None, the two halves of
+ * the input cat([x, x2], 1) with C = C1 + C2 channels; dw_w (C,1,3,3), dw_b
+ * (C,), pw_w (O,C,1,1), pw_b (O,), y and grad_y (B,O,H,W); each gradient has
+ * its input's shape. In the backward every gradient output may be None (not
+ * wanted), and y may be None unless relu is true (its sign is the ReLU mask).
+ */
+#include "bind_common.h"
+
+/* obj is None -> *out = NULL; else a checked array of `like`'s dtype with the given shape. */
+static int optional_shaped(PyObject *obj, const char *name, PyArrayObject *like, int ndim, const npy_intp *shape,
+                           int writable, PyArrayObject **out)
+{
+    *out = NULL;
+    if (obj == Py_None)
+        return 0;
+    PyArrayObject *a = tll_array_arg(obj, name, ndim, TLL_DT_FLOAT, writable);
+    if (!a || tll_same_dtype(a, name, like, "x"))
+        return -1;
+    for (int d = 0; d < ndim; d++)
+        if (tll_dim_is(a, name, d, shape[d]))
+            return -1;
+    *out = a;
+    return 0;
+}
+
+typedef struct {
+    PyArrayObject *x, *x2, *dw_w, *dw_b, *pw_w;
+    npy_intp B, C, C2, O, H, W; /* C: all input channels, C2: those in x2 */
+} sep_inputs;
+
+/* x, x2, dw_w, dw_b, pw_w checked; sizes set from x, x2 and pw_w. */
+static int check_inputs(PyObject *xo, PyObject *x2o, PyObject *dwo, PyObject *dbo, PyObject *pwo, sep_inputs *in)
+{
+    in->x = tll_array_arg(xo, "x", 4, TLL_DT_FLOAT, 0);
+    if (!in->x)
+        return -1;
+    in->B = PyArray_DIM(in->x, 0);
+    in->C = PyArray_DIM(in->x, 1);
+    in->H = PyArray_DIM(in->x, 2);
+    in->W = PyArray_DIM(in->x, 3);
+    if (in->C < 1) {
+        PyErr_SetString(PyExc_ValueError, "x must have at least one channel");
+        return -1;
+    }
+    in->x2 = NULL;
+    in->C2 = 0;
+    if (x2o != Py_None) {
+        in->x2 = tll_array_arg(x2o, "x2", 4, TLL_DT_FLOAT, 0);
+        if (!in->x2 || tll_same_dtype(in->x2, "x2", in->x, "x") || tll_dim_is(in->x2, "x2", 0, in->B) ||
+            tll_dim_is(in->x2, "x2", 2, in->H) || tll_dim_is(in->x2, "x2", 3, in->W))
+            return -1;
+        in->C2 = PyArray_DIM(in->x2, 1);
+        if (in->C2 < 1) {
+            PyErr_SetString(PyExc_ValueError, "x2 must have at least one channel (or be None)");
+            return -1;
+        }
+        in->C += in->C2;
+    }
+    in->pw_w = tll_array_arg(pwo, "pw_w", 4, TLL_DT_FLOAT, 0);
+    if (!in->pw_w || tll_same_dtype(in->pw_w, "pw_w", in->x, "x"))
+        return -1;
+    in->O = PyArray_DIM(in->pw_w, 0);
+    if (in->O < 1) {
+        PyErr_SetString(PyExc_ValueError, "pw_w must have at least one output channel");
+        return -1;
+    }
+    npy_intp sdw[4] = {in->C, 1, 3, 3}, sdb[1] = {in->C}, spw[4] = {in->O, in->C, 1, 1};
+    PyArrayObject *db;
+    if (optional_shaped(dwo, "dw_w", in->x, 4, sdw, 0, &in->dw_w) ||
+        optional_shaped(dbo, "dw_b", in->x, 1, sdb, 0, &db) || optional_shaped(pwo, "pw_w", in->x, 4, spw, 0, &in->pw_w))
+        return -1;
+    if (!in->dw_w || !db) {
+        PyErr_SetString(PyExc_TypeError, "dw_w and dw_b must be arrays, not None");
+        return -1;
+    }
+    in->dw_b = db;
+    return 0;
+}
+
+static PyObject *py_separable_conv_forward(PyObject *self, PyObject *args)
+{
+    PyObject *yo, *xo, *x2o, *dwo, *dbo, *pwo, *pbo;
+    int relu;
+    if (!PyArg_ParseTuple(args, "OOOOOOOp:separable_conv_forward", &yo, &xo, &x2o, &dwo, &dbo, &pwo, &pbo, &relu))
+        return NULL;
+    sep_inputs in;
+    if (check_inputs(xo, x2o, dwo, dbo, pwo, &in))
+        return NULL;
+    npy_intp spb[1] = {in.O}, sy[4] = {in.B, in.O, in.H, in.W};
+    PyArrayObject *pb, *y;
+    if (optional_shaped(pbo, "pw_b", in.x, 1, spb, 0, &pb) || optional_shaped(yo, "y", in.x, 4, sy, 1, &y))
+        return NULL;
+    if (!pb || !y) {
+        PyErr_SetString(PyExc_TypeError, "y and pw_b must be arrays, not None");
+        return NULL;
+    }
+    PyArrayObject *ins[6] = {in.x, in.x2, in.dw_w, in.dw_b, in.pw_w, pb};
+    const char *names[6] = {"x", "x2", "dw_w", "dw_b", "pw_w", "pw_b"};
+    for (int i = 0; i < 6; i++)
+        if (tll_no_overlap(y, "y", ins[i], names[i]))
+            return NULL;
+    size_t B = (size_t)in.B, C = (size_t)in.C, C2 = (size_t)in.C2, O = (size_t)in.O, H = (size_t)in.H,
+           W = (size_t)in.W;
+#define DATA(a, T) ((a) ? (T *)PyArray_DATA(a) : NULL)
+    tll_status st;
+    Py_BEGIN_ALLOW_THREADS;
+    if (PyArray_TYPE(in.x) == NPY_FLOAT32)
+        st = tll_separable_conv_forward_f32(DATA(y, float), DATA(in.x, const float), DATA(in.x2, const float),
+                                            DATA(in.dw_w, const float), DATA(in.dw_b, const float),
+                                            DATA(in.pw_w, const float), DATA(pb, const float), B, C, C2, O, H, W, relu);
+    else
+        st = tll_separable_conv_forward_f64(DATA(y, double), DATA(in.x, const double), DATA(in.x2, const double),
+                                            DATA(in.dw_w, const double), DATA(in.dw_b, const double),
+                                            DATA(in.pw_w, const double), DATA(pb, const double), B, C, C2, O, H, W,
+                                            relu);
+    Py_END_ALLOW_THREADS;
+#undef DATA
+    if (st != TLL_OK)
+        return tll_raise_status(st, "separable_conv_forward");
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_separable_conv_backward(PyObject *self, PyObject *args)
+{
+    PyObject *gxo, *gx2o, *gdwo, *gdbo, *gpwo, *gpbo, *gyo, *yo, *xo, *x2o, *dwo, *dbo, *pwo;
+    int relu;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOOp:separable_conv_backward", &gxo, &gx2o, &gdwo, &gdbo, &gpwo, &gpbo,
+                          &gyo, &yo, &xo, &x2o, &dwo, &dbo, &pwo, &relu))
+        return NULL;
+    sep_inputs in;
+    if (check_inputs(xo, x2o, dwo, dbo, pwo, &in))
+        return NULL;
+    npy_intp sx[4] = {in.B, in.C - in.C2, in.H, in.W}, sx2[4] = {in.B, in.C2, in.H, in.W};
+    npy_intp sy[4] = {in.B, in.O, in.H, in.W};
+    npy_intp sdw[4] = {in.C, 1, 3, 3}, sdb[1] = {in.C}, spw[4] = {in.O, in.C, 1, 1}, spb[1] = {in.O};
+    PyArrayObject *gy, *y, *out[6];
+    if (gx2o != Py_None && !in.x2) {
+        PyErr_SetString(PyExc_ValueError, "grad_x2 must be None when x2 is None");
+        return NULL;
+    }
+    if (optional_shaped(gyo, "grad_y", in.x, 4, sy, 0, &gy) || optional_shaped(yo, "y", in.x, 4, sy, 0, &y) ||
+        optional_shaped(gxo, "grad_x", in.x, 4, sx, 1, &out[0]) ||
+        optional_shaped(gx2o, "grad_x2", in.x, 4, sx2, 1, &out[1]) ||
+        optional_shaped(gdwo, "grad_dw_w", in.x, 4, sdw, 1, &out[2]) ||
+        optional_shaped(gdbo, "grad_dw_b", in.x, 1, sdb, 1, &out[3]) ||
+        optional_shaped(gpwo, "grad_pw_w", in.x, 4, spw, 1, &out[4]) ||
+        optional_shaped(gpbo, "grad_pw_b", in.x, 1, spb, 1, &out[5]))
+        return NULL;
+    if (!gy) {
+        PyErr_SetString(PyExc_TypeError, "grad_y must be an array, not None");
+        return NULL;
+    }
+    if (relu && !y) {
+        PyErr_SetString(PyExc_ValueError, "y (the forward's output) is needed when relu is true");
+        return NULL;
+    }
+    const char *onames[6] = {"grad_x", "grad_x2", "grad_dw_w", "grad_dw_b", "grad_pw_w", "grad_pw_b"};
+    PyArrayObject *ins[7] = {gy, y, in.x, in.x2, in.dw_w, in.dw_b, in.pw_w};
+    const char *inames[7] = {"grad_y", "y", "x", "x2", "dw_w", "dw_b", "pw_w"};
+    for (int o = 0; o < 6; o++) {
+        for (int i = 0; i < 7; i++)
+            if (tll_no_overlap(out[o], onames[o], ins[i], inames[i]))
+                return NULL;
+        for (int p = 0; p < o; p++)
+            if (tll_no_overlap(out[o], onames[o], out[p], onames[p]))
+                return NULL;
+    }
+    size_t B = (size_t)in.B, C = (size_t)in.C, C2 = (size_t)in.C2, O = (size_t)in.O, H = (size_t)in.H,
+           W = (size_t)in.W;
+#define DATA(a, T) ((a) ? (T *)PyArray_DATA(a) : NULL)
+    tll_status st;
+    Py_BEGIN_ALLOW_THREADS;
+    if (PyArray_TYPE(in.x) == NPY_FLOAT32)
+        st = tll_separable_conv_backward_f32(DATA(out[0], float), DATA(out[1], float), DATA(out[2], float),
+                                             DATA(out[3], float), DATA(out[4], float), DATA(out[5], float),
+                                             DATA(gy, const float), DATA(y, const float), DATA(in.x, const float),
+                                             DATA(in.x2, const float), DATA(in.dw_w, const float),
+                                             DATA(in.dw_b, const float), DATA(in.pw_w, const float), B, C, C2, O, H,
+                                             W, relu);
+    else
+        st = tll_separable_conv_backward_f64(DATA(out[0], double), DATA(out[1], double), DATA(out[2], double),
+                                             DATA(out[3], double), DATA(out[4], double), DATA(out[5], double),
+                                             DATA(gy, const double), DATA(y, const double), DATA(in.x, const double),
+                                             DATA(in.x2, const double), DATA(in.dw_w, const double),
+                                             DATA(in.dw_b, const double), DATA(in.pw_w, const double), B, C, C2, O,
+                                             H, W, relu);
+    Py_END_ALLOW_THREADS;
+#undef DATA
+    if (st != TLL_OK)
+        return tll_raise_status(st, "separable_conv_backward");
+    Py_RETURN_NONE;
+}
+
+PyMethodDef tll_separable_conv_methods[] = {
+    {"separable_conv_forward", py_separable_conv_forward, METH_VARARGS,
+     "separable_conv_forward(y, x, x2, dw_w, dw_b, pw_w, pw_b, relu): y <- [relu](pointwise(depthwise3x3(\n"
+     "cat([x, x2], 1)))). x (B,C1,H,W), x2 (B,C2,H,W) or None, dw_w (C,1,3,3), dw_b (C,), pw_w (O,C,1,1),\n"
+     "pw_b (O,), y (B,O,H,W) with C = C1 + C2; float32 or float64, C-contiguous."},
+    {"separable_conv_backward", py_separable_conv_backward, METH_VARARGS,
+     "separable_conv_backward(grad_x, grad_x2, grad_dw_w, grad_dw_b, grad_pw_w, grad_pw_b, grad_y, y, x, x2,\n"
+     "dw_w, dw_b, pw_w, relu): gradients of the block given grad_y. Any gradient output may be None (not wanted); y is\n"
+     "the forward's output, needed (and may otherwise be None) when relu is true."},
+    {NULL, NULL, 0, NULL},
+};
