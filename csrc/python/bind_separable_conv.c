@@ -101,10 +101,9 @@ static PyObject *py_separable_conv_forward(PyObject *self, PyObject *args)
         return NULL;
     }
     PyArrayObject *ins[6] = {in.x, in.x2, in.dw_w, in.dw_b, in.pw_w, pb};
-    const char *names[6] = {"x", "x2", "dw_w", "dw_b", "pw_w", "pw_b"};
-    for (int i = 0; i < 6; i++)
-        if (tll_no_overlap(y, "y", ins[i], names[i]))
-            return NULL;
+    const char *names[6] = {"x", "x2", "dw_w", "dw_b", "pw_w", "pw_b"}, *yname = "y";
+    if (tll_outputs_disjoint(&y, &yname, 1, ins, names, 6))
+        return NULL;
     size_t B = (size_t)in.B, C = (size_t)in.C, C2 = (size_t)in.C2, O = (size_t)in.O, H = (size_t)in.H,
            W = (size_t)in.W;
 #define DATA(a, T) ((a) ? (T *)PyArray_DATA(a) : NULL)
@@ -163,14 +162,8 @@ static PyObject *py_separable_conv_backward(PyObject *self, PyObject *args)
     const char *onames[6] = {"grad_x", "grad_x2", "grad_dw_w", "grad_dw_b", "grad_pw_w", "grad_pw_b"};
     PyArrayObject *ins[7] = {gy, y, in.x, in.x2, in.dw_w, in.dw_b, in.pw_w};
     const char *inames[7] = {"grad_y", "y", "x", "x2", "dw_w", "dw_b", "pw_w"};
-    for (int o = 0; o < 6; o++) {
-        for (int i = 0; i < 7; i++)
-            if (tll_no_overlap(out[o], onames[o], ins[i], inames[i]))
-                return NULL;
-        for (int p = 0; p < o; p++)
-            if (tll_no_overlap(out[o], onames[o], out[p], onames[p]))
-                return NULL;
-    }
+    if (tll_outputs_disjoint(out, onames, 6, ins, inames, 7))
+        return NULL;
     size_t B = (size_t)in.B, C = (size_t)in.C, C2 = (size_t)in.C2, O = (size_t)in.O, H = (size_t)in.H,
            W = (size_t)in.W;
 #define DATA(a, T) ((a) ? (T *)PyArray_DATA(a) : NULL)

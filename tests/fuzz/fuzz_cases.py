@@ -36,6 +36,7 @@ ref_assign = importlib.import_module("tasklle.reference.assign")
 ref_boxes = importlib.import_module("tasklle.reference.boxes")
 ref_curve = importlib.import_module("tasklle.reference.curve")
 ref_loss = importlib.import_module("tasklle.reference.zerodce_loss")
+ref_sep = importlib.import_module("tasklle.reference.separable_conv")
 
 CLEAN = (TypeError, ValueError, MemoryError)
 
@@ -134,6 +135,28 @@ def _wider(rng, dt):
             "score_min": float(pred[:, 4].min()), "score_max": float(pred[:, 4].max()), "iou_thresh": 0.5}
 
 
+def _sep_weights(rng, dt, c, o):
+    return {"dw_w": rng.normal(size=(c, 1, 3, 3)).astype(dt), "dw_b": rng.normal(size=c).astype(dt),
+            "pw_w": rng.normal(size=(o, c, 1, 1)).astype(dt)}
+
+
+def _sep_fwd(rng, dt):
+    x = rng.uniform(0, 1, (2, 3, 5, 6)).astype(dt)
+    x2 = rng.uniform(0, 1, (2, 2, 5, 6)).astype(dt)
+    w = _sep_weights(rng, dt, 5, 4)
+    return {"y": np.empty((2, 4, 5, 6), dt), "x": x, "x2": x2, **w, "pw_b": rng.normal(size=4).astype(dt),
+            "relu": True}
+
+
+def _sep_bwd(rng, dt):
+    v = _sep_fwd(rng, dt)
+    y = _twin_sep_fwd(v)["y"]
+    return {"grad_x": np.empty_like(v["x"]), "grad_x2": np.empty_like(v["x2"]), "grad_dw_w": np.empty_like(v["dw_w"]),
+            "grad_dw_b": np.empty_like(v["dw_b"]), "grad_pw_w": np.empty_like(v["pw_w"]),
+            "grad_pw_b": np.empty_like(v["pw_b"]), "grad_y": rng.normal(size=y.shape).astype(dt), "y": y,
+            "x": v["x"], "x2": v["x2"], "dw_w": v["dw_w"], "dw_b": v["dw_b"], "pw_w": v["pw_w"], "relu": True}
+
+
 def _threads(rng, dt):
     return {"n": 1}
 
@@ -146,6 +169,12 @@ def _t(a):
 def _twin_curve_fwd(v):
     final, half = ref_curve.curve(_t(v["x"]), _t(v["A"]), v["iterations"], return_half=True)
     return {"out": final.numpy(), "half": half.numpy()}
+
+
+def _twin_sep_fwd(v):
+    y = ref_sep.separable_conv((_t(v["x"]), _t(v["x2"])), _t(v["dw_w"]), _t(v["dw_b"]), _t(v["pw_w"]), _t(v["pw_b"]),
+                               relu=v["relu"])
+    return {"y": y.numpy()}
 
 
 def _twin_iou(v):
@@ -202,6 +231,9 @@ SPECS = [
           "match_low_quality": "bool"}, _twin_assign),
     Spec("wider_eval_forward", _wider, ["pr_counts"],
          {"score_min": "float", "score_max": "float", "iou_thresh": "float"}),
+    Spec("separable_conv_forward", _sep_fwd, ["y"], {"relu": "bool"}, _twin_sep_fwd),
+    Spec("separable_conv_backward", _sep_bwd, ["grad_x", "grad_x2", "grad_dw_w", "grad_dw_b", "grad_pw_w", "grad_pw_b"],
+         {"relu": "bool"}),
     Spec("set_num_threads", _threads, [], {"n": "int"}),
 ]
 SPEC = {s.name: s for s in SPECS}
@@ -476,8 +508,22 @@ def _op_assign(g, dt):
             {"anchors": _box_t(g, 20, dt), "gts": _box_t(g, 4, dt)})
 
 
+def _op_separable_conv(g, dt):
+    def op(x, dw_weight, dw_bias, pw_weight, pw_bias):
+        return ops.separable_conv(x, dw_weight, dw_bias, pw_weight, pw_bias, relu=True)
+
+    def twin(x, dw_weight, dw_bias, pw_weight, pw_bias):
+        return ref_sep.separable_conv(x, dw_weight, dw_bias, pw_weight, pw_bias, relu=True)
+
+    return op, twin, {"x": torch.rand(2, 5, 6, 7, generator=g, dtype=dt),
+                      "dw_weight": torch.randn(5, 1, 3, 3, generator=g, dtype=dt),
+                      "dw_bias": torch.randn(5, generator=g, dtype=dt),
+                      "pw_weight": torch.randn(4, 5, 1, 1, generator=g, dtype=dt),
+                      "pw_bias": torch.randn(4, generator=g, dtype=dt)}
+
+
 OPS = {"curve": _op_curve, "zero_dce_losses": _op_losses, "box_iou": _op_iou, "box_iou_aligned": _op_iou_al,
-       "diou_loss": _op_diou, "nms": _op_nms, "assign_max_iou": _op_assign}
+       "diou_loss": _op_diou, "nms": _op_nms, "assign_max_iou": _op_assign, "separable_conv": _op_separable_conv}
 TENSOR_MUTATIONS = ["dtype:int64", "dtype:int32", "dtype:float16", "dtype:bfloat16", "dtype:bool",
                     "dtype:complex64", "ndim+1", "ndim-1", "shape0+1", "shape-1+1", "empty", "strided", "flipped",
                     "neg_view", "conj_view", "transposed", "nan", "inf", "-inf", "meta", "requires_grad",

@@ -156,6 +156,18 @@ def test_relu_mask_and_nan():
     assert (y[~torch.isnan(y)] >= 0).all()
 
 
+@pytest.mark.parametrize("which", range(4))
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+@pytest.mark.parametrize("fn", [separable_conv, ref_sep])
+def test_non_finite_weights_refused_on_both_paths(fn, bad, which):
+    names = ["dw_weight", "dw_bias", "pw_weight", "pw_bias"]
+    params = list(_params(3, 4, torch.float32))
+    params[which] = params[which].clone()
+    params[which].view(-1)[0] = bad
+    with pytest.raises(ValueError, match=names[which] + " must be finite"):
+        fn(torch.rand(1, 3, 5, 6), *params)
+
+
 def test_empty_batch():
     x = torch.randn(0, 3, 4, 5, requires_grad=True)
     params = [p.requires_grad_() for p in _params(3, 2, torch.float32)]

@@ -17,13 +17,10 @@ from torch.autograd.function import once_differentiable
 from .. import _C
 from ..reference.separable_conv import check_separable_conv_args
 from ..reference.separable_conv import separable_conv as _reference
+from ._common import c_array as _np
+from ._common import c_path
 
 __all__ = ["separable_conv"]
-
-
-def _np(t):
-    """A NumPy view of a contiguous CPU tensor (no copy when already NCHW-contiguous)."""
-    return t.detach().resolve_conj().resolve_neg().contiguous().numpy()
 
 
 class _SeparableConv(torch.autograd.Function):
@@ -82,12 +79,13 @@ def separable_conv(x, dw_weight, dw_bias, pw_weight, pw_bias, relu=False):
     Differentiable w.r.t. x and all four weights (first order; the C backward
     is not itself differentiable). On CPU the results are bit-identical for any
     thread count (the weight gradients are summed per tile in a fixed order)
-    and equal to the twin's up to float rounding. NaN/inf propagate. Raises
+    and equal to the twin's up to float rounding. NaN/inf in x propagate; a
+    non-finite weight or bias raises ValueError. Raises
     TypeError/ValueError naming the argument for a wrong type, dtype
     (float32/float64, the same for all), shape or device.
     """
     parts, _, _ = check_separable_conv_args(x, dw_weight, dw_bias, pw_weight, pw_bias, relu)
-    if parts[0].device.type != "cpu":
-        return _reference(x, dw_weight, dw_bias, pw_weight, pw_bias, relu)
     x2 = parts[1] if len(parts) == 2 else None
+    if not c_path("separable_conv_forward", parts[0], x2, dw_weight, dw_bias, pw_weight, pw_bias):
+        return _reference(x, dw_weight, dw_bias, pw_weight, pw_bias, relu)
     return _SeparableConv.apply(parts[0], x2, dw_weight, dw_bias, pw_weight, pw_bias, relu)

@@ -20,8 +20,8 @@ def check_separable_conv_args(x, dw_weight, dw_bias, pw_weight, pw_bias, relu):
     twin, so both raise the same exceptions). Returns ``(parts, cin, cout)``:
     the input as a tuple of one or two tensors, and the channel counts.
 
-    Raises TypeError for a wrong type or dtype, ValueError for a wrong shape or
-    device; every message names the argument.
+    Raises TypeError for a wrong type or dtype, ValueError for a wrong shape,
+    device or a non-finite weight/bias; every message names the argument.
     """
     if isinstance(x, (tuple, list)):
         if len(x) != 2:
@@ -66,6 +66,15 @@ def check_separable_conv_args(x, dw_weight, dw_bias, pw_weight, pw_bias, relu):
     cout = pw_weight.shape[0]
     if tuple(pw_bias.shape) != (cout,):
         raise ValueError(f"pw_bias must have shape ({cout},), got {tuple(pw_bias.shape)}")
+    # Non-finite weights are refused, not propagated: with an inf tap, the
+    # zero padding turns into inf*0 = NaN at the border in the twin while the C
+    # kernel never multiplies padding, so the two paths could only agree by
+    # making the kernel slower; a NaN weight also means training has diverged,
+    # which deserves an error rather than a NaN image. Weights are small, so the
+    # check costs nothing. (Meta tensors have no values to check.)
+    for name, t in named[len(xnamed):]:
+        if t.device.type != "meta" and not bool(torch.isfinite(t).all()):
+            raise ValueError(f"{name} must be finite (no NaN or inf)")
     return parts, cin, cout
 
 
@@ -83,7 +92,8 @@ def separable_conv(x, dw_weight, dw_bias, pw_weight, pw_bias, relu=False):
         relu: apply ReLU to the output.
 
     Returns:
-        (B, Cout, H, W). NaN/inf propagate (nothing is clamped or masked).
+        (B, Cout, H, W). NaN/inf in x propagate (nothing is clamped or
+        masked); NaN/inf in a weight or bias raise ValueError.
         Differentiable w.r.t. every tensor argument by torch autograd.
     """
     parts, cin, _ = check_separable_conv_args(x, dw_weight, dw_bias, pw_weight, pw_bias, relu)
