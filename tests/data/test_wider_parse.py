@@ -7,7 +7,8 @@ import torch
 from PIL import Image
 
 from tasklle.data import WiderFace, collate, read_wider_annotations
-from tasklle.data.wider import ATTRIBUTE_NAMES, ignore_mask, xywh_to_xyxy
+from tasklle.data.wider import ignore_mask, xywh_to_xyxy
+from tasklle.data.wider_format import ATTRIBUTE_NAMES
 
 
 # ------------------------------------------------------------------------------------------ real file

@@ -10,6 +10,7 @@ import pytest
 
 import tasklle
 from tasklle import _C
+from tasklle.data import wider_format
 from tasklle.eval import wider
 from wider_eval_testutil import TINY_EVENTS, generate_predictions, synthetic_gt, write_tiny_gt
 
@@ -18,7 +19,7 @@ SUBSET = ["19--Couple", "21--Festival", "34--Baseball", "39--Ice_Skating"]  # 18
 
 @pytest.fixture
 def real_gt(wider_gt_dir):
-    return wider.load_ground_truth(wider_gt_dir)  # read once per process (cached)
+    return wider_format.load_ground_truth(wider_gt_dir)  # read once per process (cached)
 
 
 @pytest.fixture
@@ -62,7 +63,7 @@ def test_real_gt_is_read(real_gt, wider_gt_dir):
     assert real_gt.keys()[0] == ("0--Parade", "0_Parade_marchingband_1_465")
     # the counted faces grow from easy to hard
     assert not (real_gt.counted["easy"] & ~real_gt.counted["hard"]).any()
-    assert wider.load_ground_truth(wider_gt_dir) is real_gt  # cached
+    assert wider_format.load_ground_truth(wider_gt_dir) is real_gt  # cached
 
 
 def test_c_matches_reference_on_real_gt_subset(real_gt):
@@ -188,7 +189,7 @@ def test_hand_computed_tiny_case(tiny_gt, impl):
 
 
 def test_tiny_gt_written_by_savemat_is_read(tiny_gt):
-    gt = wider.load_ground_truth(tiny_gt)
+    gt = wider_format.load_ground_truth(tiny_gt)
     assert gt.events == ("0--A", "1--B")
     assert gt.keys() == [("0--A", "a1"), ("0--A", "a2"), ("1--B", "b1"), ("1--B", "b2")]
     np.testing.assert_array_equal(gt.image_boxes(0), np.asarray(TINY_EVENTS[0][1][0][1], dtype=float))
@@ -198,11 +199,11 @@ def test_tiny_gt_written_by_savemat_is_read(tiny_gt):
 
 
 def test_write_ground_truth_round_trip(tmp_path, tiny_gt):
-    gt = wider.load_ground_truth(tiny_gt)
+    gt = wider_format.load_ground_truth(tiny_gt)
     images = [(e, n, gt.image_boxes(i)) for i, (e, n) in enumerate(gt.keys())]
     keep = {s: [gt.keep_index(s, i) for i in range(gt.n_images)] for s in wider.SETTINGS}
-    out = wider.write_ground_truth(tmp_path / "gt2", images, keep)
-    back = wider.load_ground_truth(out)
+    out = wider_format.write_ground_truth(tmp_path / "gt2", images, keep)
+    back = wider_format.load_ground_truth(out)
     assert back.keys() == gt.keys()
     np.testing.assert_array_equal(back.boxes, gt.boxes)
     for s in wider.SETTINGS:
@@ -211,7 +212,7 @@ def test_write_ground_truth_round_trip(tmp_path, tiny_gt):
 
 
 def test_subset_of_events(tiny_gt):
-    gt = wider.load_ground_truth(tiny_gt)
+    gt = wider_format.load_ground_truth(tiny_gt)
     sub = gt.subset(["1--B"])
     assert sub.keys() == [("1--B", "b1"), ("1--B", "b2")]
     np.testing.assert_array_equal(sub.image_boxes(0), gt.image_boxes(2))
@@ -312,7 +313,7 @@ def test_malformed_prediction_file(tmp_path, tiny_gt, text, line):
     f.parent.mkdir(parents=True)
     f.write_text(text)
     with pytest.raises(ValueError, match=rf"a1\.txt: line {line}:"):
-        wider.read_prediction_file(f)
+        wider_format.read_prediction_file(f)
     with pytest.raises(ValueError, match=rf"a1\.txt: line {line}:"):
         wider.evaluate(tmp_path / "pred", tiny_gt)
 
@@ -340,7 +341,7 @@ def test_special_files_are_rejected_or_skipped(tmp_path, tiny_gt):
     ev.mkdir(parents=True)
     (ev / "a1.txt").mkdir()                           # a directory named like a prediction file
     with pytest.raises(ValueError, match=r"a1\.txt: .*directory"):
-        wider.read_prediction_file(ev / "a1.txt")
+        wider_format.read_prediction_file(ev / "a1.txt")
     with pytest.raises(ValueError, match=r"a1\.txt: .*directory"):
         wider.evaluate(tmp_path / "pred", tiny_gt)
     with pytest.warns(UserWarning, match=r"skipped .*a1\.txt: not a regular file"):
@@ -352,19 +353,19 @@ def test_special_files_are_rejected_or_skipped(tmp_path, tiny_gt):
     (ev / "a1.txt").unlink()
     os.mkfifo(ev / "a1.txt")                          # would block forever on a plain open()
     with pytest.raises(ValueError, match=r"a1\.txt: not a regular file \(a FIFO\)"):
-        wider.read_prediction_file(ev / "a1.txt")
+        wider_format.read_prediction_file(ev / "a1.txt")
     (ev / "a1.txt").unlink()
     big = ev / "a1.txt"
     with open(big, "wb") as f:
-        f.truncate(wider.MAX_PREDICTION_FILE_BYTES + 1)  # sparse: no disk used
+        f.truncate(wider_format.MAX_PREDICTION_FILE_BYTES + 1)  # sparse: no disk used
     with pytest.raises(ValueError, match=r"a1\.txt: .*limit"):
-        wider.read_prediction_file(big)
+        wider_format.read_prediction_file(big)
 
 
 def test_prediction_file_tolerates_official_variants(tmp_path):
     f = tmp_path / "x.txt"
     f.write_text("0--A/a1.jpg\r\n 2 \r\n1 2 3 4 0.5 \r\n5.5 6 7 8 1e-3\r\n\r\n")
-    np.testing.assert_array_equal(wider.read_prediction_file(f), [[1, 2, 3, 4, 0.5], [5.5, 6, 7, 8, 1e-3]])
+    np.testing.assert_array_equal(wider_format.read_prediction_file(f), [[1, 2, 3, 4, 0.5], [5.5, 6, 7, 8, 1e-3]])
 
 
 # ---- argument checks ------------------------------------------------------------
@@ -406,27 +407,27 @@ def test_ground_truth_errors(tmp_path, tiny_gt):
     shutil.copytree(tiny_gt, bad)
     (bad / "wider_hard_val.mat").unlink()
     with pytest.raises(FileNotFoundError, match="wider_hard_val.mat"):
-        wider.load_ground_truth(bad)
-    assert wider.load_ground_truth(bad, settings=("easy",)).settings == ("easy",)
+        wider_format.load_ground_truth(bad)
+    assert wider_format.load_ground_truth(bad, settings=("easy",)).settings == ("easy",)
     # an index beyond the image's boxes
     events = [(e, [(n, b, dict(k, hard=[1, 9]) if n == "b2" else k) for n, b, k in imgs])
               for e, imgs in TINY_EVENTS]
     write_tiny_gt(tmp_path / "oob", events)
     with pytest.raises(ValueError, match=r"1--B', 'b2'.*index 9 is outside 1\.\.1"):
-        wider.load_ground_truth(tmp_path / "oob")
+        wider_format.load_ground_truth(tmp_path / "oob")
     # a file that is not a .mat
     garbage = tmp_path / "garbage"
     shutil.copytree(tiny_gt, garbage)
     (garbage / "wider_face_val.mat").write_bytes(b"not a mat file" * 20)
     with pytest.raises(ValueError, match="cannot read"):
-        wider.load_ground_truth(garbage)
+        wider_format.load_ground_truth(garbage)
     # a structure that is not cells
     odd = tmp_path / "odd"
     shutil.copytree(tiny_gt, odd)
     scipy.io.savemat(str(odd / "wider_face_val.mat"), {"event_list": np.zeros((2, 1)), "file_list": np.zeros(1),
                                                       "face_bbx_list": np.zeros(1)})
     with pytest.raises(ValueError, match="event_list"):
-        wider.load_ground_truth(odd)
+        wider_format.load_ground_truth(odd)
 
 
 def test_binding_rejects_bad_input():

@@ -65,9 +65,9 @@ def synthetic_gt(n_images=3226, n_events=61, seed=0):
             vals.append(k)
             lens.append(len(k))
         keep[s] = (np.concatenate(vals), np.concatenate([[0], np.cumsum(lens)]))
-    from tasklle.eval import wider
+    from tasklle.data.wider_format import GroundTruth
 
-    return wider.GroundTruth(events, event_index, names, boxes, offsets, keep, source="synthetic")
+    return GroundTruth(events, event_index, names, boxes, offsets, keep, source="synthetic")
 
 
 def _cell(items):

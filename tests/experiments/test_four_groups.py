@@ -54,7 +54,7 @@ def test_four_groups_tiny_end_to_end(tiny):
     assert again["training"]["joint"]["key"] == res["training"]["joint"]["key"]
 
     # the diagnostics read the finished folder
-    from tasklle.eval import wider
+    from tasklle.data import wider_format
     from tasklle.experiments import diagnose
 
     diag = diagnose.diagnose(out, verbose=False)
@@ -62,7 +62,7 @@ def test_four_groups_tiny_end_to_end(tiny):
     e = diag["exposure"]
     assert e["low-light"]["mean"] < e["original"]["mean"]  # the dark copy is darker
     assert e["original"]["minus_original_mean"] == 0.0
-    gt = wider.load_ground_truth(saved["config"]["gt_dir"])
+    gt = wider_format.load_ground_truth(saved["config"]["gt_dir"])
     n_hard = sum(len(gt.keep_index("hard", i)) for i in range(gt.n_images))
     assert sum(b["faces"] for b in diag["ap_per_size"].values()) == n_hard
     for g in ("low-light", "zero-dce++", "joint", "original"):

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from tasklle.cli import main
-from tasklle.eval import wider
+from tasklle.data import wider_format
 from tasklle.io import write_image
 
 # the real ground truth, when this checkout sits beside the project's shared data (as conftest.py finds it)
@@ -52,7 +52,7 @@ def _val_ground_truth():
     """[(event, name, boxes xywh)] and {setting: [1-based kept indices]}: the real files' content
     for REAL_VAL when ../shared has them, else made up."""
     if (WIDER_GT / "wider_face_val.mat").is_file():
-        gt = wider.load_ground_truth(WIDER_GT)
+        gt = wider_format.load_ground_truth(WIDER_GT)
         index = {gt.key(i): i for i in range(gt.n_images)}
         picks = sorted(index[k] for k in REAL_VAL)
         images = [(*gt.key(i), np.asarray(gt.image_boxes(i))) for i in picks]
@@ -89,7 +89,7 @@ def wider_tree(tmp_path_factory):
     (split / "wider_face_train_bbx_gt.txt").write_text(_annotation(train_entries))
     (split / "wider_face_val_bbx_gt.txt").write_text(_annotation(val_entries))
     # wider_face_split.zip holds wider_face_val.mat but not the easy/medium/hard lists
-    full_gt = wider.write_ground_truth(base / "eval_tools" / "ground_truth", val, keep)
+    full_gt = wider_format.write_ground_truth(base / "eval_tools" / "ground_truth", val, keep)
     (split / "wider_face_val.mat").write_bytes((full_gt / "wider_face_val.mat").read_bytes())
     # a full TinaFace, randomly initialised, saved the way vedadet saves its checkpoints
     from tasklle.models import TinaFace
@@ -131,7 +131,7 @@ def test_walk_through(wider_tree, tmp_path, one_thread, capsys):
     res = json.loads((out / "results.json").read_text())
     assert res["config"]["train"]["steps"] == 1
     if wider_tree["kind"] == "real":  # the real files' faces, restricted to the two images
-        assert wider.load_ground_truth(gt).n_faces("hard") >= 2
+        assert wider_format.load_ground_truth(gt).n_faces("hard") >= 2
     assert res["detector"]["kind"] == "vedadet" and res["detector"]["parameters"] > 30_000_000
     assert res["darkening"]["noise"] is None and "no gradient clipping" in res["optimizer"]
     assert Path(res["config"]["gt_dir"]) == Path(gt)  # every val image used: the given folder itself

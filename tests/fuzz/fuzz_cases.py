@@ -655,7 +655,7 @@ WIDER_MUTATIONS = [
 
 
 def _tiny_gt():
-    from tasklle.eval.wider import GroundTruth
+    from tasklle.data.wider_format import GroundTruth
 
     boxes = np.array([[10, 10, 20, 20], [100, 100, 20, 20], [0, 0, 8, 8], [50, 50, 30, 30]], float)
     keep = {s: (np.array([1, 2, 1, 1]), np.array([0, 2, 3, 4])) for s in ("easy", "medium", "hard")}

@@ -1,19 +1,20 @@
-"""WIDER FACE parsing and datasets, the built-in demo dataset."""
+"""WIDER FACE formats (``wider_format``), the Dataset (``wider``), transforms, the built-in demo dataset."""
 import importlib
 
 from .._lazy import lazy_module
 
 _getattr, __dir__ = lazy_module(__name__, {
     "WiderFace": ".wider",
-    "read_wider_annotations": ".wider",
+    "read_wider_annotations": ".wider_format",
     "collate": ".wider",
     "demo": ".demo",
     "transforms": ".transforms",
     "wider": ".wider",
+    "wider_format": ".wider_format",
     "TrainTransform": ".transforms",
     "TestTransform": ".transforms",
 })
-_SUBMODULES = ("demo", "transforms", "wider")
+_SUBMODULES = ("demo", "transforms", "wider", "wider_format")
 
 
 def __getattr__(name):

@@ -64,6 +64,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .wider_format import format_annotation_record, write_ground_truth
+
 #: Bump when the generator changes so cached trees are rebuilt.
 DEMO_VERSION = 2
 DEFAULT_IMAGE_SIZE = (256, 384)  # range of image height and width
@@ -106,7 +108,7 @@ _PHOTOS = (
 )
 _SPLIT_CODE = {"train": 1, "val": 2}
 _MANIFEST = "manifest.json"
-_MAT_HEADER = b"MATLAB 5.0 MAT-file, Platform: posix, Created by: tasklle.data.demo"
+_MAT_CREATOR = "tasklle.data.demo"  # after "Created by:" in the .mat headers
 
 _cache = {}
 
@@ -369,88 +371,28 @@ def _difficulty_lists(faces):
 
 
 def _txt_block(relpath, faces, split):
-    lines = [relpath]
-    if not faces:
-        # Official spellings of an image without faces: train "0" + zero row, val "1" + zero row.
-        lines.append("0" if split == "train" else "1")
-        lines.append("0 0 0 0 0 0 0 0 0 0 ")
-    else:
-        lines.append(str(len(faces)))
-        for f in faces:
-            lines.append(" ".join(str(int(v)) for v in (*f["box"], *f["attributes"])) + " ")
-    return "\n".join(lines) + "\n"
+    # Official spellings of an image without faces: train "0" + zero row, val "1" + zero row.
+    return format_annotation_record(relpath, [f["box"] for f in faces], [f["attributes"] for f in faces],
+                                    zero_face_count=0 if split == "train" else 1)
 
 
-def _cell(items):
-    """A MATLAB cell column (len, 1) from a list of arrays/strings."""
-    out = np.empty((len(items), 1), dtype=object)
-    for k, it in enumerate(items):
-        out[k, 0] = it
-    return out
-
-
-def _index_array(indices):
-    """gt_list entry like the official files: (k, 1) uint8 (uint16 beyond 255); (0, 0) when empty."""
-    if not indices:
-        return np.zeros((0, 0), dtype=np.uint8)
-    dtype = np.uint8 if max(indices) <= 255 else np.uint16
-    return np.asarray(indices, dtype=dtype).reshape(-1, 1)
-
-
-def _write_mat(path, variables):
-    """scipy.io.savemat with a fixed header text (scipy writes the current time there),
-    so the same content gives the same bytes."""
-    import scipy.io
-
-    buf = io.BytesIO()
-    scipy.io.savemat(buf, variables, format="5", do_compression=True, oned_as="column")
-    data = bytearray(buf.getvalue())
-    data[:116] = _MAT_HEADER.ljust(116, b" ")
-    Path(path).write_bytes(bytes(data))
-
-
-def _mat_variables(by_event, gt_setting=None):
-    """The official structure: cells over events of cells over images."""
-    events = sorted(by_event)
-    files, boxes = [], []
-    labels = {k: [] for k in ("blur", "expression", "illumination", "invalid", "occlusion", "pose")}
-    gts = []
-    for ev in events:
-        items = by_event[ev]
-        files.append(_cell([name for name, _ in items]))
-        per_boxes, per_gt = [], []
-        per_labels = {k: [] for k in labels}
-        for _, faces in items:
-            if faces:
-                b = np.asarray([f["box"] for f in faces], dtype=np.int32).reshape(-1, 4)
-                a = np.asarray([f["attributes"] for f in faces], dtype=np.uint8).reshape(-1, 6)
-            else:
-                # The official files give a zero-face image one all-zero row.
-                b = np.zeros((1, 4), dtype=np.int32)
-                a = np.zeros((1, 6), dtype=np.uint8)
-            per_boxes.append(b)
-            for col, k in enumerate(("blur", "expression", "illumination", "invalid", "occlusion", "pose")):
-                per_labels[k].append(np.ascontiguousarray(a[:, col:col + 1]))
-            if gt_setting is not None:
-                per_gt.append(_index_array(_difficulty_lists(faces)[gt_setting]))
-        boxes.append(_cell(per_boxes))
-        for k in labels:
-            labels[k].append(_cell(per_labels[k]))
-        gts.append(_cell(per_gt))
-    out = {
-        "blur_label_list": _cell(labels["blur"]),
-        "event_list": _cell(list(events)),
-        "expression_label_list": _cell(labels["expression"]),
-        "face_bbx_list": _cell(boxes),
-        "file_list": _cell(files),
-        "illumination_label_list": _cell(labels["illumination"]),
-        "invalid_label_list": _cell(labels["invalid"]),
-        "occlusion_label_list": _cell(labels["occlusion"]),
-        "pose_label_list": _cell(labels["pose"]),
-    }
-    if gt_setting is not None:
-        out["gt_list"] = _cell(gts)
-    return out
+def _write_ground_truth(split_dir, rendered):
+    """The val ``.mat`` files through the one writer, exactly like the real ones
+    (see the module doc): int32 boxes, uint8 labels and indices, and one
+    all-zero row for an image without faces."""
+    images, attributes = [], []
+    keep = {s: [] for s in ("easy", "medium", "hard")}
+    for event, name, _, faces in rendered:
+        if faces:
+            boxes = np.asarray([f["box"] for f in faces], dtype=np.int32).reshape(-1, 4)
+            attrs = np.asarray([f["attributes"] for f in faces], dtype=np.uint8).reshape(-1, 6)
+        else:
+            boxes, attrs = np.zeros((1, 4), dtype=np.int32), np.zeros((1, 6), dtype=np.uint8)
+        images.append((event, name, boxes))
+        attributes.append(attrs)
+        for s, idx in _difficulty_lists(faces).items():
+            keep[s].append(idx)
+    write_ground_truth(split_dir, images, keep, attributes=attributes, creator=_MAT_CREATOR)
 
 
 def _params(seed, n_train, n_val, image_size, face_size, quality):
@@ -524,9 +466,7 @@ def _write_tree(dst, params, progress_bar):
             "events": {ev: len(v) for ev, v in sorted(by_event.items())},
         }
         if split == "val":
-            _write_mat(split_dir / "wider_face_val.mat", _mat_variables(by_event))
-            for setting in ("easy", "medium", "hard"):
-                _write_mat(split_dir / f"wider_{setting}_val.mat", _mat_variables(by_event, setting))
+            _write_ground_truth(split_dir, rendered)
     manifest = {
         "format": "tasklle WIDER FACE demo dataset",
         "params": params,

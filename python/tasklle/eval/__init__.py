@@ -6,11 +6,13 @@ from .._lazy import lazy_module
 _names = {
     "evaluate": ".wider",
     "plot_pr_curves": ".wider",
-    "load_ground_truth": ".wider",
-    "write_ground_truth": ".wider",
-    "read_predictions": ".wider",
-    "write_predictions": ".wider",
-    "GroundTruth": ".wider",
+    "result_to_json": ".wider",
+    # the file formats live in tasklle.data.wider_format
+    "load_ground_truth": "..data.wider_format",
+    "write_ground_truth": "..data.wider_format",
+    "read_predictions": "..data.wider_format",
+    "write_predictions": "..data.wider_format",
+    "GroundTruth": "..data.wider_format",
 }
 _getattr, _dir = lazy_module(__name__, _names)
 

@@ -407,7 +407,7 @@ def restrict_gt(root, entries, out_dir, gt=None):
     """When only some val images are detected, a gt folder listing only those
     images (so the others do not count as missed faces). Returns the gt dir to
     evaluate against: the full one (``gt_dir(root, gt)``) itself when every image is used."""
-    from ..eval import wider
+    from ..data import wider_format as wider
 
     full = gt_dir(root, gt)
     keep = {(e, n) for _, e, n in entries}

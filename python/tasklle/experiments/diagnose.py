@@ -77,7 +77,7 @@ def _counted_faces(gt, keys):
 
 def _bin_ground_truth(gt, keys, lo, hi, folder):
     """A gt folder where only the setting's faces with lo <= height < hi count (all three settings)."""
-    from ..eval import wider
+    from ..data import wider_format
 
     images, lists = [], []
     for key in keys:
@@ -90,13 +90,14 @@ def _bin_ground_truth(gt, keys, lo, hi, folder):
     order = sorted(range(len(images)), key=lambda j: (gt.index[keys[j]]))
     images = [images[j] for j in order]
     lists = [lists[j] for j in order]
-    return wider.write_ground_truth(folder, images, {s: lists for s in common.SETTINGS}), sum(len(x) for x in lists)
+    return wider_format.write_ground_truth(folder, images, {s: lists for s in common.SETTINGS}), sum(len(x) for x in lists)
 
 
 def diagnose(out, max_images=None, verbose=True):
     """Measure exposure, AP per face size and per-face detector scores of a finished four-group run."""
     import torch
 
+    from ..data import wider_format
     from ..eval import wider
     from ..io import read_image, write_json
     from ..train.joint import load_upstream
@@ -109,8 +110,8 @@ def diagnose(out, max_images=None, verbose=True):
     results = json.loads(res_path.read_text())
     cfg = results["config"]
     root, dark, gt_dir = Path(cfg["root"]), Path(cfg["dark"]), Path(cfg["gt_dir"])
-    gt = wider.load_ground_truth(gt_dir)
-    preds = {g: wider.read_predictions(out / "groups" / g / "predictions") for g in GROUPS}
+    gt = wider_format.load_ground_truth(gt_dir)
+    preds = {g: wider_format.read_predictions(out / "groups" / g / "predictions") for g in GROUPS}
     keys = [k for k in gt.keys() if k in preds["original"]]
     if max_images is not None:
         keys = keys[:max_images]

@@ -3,12 +3,13 @@
 CPU float32/float64 tensors run in the C core (csrc/core/assign.c), which never
 holds the anchors x gts IoU matrix (O(A + G) memory plus per-thread scratch);
 other devices run the twin ``tasklle.reference.assign`` -- the full
-specification is in its docstring."""
+specification is in its docstring. Paths are picked by ``ops._common.use_c``:
+another dtype on the CPU is a TypeError."""
 import torch
 
 from .. import _C
 from ..reference import assign as _ref
-from ._common import c_path, resolved
+from ._common import resolved, use_c
 from ..reference.assign import IGNORED, NEGATIVE
 
 __all__ = ["assign_max_iou", "NEGATIVE", "IGNORED"]
@@ -26,7 +27,8 @@ def assign_max_iou(anchors, gts, pos_thr=0.35, neg_thr=0.35, min_pos_thr=0.35, g
     # finiteness of the boxes is scanned by the C binding or by the twin
     pos, neg, min_pos, _ = _ref.check_assign_args(anchors, gts, pos_thr, neg_thr, min_pos_thr, gt_ignore,
                                                   finite=False)
-    if not c_path("assign_max_iou", anchors, gts) or (gt_ignore is not None and gt_ignore.device.type != "cpu"):
+    # the checker has put gt_ignore (bool) on the boxes' device
+    if not use_c("assign_max_iou", anchors=anchors, gts=gts):
         return _ref.assign_max_iou(anchors, gts, pos, neg, min_pos, gt_max_assign_all, match_low_quality,
                                    gt_ignore)
     a = resolved(anchors)

@@ -1,13 +1,14 @@
 """Box ops: IoU, DIoU loss (autograd), NMS. CPU float32/float64 tensors run in
-the C core (csrc/core/boxes.c); other devices and dtypes run the pure-PyTorch
-twin in ``tasklle.reference.boxes`` with the same semantics (see there)."""
+the C core (csrc/core/boxes.c); other devices run the pure-PyTorch twin in
+``tasklle.reference.boxes`` with the same semantics (see there). Paths are
+picked by ``ops._common.use_c``: another dtype on the CPU is a TypeError."""
 import torch
 
 from .. import _C
 from ..reference import boxes as _ref
 from ._common import c_array as _np
-from ._common import c_path as _c_ok
 from ._common import resolved as _resolved
+from ._common import use_c
 
 
 def box_iou(a, b, aligned=False):
@@ -18,13 +19,9 @@ def box_iou(a, b, aligned=False):
     grad the differentiable reference twin is used; the C path returns a
     tensor without grad."""
     # finiteness is scanned by the C binding (one fast pass) or by the twin
-    _ref.check_boxes(a, "a", finite=False)
-    _ref.check_boxes(b, "b", dtype=a.dtype, device=a.device, finite=False)
-    if aligned and a.shape[0] != b.shape[0]:
-        raise ValueError(f"aligned=True needs a and b of the same length, got {a.shape[0]} and {b.shape[0]}")
+    _ref.check_box_iou_args(a, b, aligned, finite=False)
     grad = torch.is_grad_enabled() and (a.requires_grad or b.requires_grad)
-    name = "boxes_iou_aligned" if aligned else "boxes_iou"
-    if grad or not _c_ok(name, a, b):
+    if not use_c("box_iou", a=a, b=b) or grad:
         return _ref.box_iou(a, b, aligned=aligned)
     if aligned:
         out = torch.empty(a.shape[0], dtype=a.dtype)
@@ -94,8 +91,7 @@ def diou_loss(pred, target, weight=None, reduction="mean", avg_factor=None, eps=
     weight (first order only on the C path)."""
     # finiteness is scanned by the C binding (one fast pass) or by the twin
     avg_factor, eps = _ref.check_diou_args(pred, target, weight, reduction, avg_factor, eps, finite=False)
-    tensors = (pred, target) if weight is None else (pred, target, weight)
-    if not _c_ok("boxes_diou_forward", *tensors):
+    if not use_c("diou_loss", pred=pred, target=target, weight=weight):
         return _ref.diou_loss(pred, target, weight, reduction, avg_factor, eps)
     return _DIoULoss.apply(pred, target, weight, reduction, avg_factor, eps)
 
@@ -108,7 +104,9 @@ def nms(boxes, scores, iou_threshold):
     compared in the boxes' dtype). Returns int64 (K,) kept indices in
     descending score order."""
     thr = _ref.check_nms_args(boxes, scores, iou_threshold, finite=False)
-    if not _c_ok("boxes_nms", boxes) or scores.device.type != "cpu" or scores.is_complex():
+    # scores go to C as float64 (exact for every float dtype): only the boxes' dtype matters;
+    # the checker has put scores on the boxes' device and refused complex ones
+    if not use_c("nms", boxes=boxes):
         return _ref.nms(boxes, scores, thr)
     # finiteness is scanned by the C binding
     n = boxes.shape[0]

@@ -16,7 +16,7 @@ from .. import _C
 from ..reference.curve import check_curve_args
 from ..reference.curve import curve as _reference
 from ._common import c_array as _np
-from ._common import c_path, resolved
+from ._common import resolved, use_c
 
 __all__ = ["curve"]
 
@@ -79,6 +79,6 @@ def curve(x, A, iterations=8, return_half=False):
     wrong type, dtype (float32/float64 only, same for x and A), shape or device.
     """
     iterations, _ = check_curve_args(x, A, iterations, return_half)
-    if not c_path("curve_forward", x, A):
+    if not use_c("curve", x=x, A=A):
         return _reference(x, A, iterations, return_half)
     return _Curve.apply(x, A, iterations, return_half)

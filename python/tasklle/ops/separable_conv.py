@@ -18,7 +18,7 @@ from .. import _C
 from ..reference.separable_conv import check_separable_conv_args
 from ..reference.separable_conv import separable_conv as _reference
 from ._common import c_array as _np
-from ._common import c_path
+from ._common import use_c
 
 __all__ = ["separable_conv"]
 
@@ -86,6 +86,7 @@ def separable_conv(x, dw_weight, dw_bias, pw_weight, pw_bias, relu=False):
     """
     parts, _, _ = check_separable_conv_args(x, dw_weight, dw_bias, pw_weight, pw_bias, relu)
     x2 = parts[1] if len(parts) == 2 else None
-    if not c_path("separable_conv_forward", parts[0], x2, dw_weight, dw_bias, pw_weight, pw_bias):
+    if not use_c("separable_conv", x=parts[0], x2=x2, dw_weight=dw_weight, dw_bias=dw_bias, pw_weight=pw_weight,
+                 pw_bias=pw_bias):
         return _reference(x, dw_weight, dw_bias, pw_weight, pw_bias, relu)
     return _SeparableConv.apply(parts[0], x2, dw_weight, dw_bias, pw_weight, pw_bias, relu)

@@ -22,12 +22,10 @@ NaN and infinities follow one rule on both paths (IEEE arithmetic on the
 formulas as written; see ``tasklle.reference.zerodce_loss``): the same terms
 and the same gradient elements come out NaN or infinite.
 
-``impl``: 'auto' (default: C on CPU, reference elsewhere), 'c' or 'reference'.
-The environment variable ``TASKLLE_IMPL=reference`` forces the reference path
-for 'auto' (used by the benchmarks to time the pure-PyTorch path).
+``impl``: 'auto' (default: C on CPU, reference elsewhere), 'c' or 'reference',
+resolved by the rule every op shares (``tasklle.ops._common.use_c``, which
+also reads ``TASKLLE_IMPL`` for 'auto').
 """
-import os
-
 import numpy as np
 import torch
 from torch.autograd.function import once_differentiable
@@ -35,30 +33,10 @@ from torch.autograd.function import once_differentiable
 from .. import _C
 from ..reference import zerodce_loss as _ref
 from ._common import c_array as _np
+from ._common import use_c
 
 _MASK = {"spa": 1, "exp": 2, "col": 4}
 _IDX = {"spa": 0, "exp": 1, "col": 2}
-_C_DTYPES = (torch.float32, torch.float64)
-
-
-def _resolve_impl(impl, tensors):
-    if impl not in ("auto", "c", "reference"):
-        raise ValueError(f"impl must be 'auto', 'c' or 'reference', got {impl!r}")
-    if impl == "auto" and os.environ.get("TASKLLE_IMPL", "") == "reference":
-        impl = "reference"
-    if impl == "reference":
-        return False
-    on_cpu = all(t.device.type == "cpu" for t in tensors)
-    if not on_cpu:
-        if impl == "c":
-            raise ValueError("impl='c' needs CPU tensors; use impl='auto' to run the reference twin on "
-                             f"{[str(t.device) for t in tensors if t.device.type != 'cpu'][0]}")
-        return False
-    for t in tensors:
-        if t.dtype not in _C_DTYPES:
-            raise TypeError(f"the C core supports float32 and float64 on CPU, got {t.dtype} "
-                            "(convert, or pass impl='reference')")
-    return True
 
 
 class _FusedLosses(torch.autograd.Function):
@@ -164,18 +142,11 @@ def zero_dce_losses(enhanced, original, curve_maps, exposure=0.6, weights=None, 
     terms, w, ps, pe, e = _ref.check_arguments(enhanced, original, curve_maps, exposure, weights, spa_pool,
                                                exp_pool, terms)
     image_terms = [t for t in terms if t != "tv"]
-    tensors = []
-    if image_terms:
-        tensors.append(enhanced)
-    if "spa" in terms:
-        tensors.append(original)
-    if "tv" in terms:
-        tensors.append(curve_maps)
-    if not _resolve_impl(impl, tensors):
-        return _ref.zero_dce_losses(enhanced, original, curve_maps, exposure, weights, spa_pool, exp_pool, terms)
     y = enhanced if image_terms else None
     i = original if "spa" in terms else None
     a = curve_maps if "tv" in terms else None
+    if not use_c("zero_dce_losses", impl, enhanced=y, original=i, curve_maps=a):
+        return _ref.zero_dce_losses(enhanced, original, curve_maps, exposure, weights, spa_pool, exp_pool, terms)
     want_grad_maps = a is not None and a.requires_grad and torch.is_grad_enabled()
     cfg = (terms, w, ps, pe, want_grad_maps)
     outs = _FusedLosses.apply(y, i, a, e, cfg)

@@ -19,4 +19,5 @@ __getattr__, __dir__ = lazy_module(__name__, {
     "wider_evaluate_image": ".wider_eval",
     "wider_evaluate_reference": ".wider_eval",
     "wider_voc_ap": ".wider_eval",
+    "wider_pr_counts": ".wider_eval",
 })

@@ -131,17 +131,22 @@ def _aligned_iou(a, b):
     return overlap / union
 
 
+def check_box_iou_args(a, b, aligned, finite=True):
+    """Shared validation of ``box_iou`` (C path and twin)."""
+    check_boxes(a, "a", finite=finite)
+    check_boxes(b, "b", dtype=a.dtype, device=a.device, finite=finite)
+    if aligned and a.shape[0] != b.shape[0]:
+        raise ValueError(f"aligned=True needs a and b of the same length, got {a.shape[0]} and {b.shape[0]}")
+
+
 def box_iou(a, b, aligned=False):
     """IoU of two box sets.
 
     a: (N, 4), b: (M, 4), same floating dtype, x1 y1 x2 y2 (no +1).
     Returns (N, M) (or (N,) with ``aligned=True``, which needs M == N):
     overlap / max(union, 1e-6). Differentiable (plain autograd)."""
-    check_boxes(a, "a")
-    check_boxes(b, "b", dtype=a.dtype, device=a.device)
+    check_box_iou_args(a, b, aligned)
     if aligned:
-        if a.shape[0] != b.shape[0]:
-            raise ValueError(f"aligned=True needs a and b of the same length, got {a.shape[0]} and {b.shape[0]}")
         return _aligned_iou(a, b)
     return _pairwise_iou(a, b)
 

@@ -1,7 +1,10 @@
 """Reference twin of the WIDER FACE evaluation (the C kernel
 ``tll_wider_eval_forward`` and the dataset-level steps around it).
 
-Written as a literal, loop-for-loop transcription of the official MATLAB
+``wider_pr_counts`` is the twin of the op ``tasklle.ops.wider_pr_counts``
+(same arguments, same checks through ``check_wider_pr_args``, same result);
+the functions below it are its literal parts. Written as a literal,
+loop-for-loop transcription of the official MATLAB
 eval_tools (``wider_eval.m``: ``norm_score``, ``image_evaluation``,
 ``image_pr_info``, ``dataset_pr_info``, ``VOCap``), in float64 NumPy. It is
 the specification the C path is tested against, so it deliberately makes no
@@ -14,10 +17,14 @@ Where the official tools and their common Python port differ, see the notes
 in ``tasklle.eval.wider``; this twin follows the same choices.
 """
 import math
+import numbers
 
 import numpy as np
 
 __all__ = [
+    "check_iou_thresh",
+    "check_wider_pr_args",
+    "wider_pr_counts",
     "wider_normalise_scores",
     "wider_box_overlap",
     "wider_image_matching",
@@ -215,4 +222,99 @@ def wider_evaluate_reference(preds, gts, keep_indices, iou_thresh=0.5, thresh_nu
         precision, recall = wider_dataset_pr(pr_sums, count_face)
         out[setting] = {"ap": wider_voc_ap(recall, precision), "pr_sums": pr_sums, "n_faces": count_face,
                         "precision": precision, "recall": recall}
+    return out
+
+
+# ----------------------------------------------------------------------------
+# the op's twin and the argument checks both paths share
+# ----------------------------------------------------------------------------
+
+def check_iou_thresh(iou_thresh):
+    """``iou_thresh`` as a float in (0, 1]; TypeError / ValueError naming it."""
+    if isinstance(iou_thresh, bool) or not isinstance(iou_thresh, numbers.Real):
+        raise TypeError(f"iou_thresh must be a number, got {type(iou_thresh).__name__}")
+    iou_thresh = float(iou_thresh)
+    if not 0.0 < iou_thresh <= 1.0:
+        raise ValueError(f"iou_thresh must be in (0, 1], got {iou_thresh}")
+    return iou_thresh
+
+
+def _real_array(a, name, ndim, columns=None):
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name} must be a NumPy array, got {type(a).__name__}")
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got dtype {a.dtype}")
+    if a.ndim != ndim or (columns is not None and a.shape[1] != columns):
+        want = f"(n, {columns})" if columns is not None else f"{ndim}-d"
+        raise ValueError(f"{name} must have shape {want}, got {a.shape}")
+    return a
+
+
+def _offsets(o, name, total):
+    o = _real_array(o, name, 1)
+    if o.dtype.kind not in "iu":
+        raise TypeError(f"{name} must hold integers, got dtype {o.dtype}")
+    o = np.ascontiguousarray(o, dtype=np.int64)
+    if len(o) < 1 or o[0] != 0 or (np.diff(o) < 0).any() or o[-1] != total:
+        raise ValueError(f"{name} must start at 0, never decrease and end at the row count {total}")
+    return o
+
+
+def check_wider_pr_args(pred, pred_offsets, gt, gt_offsets, counted, iou_thresh, thresh_num):
+    """The checks of ``wider_pr_counts``, shared by the C path and the twin.
+
+    Returns the arguments as the kernel reads them: pred (P, 5) and gt (G, 4)
+    C-contiguous float64, both offsets (I+1,) int64, counted (S, G) bool,
+    iou_thresh float, thresh_num int. Raises TypeError / ValueError naming the
+    argument."""
+    pred = np.ascontiguousarray(_real_array(pred, "pred", 2, 5), dtype=np.float64)
+    gt = np.ascontiguousarray(_real_array(gt, "gt", 2, 4), dtype=np.float64)
+    pred_offsets = _offsets(pred_offsets, "pred_offsets", len(pred))
+    gt_offsets = _offsets(gt_offsets, "gt_offsets", len(gt))
+    if len(pred_offsets) != len(gt_offsets):
+        raise ValueError(f"pred_offsets and gt_offsets must have the same length (images + 1), "
+                         f"got {len(pred_offsets)} and {len(gt_offsets)}")
+    for a, name in ((pred, "pred"), (gt, "gt")):
+        if not np.isfinite(a).all():
+            raise ValueError(f"{name} must be finite")
+    counted = _real_array(counted, "counted", 2)
+    if counted.shape[1] != len(gt):
+        raise ValueError(f"counted must have shape (settings, {len(gt)}), got {counted.shape}")
+    if counted.dtype != np.bool_ and not np.isin(counted, (0, 1)).all():
+        raise ValueError("counted must hold 0/1 (or bool) flags")
+    counted = np.ascontiguousarray(counted, dtype=bool)
+    iou_thresh = check_iou_thresh(iou_thresh)
+    if isinstance(thresh_num, bool) or not isinstance(thresh_num, numbers.Integral):
+        raise TypeError(f"thresh_num must be an integer, got {type(thresh_num).__name__}")
+    if thresh_num < 1:
+        raise ValueError(f"thresh_num must be at least 1, got {thresh_num}")
+    return pred, pred_offsets, gt, gt_offsets, counted, iou_thresh, int(thresh_num)
+
+
+def wider_pr_counts(pred, pred_offsets, gt, gt_offsets, counted, iou_thresh=0.5, thresh_num=1000):
+    """The dataset PR sums of the official loop (twin of ``tasklle.ops.wider_pr_counts``).
+
+    pred (P, 5) x y w h raw score and gt (G, 4) x y w h, grouped per image by
+    pred_offsets / gt_offsets (I+1,); counted (S, G): the faces each setting
+    counts (every other face is ignored). Returns (S, thresh_num, 2) int64
+    [counted proposals, recalled faces] summed over the images at
+    thresh = 1 - t / thresh_num, t = 1..thresh_num."""
+    pred, pred_offsets, gt, gt_offsets, counted, iou_thresh, thresh_num = check_wider_pr_args(
+        pred, pred_offsets, gt, gt_offsets, counted, iou_thresh, thresh_num)
+    n = len(pred_offsets) - 1
+    # read_pred.m sorts each image by descending raw score (stable), then
+    # norm_score.m normalises over everything.
+    ordered = []
+    for i in range(n):
+        p = pred[pred_offsets[i]:pred_offsets[i + 1]]
+        ordered.append(p[np.argsort(-p[:, 4], kind="stable")])
+    normed, _, _ = wider_normalise_scores(ordered)
+    out = np.zeros((len(counted), thresh_num, 2), dtype=np.int64)
+    for s, mask in enumerate(counted):
+        for i, p in enumerate(normed):
+            g = gt[gt_offsets[i]:gt_offsets[i + 1]]
+            if len(g) == 0 or len(p) == 0:
+                continue
+            keep_index = np.nonzero(mask[gt_offsets[i]:gt_offsets[i + 1]])[0] + 1  # gt_list is 1-based
+            out[s] += wider_evaluate_image(p, g, keep_index, iou_thresh, thresh_num)
     return out
