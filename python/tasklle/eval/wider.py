@@ -13,12 +13,12 @@ Predictions are a folder in the official format (one folder per event, one
 lines) or a mapping ``{(event, image_name): (K, 5) array x, y, w, h, score}``
 (image names without ``.jpg``, exactly as in ``file_list``).
 
-Reading and writing the files (ground truth, prediction folders) lives in
-``tasklle.data.wider_format``; ``read_predictions`` and ``write_predictions``
-are also reachable here, where the notebooks use them. The ground-truth folder holds ``wider_face_val.mat`` (event_list, file_list,
+The ground-truth folder holds ``wider_face_val.mat`` (event_list, file_list,
 face_bbx_list as x y w h) and ``wider_{easy,medium,hard}_val.mat`` whose
 ``gt_list`` holds, per image, the 1-based indices of the faces that count in
-that setting; every other face is "ignore".
+that setting; every other face is "ignore". Reading and writing these files
+and prediction folders is ``tasklle.data.wider_format`` (``read_predictions``
+and ``write_predictions`` are reachable here too, where the notebooks use them).
 
 The protocol (official MATLAB eval_tools ``wider_eval.m``; the common Python
 port "WiderFace-Evaluation" agrees except where noted):

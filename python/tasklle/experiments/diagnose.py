@@ -90,7 +90,8 @@ def _bin_ground_truth(gt, keys, lo, hi, folder):
     order = sorted(range(len(images)), key=lambda j: (gt.index[keys[j]]))
     images = [images[j] for j in order]
     lists = [lists[j] for j in order]
-    return wider_format.write_ground_truth(folder, images, {s: lists for s in common.SETTINGS}), sum(len(x) for x in lists)
+    written = wider_format.write_ground_truth(folder, images, {s: lists for s in common.SETTINGS})
+    return written, sum(len(x) for x in lists)
 
 
 def diagnose(out, max_images=None, verbose=True):

@@ -12,11 +12,12 @@ other face is "ignore" for the evaluation).
 The reader checks every level of the structure and names the file, variable
 and image of anything malformed; indices outside an image's boxes are refused.
 """
-import io
 import os
 from pathlib import Path
 
 import numpy as np
+
+from ._mat import as_boxes, as_indices, box_array, cell, cells, index_array, loadmat, mat_strings, save_mat
 
 __all__ = ["SETTINGS", "GT_FILE", "setting_file", "check_settings", "GroundTruth", "load_ground_truth",
            "write_ground_truth"]
@@ -161,79 +162,6 @@ def _readonly(a):
     return a
 
 
-def _cells(arr, what, path):
-    """Elements of a MATLAB cell array as loadmat returns it (an object ndarray), in MATLAB order."""
-    if isinstance(arr, np.ndarray) and arr.dtype == object:
-        return list(arr.ravel(order="F"))
-    if isinstance(arr, np.ndarray) and arr.size == 0:
-        return []  # savemat writes an empty cell as an empty matrix
-    raise ValueError(f"{path}: {what} is not a cell array (got {type(arr).__name__} "
-                     f"{getattr(arr, 'dtype', '')} {getattr(arr, 'shape', '')})")
-
-
-def _unwrap(x):
-    # loadmat wraps cell contents: array([[array(['name'])]], dtype=object) and the like
-    while isinstance(x, np.ndarray) and x.dtype == object and x.size == 1:
-        x = x.ravel()[0]
-    return x
-
-
-def _mat_strings(arr, what, path):
-    """A cell of strings (or a char matrix) -> list of str."""
-    if isinstance(arr, np.ndarray) and arr.dtype.kind == "U":
-        return [str(s).rstrip() for s in arr.ravel(order="F")]
-    out = []
-    for k, x in enumerate(_cells(arr, what, path)):
-        x = _unwrap(x)
-        if isinstance(x, np.ndarray) and x.dtype.kind == "U" and x.size == 1:
-            x = str(x.ravel()[0])
-        if not isinstance(x, str) or not x:
-            raise ValueError(f"{path}: {what}{{{k + 1}}} is not a non-empty string")
-        out.append(x)
-    return out
-
-
-def _as_boxes(x, where):
-    x = _unwrap(x)
-    a = np.asarray(x)
-    if a.dtype == object or a.dtype.kind not in "biuf":
-        raise ValueError(f"{where}: face boxes must be a numeric (K, 4) array, got dtype {a.dtype}")
-    if a.size == 0:
-        return np.zeros((0, 4))
-    if a.ndim == 1 and a.size == 4:
-        a = a.reshape(1, 4)
-    if a.ndim != 2 or a.shape[1] != 4:
-        raise ValueError(f"{where}: face boxes must be (K, 4) x y w h, got shape {a.shape}")
-    a = a.astype(np.float64)
-    if not np.isfinite(a).all():
-        raise ValueError(f"{where}: face boxes must be finite")
-    return a
-
-
-def _as_indices(x, where):
-    x = _unwrap(x)
-    a = np.asarray(x)
-    if a.dtype == object or a.dtype.kind not in "biuf":
-        raise ValueError(f"{where}: gt_list entries must be numeric 1-based indices, got dtype {a.dtype}")
-    a = a.ravel(order="F")
-    if a.dtype.kind == "f":
-        if not (np.isfinite(a).all() and (a == np.round(a)).all()):
-            raise ValueError(f"{where}: gt_list entries must be integers")
-    return a.astype(np.int64)
-
-
-def _loadmat(path, names):
-    import scipy.io
-
-    if not path.is_file():
-        raise FileNotFoundError(f"ground-truth file not found: {path}")
-    try:
-        m = scipy.io.loadmat(str(path), variable_names=names)
-    except Exception as e:  # scipy raises several types for corrupt files
-        raise ValueError(f"cannot read {path}: {e}") from e
-    return m
-
-
 _GT_CACHE = {}
 
 
@@ -259,24 +187,24 @@ def load_ground_truth(gt_dir, settings=SETTINGS):
         return hit[1]
 
     path = files[0]
-    m = _loadmat(path, ["event_list", "file_list", "face_bbx_list"])
+    m = loadmat(path, ["event_list", "file_list", "face_bbx_list"])
     for v in ("event_list", "file_list", "face_bbx_list"):
         if v not in m:
             raise ValueError(f"{path}: variable {v!r} is missing")
-    events = _mat_strings(m["event_list"], "event_list", path)
-    file_cells = _cells(m["file_list"], "file_list", path)
-    box_cells = _cells(m["face_bbx_list"], "face_bbx_list", path)
+    events = mat_strings(m["event_list"], "event_list", path)
+    file_cells = cells(m["file_list"], "file_list", path)
+    box_cells = cells(m["face_bbx_list"], "face_bbx_list", path)
     if not (len(events) == len(file_cells) == len(box_cells)):
         raise ValueError(f"{path}: event_list, file_list and face_bbx_list have different lengths "
                          f"({len(events)}, {len(file_cells)}, {len(box_cells)})")
     names, event_index, boxes, counts = [], [], [], []
     for e, (fc, bc) in enumerate(zip(file_cells, box_cells)):
-        ev_names = _mat_strings(fc, f"file_list{{{e + 1}}}", path)
-        ev_boxes = _cells(bc, f"face_bbx_list{{{e + 1}}}", path)
+        ev_names = mat_strings(fc, f"file_list{{{e + 1}}}", path)
+        ev_boxes = cells(bc, f"face_bbx_list{{{e + 1}}}", path)
         if len(ev_names) != len(ev_boxes):
             raise ValueError(f"{path}: event {events[e]}: {len(ev_names)} file names but {len(ev_boxes)} box lists")
         for name, b in zip(ev_names, ev_boxes):
-            b = _as_boxes(b, f"{path}: {events[e]}/{name}")
+            b = as_boxes(b, f"{path}: {events[e]}/{name}")
             names.append(name)
             event_index.append(e)
             boxes.append(b)
@@ -287,22 +215,22 @@ def load_ground_truth(gt_dir, settings=SETTINGS):
 
     keep = {}
     for s, spath in zip(settings, files[1:]):
-        sm = _loadmat(spath, ["gt_list", "event_list"])
+        sm = loadmat(spath, ["gt_list", "event_list"])
         if "gt_list" not in sm:
             raise ValueError(f"{spath}: variable 'gt_list' is missing")
-        if "event_list" in sm and _mat_strings(sm["event_list"], "event_list", spath) != events:
+        if "event_list" in sm and mat_strings(sm["event_list"], "event_list", spath) != events:
             raise ValueError(f"{spath}: event_list differs from {path}")
-        gcells = _cells(sm["gt_list"], "gt_list", spath)
+        gcells = cells(sm["gt_list"], "gt_list", spath)
         if len(gcells) != len(events):
             raise ValueError(f"{spath}: gt_list has {len(gcells)} events, {path} has {len(events)}")
         vals, lens = [], []
         for e, gc in enumerate(gcells):
-            per_image = _cells(gc, f"gt_list{{{e + 1}}}", spath)
+            per_image = cells(gc, f"gt_list{{{e + 1}}}", spath)
             if len(per_image) != n_per_event[e]:
                 raise ValueError(f"{spath}: event {events[e]}: gt_list has {len(per_image)} images, "
                                  f"{path} has {n_per_event[e]}")
             for j, x in enumerate(per_image):
-                k = _as_indices(x, f"{spath}: gt_list{{{e + 1}}}{{{j + 1}}}")
+                k = as_indices(x, f"{spath}: gt_list{{{e + 1}}}{{{j + 1}}}")
                 vals.append(k)
                 lens.append(len(k))
         keep[s] = (np.concatenate(vals) if vals else np.zeros(0, dtype=np.int64),
@@ -312,56 +240,6 @@ def load_ground_truth(gt_dir, settings=SETTINGS):
         _GT_CACHE.clear()
     _GT_CACHE[key] = (stamp, gt)
     return gt
-
-
-def _cell(items):
-    """A MATLAB cell column (len, 1) from a list of arrays/strings."""
-    c = np.empty((len(items), 1), dtype=object)
-    for k, it in enumerate(items):
-        c[k, 0] = it
-    return c
-
-
-def _box_array(b, where):
-    """(K, 4) x y w h as the official files store it: int32 when every value is
-    an integer in range (as they are), float64 otherwise, so values round-trip."""
-    b = np.asarray(b)
-    if b.dtype == object or b.dtype.kind not in "biuf":
-        raise TypeError(f"{where}: boxes must be a numeric (K, 4) array, got dtype {b.dtype}")
-    b = b.reshape(-1, 4) if b.size else np.zeros((0, 4), dtype=b.dtype)
-    f = b.astype(np.float64)
-    if not np.isfinite(f).all():
-        raise ValueError(f"{where}: boxes must be finite")
-    if (f == np.round(f)).all() and (np.abs(f) < 2**31).all():
-        return f.astype(np.int32)
-    return f
-
-
-def _index_array(indices, where):
-    """gt_list entry like the official files: (k, 1) uint8 (wider types beyond 255); (0, 0) when empty."""
-    k = np.asarray(indices).reshape(-1)
-    if k.size == 0:
-        return np.zeros((0, 0), dtype=np.uint8)
-    if k.dtype.kind not in "iuf" or not (np.isfinite(k).all() and (k == np.round(k)).all() and (k >= 1).all()):
-        raise ValueError(f"{where}: gt_list indices must be integers >= 1")
-    top = int(k.max())
-    dtype = np.uint8 if top <= 0xFF else np.uint16 if top <= 0xFFFF else np.uint32
-    return k.astype(dtype).reshape(-1, 1)
-
-
-def _save_mat(path, variables, creator):
-    """scipy.io.savemat, compressed, with a fixed header text (scipy writes the
-    current time there), so the same content gives the same bytes; atomic."""
-    import scipy.io
-
-    from ...io import atomic_write
-
-    buf = io.BytesIO()
-    scipy.io.savemat(buf, variables, format="5", do_compression=True, oned_as="column")
-    data = bytearray(buf.getvalue())
-    data[:116] = f"MATLAB 5.0 MAT-file, Platform: posix, Created by: {creator}".encode().ljust(116, b" ")
-    with atomic_write(path) as f:
-        f.write(bytes(data))
 
 
 def write_ground_truth(gt_dir, images, keep, attributes=None, creator=_DEFAULT_CREATOR):
@@ -401,12 +279,12 @@ def write_ground_truth(gt_dir, images, keep, attributes=None, creator=_DEFAULT_C
     def group(values):
         out, k = [], 0
         for n in n_per_event:
-            out.append(_cell(values[k:k + n]))
+            out.append(cell(values[k:k + n]))
             k += n
-        return _cell(out)
+        return cell(out)
 
-    boxes = [_box_array(b, f"{e}/{n}") for e, n, b in images]
-    base = {"event_list": _cell(list(events)), "face_bbx_list": group(boxes),
+    boxes = [box_array(b, f"{e}/{n}") for e, n, b in images]
+    base = {"event_list": cell(list(events)), "face_bbx_list": group(boxes),
             "file_list": group([n for _, n, _ in images])}
     if attributes is not None:
         attributes = list(attributes)
@@ -421,8 +299,8 @@ def write_ground_truth(gt_dir, images, keep, attributes=None, creator=_DEFAULT_C
         for col, label in enumerate(LABELS):
             base[f"{label}_label_list"] = group([np.ascontiguousarray(a[:, col:col + 1]) for a in attrs])
     base = dict(sorted(base.items()))
-    _save_mat(gt_dir / GT_FILE, base, creator)
+    save_mat(gt_dir / GT_FILE, base, creator)
     for s, lists in keep.items():
-        idx = [_index_array(k, f"keep[{s!r}] of {e}/{n}") for (e, n, _), k in zip(images, lists)]
-        _save_mat(gt_dir / setting_file(s), {**base, "gt_list": group(idx)}, creator)
+        idx = [index_array(k, f"keep[{s!r}] of {e}/{n}") for (e, n, _), k in zip(images, lists)]
+        save_mat(gt_dir / setting_file(s), {**base, "gt_list": group(idx)}, creator)
     return gt_dir
