@@ -8,10 +8,11 @@ and the L_up-only step (W_down = 0) for comparison.
 
     PYTHONPATH=python python benchmarks/bench_joint_step.py [--sizes 256 512] [--repeat 5] [--threads 2]
 
-The reference path: TASKLLE_IMPL=reference for the fused Zero-DCE losses, and
+The reference path: TASKLLE_IMPL=reference, which the dispatch rule of every
+op (tasklle.ops._common.use_c) reads, so every op runs its twin; in addition
 every tasklle module's reference to a C-backed op (curve, box_iou, diou_loss,
 nms, assign_max_iou) is pointed at its twin in tasklle.reference for the
-duration of the measurement.
+duration of the measurement (skipping the ops' own argument checks).
 """
 import argparse
 import contextlib

@@ -38,11 +38,16 @@ def mat_strings(arr, what, path):
     return out
 
 
-def as_boxes(x, where):
-    x = unwrap(x)
-    a = np.asarray(x)
+def _numeric(x, where, what):
+    """The cell's content as a numeric array; ValueError '{where}: {what}, got dtype ...' otherwise."""
+    a = np.asarray(unwrap(x))
     if a.dtype == object or a.dtype.kind not in "biuf":
-        raise ValueError(f"{where}: face boxes must be a numeric (K, 4) array, got dtype {a.dtype}")
+        raise ValueError(f"{where}: {what}, got dtype {a.dtype}")
+    return a
+
+
+def as_boxes(x, where):
+    a = _numeric(x, where, "face boxes must be a numeric (K, 4) array")
     if a.size == 0:
         return np.zeros((0, 4))
     if a.ndim == 1 and a.size == 4:
@@ -56,11 +61,7 @@ def as_boxes(x, where):
 
 
 def as_indices(x, where):
-    x = unwrap(x)
-    a = np.asarray(x)
-    if a.dtype == object or a.dtype.kind not in "biuf":
-        raise ValueError(f"{where}: gt_list entries must be numeric 1-based indices, got dtype {a.dtype}")
-    a = a.ravel(order="F")
+    a = _numeric(x, where, "gt_list entries must be numeric 1-based indices").ravel(order="F")
     if a.dtype.kind == "f":
         if not (np.isfinite(a).all() and (a == np.round(a)).all()):
             raise ValueError(f"{where}: gt_list entries must be integers")

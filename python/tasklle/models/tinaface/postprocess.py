@@ -78,7 +78,7 @@ def postprocess_single(cls, reg, iou, anchors, img_shape, scale_factor, score_th
 
 def detections_to_wider(dets):
     """(K, 5) [x1, y1, x2, y2, score] -> (K, 5) float64 [x, y, w, h, score], the
-    row format of WIDER prediction files (``tasklle.eval.wider.write_predictions``)."""
+    row format of WIDER prediction files (``tasklle.data.wider_format.write_predictions``)."""
     d = np.asarray(dets, dtype=np.float64)
     if d.size == 0:
         return np.zeros((0, 5), dtype=np.float64)
