@@ -17,7 +17,6 @@ __getattr__, __dir__ = lazy_module(__name__, {
     "assign_max_iou": ".assign",
     "deform_conv2d": ".deform_conv",
     "wider_evaluate_image": ".wider_eval",
-    "wider_evaluate_reference": ".wider_eval",
     "wider_voc_ap": ".wider_eval",
     "wider_pr_counts": ".wider_eval",
 })

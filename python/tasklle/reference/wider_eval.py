@@ -1,10 +1,12 @@
 """Reference twin of the WIDER FACE evaluation (the C kernel
 ``tll_wider_eval_forward`` and the dataset-level steps around it).
 
-``wider_pr_counts`` is the twin of the op ``tasklle.ops.wider_pr_counts``
-(same arguments, same checks through ``check_wider_pr_args``, same result);
-the functions below it are its literal parts. Written as a literal,
-loop-for-loop transcription of the official MATLAB
+``wider_pr_counts`` (at the end) is the twin of the op
+``tasklle.ops.wider_pr_counts`` (same arguments, same checks through
+``check_wider_pr_args``, same result), built from the per-step functions
+before it; ``wider_dataset_pr`` and ``wider_voc_ap`` transcribe the dataset
+steps that ``tasklle.eval.wider.evaluate`` computes vectorised (the tests
+compare the two). Written as a literal, loop-for-loop transcription of the official MATLAB
 eval_tools (``wider_eval.m``: ``norm_score``, ``image_evaluation``,
 ``image_pr_info``, ``dataset_pr_info``, ``VOCap``), in float64 NumPy. It is
 the specification the C path is tested against, so it deliberately makes no
@@ -32,7 +34,6 @@ __all__ = [
     "wider_evaluate_image",
     "wider_dataset_pr",
     "wider_voc_ap",
-    "wider_evaluate_reference",
 ]
 
 
@@ -192,37 +193,6 @@ def wider_voc_ap(rec, prec):
         if mrec[i] != mrec[i - 1]:
             ap += (mrec[i] - mrec[i - 1]) * mpre[i]
     return ap
-
-
-def wider_evaluate_reference(preds, gts, keep_indices, iou_thresh=0.5, thresh_num=1000):
-    """The whole protocol over a list of images.
-
-    preds: list over images of (K_i, 5) raw x y w h score (any order; an
-    empty array for an image without predictions); gts: list of (N_i, 4)
-    x y w h; keep_indices: {setting: list over images of (k_i,) 1-based
-    indices}. Returns {setting: {'ap', 'pr_sums' (T, 2) int64, 'n_faces',
-    'precision', 'recall'}}."""
-    # read_pred.m sorts each image by descending raw score (stable), then
-    # norm_score.m normalises over everything.
-    ordered = []
-    for p in preds:
-        p = np.asarray(p, dtype=np.float64).reshape(-1, 5)
-        order = np.argsort(-p[:, 4], kind="stable")
-        ordered.append(p[order])
-    normed, _, _ = wider_normalise_scores(ordered)
-    out = {}
-    for setting, keeps in keep_indices.items():
-        pr_sums = np.zeros((thresh_num, 2), dtype=np.int64)
-        count_face = 0
-        for p, g, k in zip(normed, gts, keeps):
-            count_face += len(np.asarray(k).reshape(-1))
-            if len(g) == 0 or len(p) == 0:
-                continue
-            pr_sums += wider_evaluate_image(p, g, k, iou_thresh, thresh_num)
-        precision, recall = wider_dataset_pr(pr_sums, count_face)
-        out[setting] = {"ap": wider_voc_ap(recall, precision), "pr_sums": pr_sums, "n_faces": count_face,
-                        "precision": precision, "recall": recall}
-    return out
 
 
 # ----------------------------------------------------------------------------
