@@ -210,25 +210,20 @@ def evaluate(predictions, gt_dir, iou_thresh=0.5, settings=SETTINGS, impl="auto"
     T = THRESH_NUM
     counted = np.stack([gt.counted[s] for s in settings])
     sums = wider_pr_counts(pred, offsets, gt.boxes, gt.offsets, counted, iou_thresh, T, impl=impl)
-    per_setting = {}
+    result, curves = {}, {}
+    thresholds = 1 - np.arange(1, T + 1) / T
     for k, s in enumerate(settings):
         n_faces = gt.n_faces(s)
         proposals, tp = sums[k, :, 0], sums[k, :, 1]
         with np.errstate(divide="ignore", invalid="ignore"):
             precision = tp / proposals  # 0 / 0 is NaN, as in MATLAB (only at recall 0)
             recall = tp / n_faces if n_faces else np.full(T, np.nan)
-        per_setting[s] = (_voc_ap(recall, precision), proposals, tp, precision, recall, n_faces)
-
-    result = {}
-    curves = {}
-    thresholds = 1 - np.arange(1, T + 1) / T
-    for s in settings:
-        ap, proposals, tp, precision, recall, n_faces = per_setting[s]
-        if n_faces == 0:
+        if n_faces:
+            result[s] = _voc_ap(recall, precision)
+        else:
             warnings.warn(f"setting {s!r} counts no face in {gt.source}: its AP is undefined (NaN)",
                           UserWarning, stacklevel=2)
-            ap = math.nan
-        result[s] = float(ap)
+            result[s] = math.nan
         curves[s] = {"recall": recall, "precision": precision, "thresholds": thresholds,
                      "proposals": proposals, "true_positives": tp, "n_faces": int(n_faces)}
     result["curves"] = curves

@@ -271,7 +271,8 @@ def write_ground_truth(gt_dir, images, keep, attributes=None, creator=_DEFAULT_C
         n_per_event[-1] += 1
     if not isinstance(keep, dict):
         raise TypeError(f"keep must be a dict {{setting: index lists}}, got {type(keep).__name__}")
-    check_settings(tuple(keep))
+    if keep:
+        check_settings(tuple(keep))
     for s, lists in keep.items():
         if len(lists) != len(images):
             raise ValueError(f"keep[{s!r}] has {len(lists)} entries for {len(images)} images")
