@@ -97,6 +97,7 @@ def diagnose(out, max_images=None, verbose=True):
     """Measure exposure, AP per face size and per-face detector scores of a finished four-group run."""
     import torch
 
+    from ..enhancement import enhance
     from ..eval import wider
     from ..io import read_image, write_json
     from ..train.joint import load_upstream
@@ -125,7 +126,7 @@ def diagnose(out, max_images=None, verbose=True):
             low = read_image(dark / rel)
             imgs = {"original": read_image(root / rel), "low-light": low}
             for g, m in enhancers.items():
-                imgs[g] = common.enhance_image(m, low)
+                imgs[g] = enhance(low, model=m)
             for g in GROUPS:
                 expo[g].append(float(imgs[g].mean()))
                 mse[g].append(_patch_exposure_mse(imgs[g]))
