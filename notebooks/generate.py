@@ -302,7 +302,10 @@ def execute(nb, budget, work, threads, timeout=1800):
     import nbclient
 
     env = {"TASKLLE_NB_BUDGET": budget, "TASKLLE_NB_WORK": str(Path(work) / "work"),
-           "TASKLLE_NB_THREADS": str(threads), "TASKLLE_PROGRESS": "0"}
+           "TASKLLE_NB_THREADS": str(threads), "TASKLLE_PROGRESS": "0",
+           # the kernel runs in `work`: a relative PYTHONPATH (PYTHONPATH=python) must still find tasklle
+           "PYTHONPATH": os.pathsep.join(str(Path(p).resolve()) for p in
+                                         os.environ.get("PYTHONPATH", "").split(os.pathsep) if p)}
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)  # the kernel inherits this process's environment
     try:
