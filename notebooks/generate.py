@@ -33,7 +33,7 @@ BUDGET = os.environ.get("TASKLLE_NB_BUDGET", "small")
 WORK = Path(os.environ.get("TASKLLE_NB_WORK", "notebook-runs"))
 tasklle.set_num_threads(int(os.environ.get("TASKLLE_NB_THREADS", "2")))
 os.environ.setdefault("TASKLLE_PROGRESS", "0")  # keep the saved notebook quiet
-plt.rcParams["figure.dpi"] = 56  # small inline PNGs keep the saved notebook small
+plt.rcParams["figure.dpi"] = 40  # small inline PNGs keep the saved notebook small
 B = tasklle.experiments.budget(BUDGET)
 print("budget", BUDGET, B)'''
 
@@ -42,15 +42,17 @@ dark = WORK / "dark"
 tasklle.darken_dataset(root, dark, seed=0, workers=B["darken_workers"], verbose=False)  # resumes; skips done images'''
 
 
-# measured with --execute --budget small (see README, Notebooks)
-NB01_TIME = "about 1 minute at the small budget"
-NB02_TIME = "about 2 minutes at the small budget"
-NB03_TIME = "about 1 minute at the small budget"
+# measured with --execute --budget small on a 2-core machine shared with other jobs (load 4-5), where
+# the times varied 2-20x from run to run; building the built-in dataset the first time adds ~10 s
+NB01_TIME = "20-30 seconds at the small budget"
+NB02_TIME = "3-6 minutes at the small budget (two 60-step trainings)"
+NB03_TIME = "10 seconds to 3 minutes at the small budget (80 detections; the 3 minutes on a busy machine)"
 
 
 def timing(text):
     """The line of the first cell that says how long the notebook takes."""
-    return (f"\n\n*Run time on 2 CPU cores: {text}. Set `TASKLLE_NB_BUDGET=tiny` for a smoke run in seconds.*")
+    return (f"\n\n*Run time with 2 CPU threads: {text}. Set `TASKLLE_NB_BUDGET=tiny` for a smoke run in "
+            "seconds.*")
 
 
 def nb01():
@@ -269,7 +271,7 @@ plt.show()'''),
 from tasklle.eval import wider
 results = {name: wider.evaluate(p, gt) for name, p in preds.items()}
 table = tasklle.eval.ap_table(results)
-print(table.rows)
+print(table.rows[-1])  # one dict per group: pandas.DataFrame(table.rows)
 table  # shown as a Markdown table'''),
         new_code_cell('''\
 fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))

@@ -18,6 +18,7 @@ import numpy as np
 GROUPS = ("low-light", "zero-dce++", "joint", "original")
 SETTINGS = ("easy", "medium", "hard")
 
+
 def clean_json(obj):
     """NaN/inf -> None, numpy scalars -> Python, tuples -> lists, paths -> str (strict JSON)."""
     if isinstance(obj, dict):

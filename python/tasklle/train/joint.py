@@ -86,8 +86,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..models.shipped import load_detector  # noqa: F401  (a module, a checkpoint path or the shipped one)
-
 CHECKPOINT_FORMAT = "tasklle.joint/1"
 LOG_FIELDS = ["step", "epoch", "l_total", "l_up", "spa", "exp", "col", "tv", "l_down", "cls", "reg", "iou",
               "ratio", "grad_norm", "lr", "seconds"]
@@ -601,6 +599,8 @@ def joint(data, detector=None, out="runs/joint", *, w_up=1.0, w_down=0.5, steps=
     if w_down > 0:
         if detector is None:
             raise ValueError("detector is required when w_down > 0")
+        from ..models.shipped import load_detector
+
         det = load_detector(detector)
         det.freeze()
         det.to(device)
