@@ -1,11 +1,18 @@
-"""Write the three tutorial notebooks (outputs cleared) with nbformat.
+"""Write the three tutorial notebooks with nbformat.
 
-    python notebooks/generate.py
+    python notebooks/generate.py                                   # cells only, outputs cleared
+    PYTHONPATH=python python notebooks/generate.py --execute --budget small   # run them, keep outputs
 
-Edit the cells here, not in the .ipynb files. Each notebook reads its run size
-from the environment variable TASKLLE_NB_BUDGET ('tiny' in the test suite,
-'small' by default: a few minutes on 2 CPU cores).
+Edit the cells here, not in the .ipynb files (a test checks that the committed
+notebooks' cells are exactly these). Each notebook reads its run size from the
+environment variable TASKLLE_NB_BUDGET ('tiny' in the test suite, 'small' by
+default: a few minutes on 2 CPU cores); ``--execute`` sets it from ``--budget``
+and runs each notebook in a fresh kernel, in a scratch folder (``--work``).
+The notebooks use only tasklle's public API (``help(tasklle)`` lists it).
 """
+import argparse
+import os
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -26,9 +33,26 @@ BUDGET = os.environ.get("TASKLLE_NB_BUDGET", "small")
 WORK = Path(os.environ.get("TASKLLE_NB_WORK", "notebook-runs"))
 tasklle.set_num_threads(int(os.environ.get("TASKLLE_NB_THREADS", "2")))
 os.environ.setdefault("TASKLLE_PROGRESS", "0")  # keep the saved notebook quiet
-from tasklle.experiments import common
-B = common.budget(BUDGET)
+plt.rcParams["figure.dpi"] = 40  # small inline PNGs keep the saved notebook small
+B = tasklle.experiments.budget(BUDGET)
 print("budget", BUDGET, B)'''
+
+DARK = '''\
+dark = WORK / "dark"
+tasklle.darken_dataset(root, dark, seed=0, workers=B["darken_workers"], verbose=False)  # resumes; skips done images'''
+
+
+# measured with --execute --budget small on a 2-core machine shared with other jobs (load 4-5), where
+# the times varied 2-20x from run to run; building the built-in dataset the first time adds ~10 s
+NB01_TIME = "20-30 seconds at the small budget"
+NB02_TIME = "3-6 minutes at the small budget (two 60-step trainings)"
+NB03_TIME = "10 seconds to 3 minutes at the small budget (80 detections; the 3 minutes on a busy machine)"
+
+
+def timing(text):
+    """The line of the first cell that says how long the notebook takes."""
+    return (f"\n\n*Run time with 2 CPU threads: {text}. Set `TASKLLE_NB_BUDGET=tiny` for a smoke run in "
+            "seconds.*")
 
 
 def nb01():
@@ -40,12 +64,13 @@ def nb01():
             "(LEDNet's recipe); saturated pixels stay bright and, as in the method, no sensor noise is added "
             "(noise is an option for harder data). The boxes do not move, so the annotations are reused "
             "unchanged. This notebook darkens the built-in dataset (real face crops from scikit-image composited "
-            "onto real photographs) with the darkener shipped in tasklle."),
+            "onto real photographs) with the darkener shipped in tasklle: one image at several exposures, "
+            "with and without noise, then the whole dataset." + timing(NB01_TIME)),
         new_code_cell(SETUP),
         new_markdown_cell("## The built-in dataset\n\nBuilt once into a cache folder in the WIDER FACE layout "
                           "(`WIDER_{train,val}/images`, `wider_face_split/*.txt|*.mat`)."),
         new_code_cell('''\
-root = common.resolve_root(None, n_train=B["n_train"], n_val=B["n_val"])
+root = tasklle.data.builtin(n_train=B["n_train"], n_val=B["n_val"])
 ds = tasklle.data.WiderFace(root, "val")
 print(root, "-", len(ds), "val images")
 item = max((ds[i] for i in range(min(len(ds), 12))), key=lambda it: len(it["boxes"]))
@@ -59,8 +84,7 @@ ax.set_title(f"{item['event']}/{item['name']}: {len(item['boxes'])} faces"); ax.
                           "four targets and measure the mean of 16x16 patch means of the result."),
         new_code_cell('''\
 targets = [0.05, 0.1, 0.2, 0.3]
-from tasklle.darkening import darken
-darks = [darken(item["image"], e, seed=0) for e in targets]
+darks = [tasklle.darken(item["image"], e, seed=0) for e in targets]
 fig, axes = plt.subplots(1, 5, figsize=(16, 3.2))
 axes[0].imshow(item["image"].permute(1, 2, 0)); axes[0].set_title("original")
 for ax, e, d in zip(axes[1:], targets, darks):
@@ -72,8 +96,8 @@ plt.show()'''),
                           "`noise='lednet'` adds LEDNet's training-time noise: Gaussian or Poisson, sometimes "
                           "grey. Zoomed crops, brightened x4 so the noise is visible:"),
         new_code_cell('''\
-clean = darken(item["image"], 0.1, seed=0, noise=None)
-noisy = darken(item["image"], 0.1, seed=0, noise="lednet")
+clean = tasklle.darken(item["image"], 0.1, seed=0, noise=None)
+noisy = tasklle.darken(item["image"], 0.1, seed=0, noise="lednet")
 h, w = clean.shape[-2:]
 crop = (slice(None), slice(h // 4, h // 4 + 96), slice(w // 4, w // 4 + 96))
 fig, axes = plt.subplots(1, 2, figsize=(7, 3.5))
@@ -87,7 +111,8 @@ plt.show()'''),
                           "workers, and an interrupted run resumes where it stopped."),
         new_code_cell('''\
 t0 = time.perf_counter()
-dark = common.ensure_dark(root, WORK / "dark", seed=0, workers=B["darken_workers"])
+dark = WORK / "dark"
+report = tasklle.darken_dataset(root, dark, seed=0, workers=B["darken_workers"], verbose=False)
 print(f"dark copy at {dark} ({time.perf_counter() - t0:.1f} s)")
 dark_ds = tasklle.data.WiderFace(dark, "val")
 pairs = [(ds[i], dark_ds[i]) for i in range(min(3, len(ds)))]
@@ -117,25 +142,38 @@ def nb02():
             "where $L_{up}$ is Zero-DCE++'s non-reference loss (spatial consistency, exposure, colour, smoothness) "
             "and $L_{down}$ is the frozen TinaFace detector's own training loss on the *enhanced* images against "
             "the ground-truth boxes. The detector never changes; its gradient tells the enhancer what helps "
-            "detection. $W_{down}=0$ is plain Zero-DCE++ training."),
+            "detection. $W_{down}=0$ is plain Zero-DCE++ training. This notebook looks at a training batch, trains "
+            "both ways on the same data and compares what the two enhancers make of a dark image."
+            + timing(NB02_TIME)),
         new_code_cell(SETUP),
         new_markdown_cell("## Data and the frozen detector\n\nThe dark copy of the built-in train split (made if "
                           "missing) and the lite TinaFace shipped with tasklle, trained on the built-in data."),
         new_code_cell('''\
-root = common.resolve_root(None, n_train=B["n_train"], n_val=B["n_val"])
-dark = common.ensure_dark(root, WORK / "dark", seed=0, workers=B["darken_workers"])
-detector = common.load_detector()
-from tasklle.train.joint import state_dict_sha256, joint, make_transform, _Loader, joint_losses
+root = tasklle.data.builtin(n_train=B["n_train"], n_val=B["n_val"])
+''' + DARK + '''
+detector = tasklle.models.TinaFace.shipped()  # frozen: eval mode, no parameter needs a gradient
+from tasklle.train import JointBatches, joint, state_dict_sha256
 print("detector parameters:", sum(p.numel() for p in detector.parameters()),
       "sha256", state_dict_sha256(detector)[:16])'''),
+        new_markdown_cell("## A training batch\n\n`JointBatches` makes the batches `joint` trains on: the "
+                          "detector's random square crop and flip (no colour jitter), resized to `image_size`; the "
+                          "batch of a step depends only on the seed, so this is exactly step 0 of the runs below."),
+        new_code_cell('''\
+size = B["image_size"]
+images, targets = JointBatches.from_data(dark, image_size=size, batch_size=4, seed=0).batch(0)
+print("images", tuple(images.shape), "- faces per image", [len(t["boxes"]) for t in targets])
+fig, axes = plt.subplots(1, len(images), figsize=(3 * len(images), 3))
+for ax, img, t in zip(axes, images, targets):
+    ax.imshow((img * 3).clamp(0, 1).permute(1, 2, 0)); ax.axis("off")  # brightened x3 to be seen
+    for (x1, y1, x2, y2), ign in zip(t["boxes"].tolist(), t["ignore"].tolist()):
+        ax.add_patch(plt.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, ec="grey" if ign else "lime", lw=1))
+plt.show()'''),
         new_markdown_cell("Darkness hurts the detector: its loss on the same boxes is higher on the dark images "
                           "than on the originals."),
         new_code_cell('''\
-size = B["image_size"]
 with torch.no_grad():
     for name, r in (("original", root), ("dark", dark)):
-        loader = _Loader(tasklle.data.WiderFace(r, "train"), make_transform("random", size), 4, seed=0)
-        images, targets = loader.batch(0)
+        images, targets = JointBatches.from_data(r, image_size=size, batch_size=4, seed=0).batch(0)
         total, parts = detector.loss(images, targets)
         print(f"{name:9s} L_down {total.item():.3f}  " + "  ".join(f"{k} {v.item():.3f}" for k, v in parts.items()))'''),
         new_markdown_cell("## Train twice, same data, same seed\n\nOnce with $L_{up}$ only (ratio 1:0) and once "
@@ -164,8 +202,8 @@ val = tasklle.data.WiderFace(dark, "val")
 orig = tasklle.data.WiderFace(root, "val")
 i = max(range(min(len(val), 10)), key=lambda k: len(val.target(k)["boxes"]))
 low = val[i]["image"]
-cols = {"low-light": low, "Zero-DCE++ (L_up)": common.enhance_image(up_only["model"], low),
-        "joint 2:1": common.enhance_image(joint_run["model"], low), "original": orig[i]["image"]}
+cols = {"low-light": low, "Zero-DCE++ (L_up)": tasklle.enhance(low, model=up_only["model"]),
+        "joint 2:1": tasklle.enhance(low, model=joint_run["model"]), "original": orig[i]["image"]}
 fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
 for ax, (t, img) in zip(axes, cols.items()):
     dets = detector.detect(img, score_thr=0.05)[0]
@@ -188,28 +226,32 @@ def nb03():
             "matching at IoU 0.5 (with the +1 pixel convention), faces outside a setting ignored, 1000 score "
             "thresholds, VOC-style AP. The settings **easy / medium / hard** count different faces (on the "
             "built-in data: by face height; hard counts all). The same code reads the real WIDER FACE ground "
-            "truth (`wider_face_split/*.mat`)."),
+            "truth (`wider_face_split/*.mat`). This notebook detects the val split in normal light and in the dark "
+            "copy with the shipped detector, scores both and plots their precision-recall curves."
+            + timing(NB03_TIME)),
         new_code_cell(SETUP),
         new_code_cell('''\
-root = common.resolve_root(None, n_train=B["n_train"], n_val=B["n_val"])
-dark = common.ensure_dark(root, WORK / "dark", seed=0, workers=B["darken_workers"])
-detector = common.load_detector()
-entries = common.list_split(root, "val", B["max_val"])
-gt = common.restrict_gt(root, entries, WORK / "gt")
-print(len(entries), "val images; ground truth in", gt)'''),
+root = tasklle.data.builtin(n_train=B["n_train"], n_val=B["n_val"])
+''' + DARK + '''
+detector = tasklle.models.load_shipped("tinaface-lite-demo")
+images = tasklle.data.list_split(root, "val", B["max_val"])  # [(index, event, name)], a fixed subset
+# the ground truth of only those images, so the others do not count as missed faces
+gt = tasklle.eval.subset_ground_truth(tasklle.eval.find_ground_truth(root), images, WORK / "gt")
+print(len(images), "val images; ground truth in", gt)'''),
         new_markdown_cell("## Detect\n\n`detector.detect(image)` runs the TinaFace test pipeline (keep-ratio resize, "
                           "score = cls^0.8 x iou^1.2, NMS 0.45) and returns `[x1, y1, x2, y2, score]` rows; "
-                          "the evaluator wants `x, y, w, h, score` per `(event, name)`."),
+                          "the evaluator wants `x, y, w, h, score` per `(event, name)`: `tasklle.detect_split` "
+                          "gives that for a whole split (`enhancer=` runs an enhancer on each image first)."),
         new_code_cell('''\
 t0 = time.perf_counter()
-kw = common.detect_kwargs(B["detect_scale"], B["score_thr"])  # the budget's test scale / score threshold
-preds = {name: common.detect_split(detector, r, entries, detect_kwargs=kw, show_progress=False)
+preds = {name: tasklle.detect_split(detector, r, "val", images=images, scale=B["detect_scale"],
+                                    score_thr=B["score_thr"], show_progress=False)
          for name, r in (("original", root), ("low-light", dark))}
-print(f"detected {2 * len(entries)} images in {time.perf_counter() - t0:.1f} s")'''),
+print(f"detected {2 * len(images)} images in {time.perf_counter() - t0:.1f} s")'''),
         new_markdown_cell("What the detector sees: one val image, its ground truth (dashed) and the detections "
                           "with score >= 0.5, in normal light and in the dark copy."),
         new_code_cell('''\
-_, event, name = entries[0]
+_, event, name = images[0]
 fig, axes = plt.subplots(1, 2, figsize=(10, 4))
 for ax, (label, r) in zip(axes, (("original", root), ("low-light", dark))):
     img = tasklle.io.read_image(Path(r) / "WIDER_val" / "images" / event / f"{name}.jpg")
@@ -222,16 +264,19 @@ for ax, (label, r) in zip(axes, (("original", root), ("low-light", dark))):
 plt.show()'''),
         new_markdown_cell("## Evaluate\n\n`tasklle.eval.wider.evaluate(predictions, gt_dir)` gives AP per setting "
                           "and the precision-recall curves; prediction folders in the official format can be "
-                          "written and read back (`write_predictions` / `read_predictions`, CLI `tasklle evaluate`)."),
+                          "written and read back (`write_predictions` / `read_predictions`, CLI `tasklle evaluate`). "
+                          "`tasklle.eval.ap_table` puts groups side by side; its `.rows` is one dict per group "
+                          "(`pandas.DataFrame(table.rows)`)."),
         new_code_cell('''\
 from tasklle.eval import wider
 results = {name: wider.evaluate(p, gt) for name, p in preds.items()}
-from IPython.display import Markdown
-Markdown(common.ap_table([(k, v) for k, v in results.items()]))'''),
+table = tasklle.eval.ap_table(results)
+print(table.rows[-1])  # one dict per group: pandas.DataFrame(table.rows)
+table  # shown as a Markdown table'''),
         new_code_cell('''\
-wider.plot_pr_curves(results, WORK / "pr_curves.png")  # returns the Figure, writes the file
-from IPython.display import Image
-Image(filename=str(WORK / "pr_curves.png"))'''),
+fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+wider.plot_pr_curves(results, list(axes))  # one panel per setting (a file path saves a PNG instead)
+plt.show()'''),
         new_markdown_cell("## The official folder format round-trips"),
         new_code_cell('''\
 wider.write_predictions(WORK / "pred_low", preds["low-light"])
@@ -242,17 +287,69 @@ assert abs(again["hard"] - results["low-light"]["hard"]) < 1e-3'''),
     return cells
 
 
-def write(name, cells):
-    nb = new_notebook(cells=cells, metadata={
+NOTEBOOKS = {"01_darkening.ipynb": nb01, "02_joint_training.ipynb": nb02, "03_wider_evaluation.ipynb": nb03}
+
+
+def build(name):
+    """The notebook ``name`` as generate.py writes it, outputs cleared (a NotebookNode)."""
+    nb = new_notebook(cells=NOTEBOOKS[name](), metadata={
         "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
         "language_info": {"name": "python"}})
     nbformat.validate(nb)
-    path = HERE / name
-    nbformat.write(nb, str(path))
-    print("wrote", path)
+    return nb
+
+
+def execute(nb, budget, work, threads, timeout=1800):
+    """Run ``nb`` top to bottom in a fresh kernel (cwd ``work``) at ``budget``; outputs stay in ``nb``."""
+    import nbclient
+
+    env = {"TASKLLE_NB_BUDGET": budget, "TASKLLE_NB_WORK": str(Path(work) / "work"),
+           "TASKLLE_NB_THREADS": str(threads), "TASKLLE_PROGRESS": "0",
+           # the kernel runs in `work`: a relative PYTHONPATH (PYTHONPATH=python) must still find tasklle
+           "PYTHONPATH": os.pathsep.join(str(Path(p).resolve()) for p in
+                                         os.environ.get("PYTHONPATH", "").split(os.pathsep) if p)}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)  # the kernel inherits this process's environment
+    try:
+        # no per-cell timestamps: the saved notebook changes only when its outputs do
+        nbclient.NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
+                                resources={"metadata": {"path": str(work)}}).execute()
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return nb
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--execute", action="store_true", help="run each notebook and store its outputs")
+    ap.add_argument("--budget", default="small", choices=("tiny", "small", "default", "long"),
+                    help="run size for --execute (default: small, what the committed notebooks show)")
+    ap.add_argument("--work", default=None, help="scratch folder for --execute (default: a temporary one)")
+    ap.add_argument("--threads", type=int, default=2, help="threads for --execute (default 2)")
+    ap.add_argument("names", nargs="*", help="notebooks to write (default: all three)")
+    args = ap.parse_args(argv)
+    for name in args.names:
+        if name not in NOTEBOOKS:
+            ap.error(f"unknown notebook {name!r}; known: {', '.join(NOTEBOOKS)}")
+    with tempfile.TemporaryDirectory(prefix="tasklle-nb-") as tmp:
+        work = Path(args.work or tmp).resolve()
+        work.mkdir(parents=True, exist_ok=True)
+        for name in args.names or NOTEBOOKS:
+            nb = build(name)
+            if args.execute:
+                import time
+
+                t0 = time.perf_counter()
+                execute(nb, args.budget, work, args.threads)
+                print(f"executed {name} at budget {args.budget} in {time.perf_counter() - t0:.0f} s")
+            path = HERE / name
+            nbformat.write(nb, str(path))
+            print("wrote", path, f"({path.stat().st_size / 1024:.0f} KB)")
 
 
 if __name__ == "__main__":
-    write("01_darkening.ipynb", nb01())
-    write("02_joint_training.ipynb", nb02())
-    write("03_wider_evaluation.ipynb", nb03())
+    main()

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from tasklle.experiments import common, four_groups, ratio_sweep
+from tasklle.experiments import budget, common, four_groups, ratio_sweep
 
 
 @pytest.fixture
@@ -13,7 +13,7 @@ def tiny(tmp_path, tmp_path_factory, monkeypatch):
     # one cache per test session: the tiny dataset and its dark copy are made once
     monkeypatch.setenv("TASKLLE_CACHE", str(tmp_path_factory.getbasetemp() / "tasklle-cache"))
     monkeypatch.setenv("TASKLLE_PROGRESS", "0")
-    b = common.budget("tiny")
+    b = budget("tiny")
     train = four_groups.train_settings(steps=2, batch_size=2, image_size=64, checkpoint_every=1,
                                        show_progress=False)
     opts = dict(n_train=b["n_train"], n_val=b["n_val"], darken_workers=1, figure_images=1, max_val=4,

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from tasklle.train.joint import (RunningRatio, _Loader, joint, joint_losses, load_upstream, make_transform,
+from tasklle.train.joint import (JointBatches, RunningRatio, joint, joint_losses, load_upstream, make_transform,
                                  state_dict_sha256)
 
 
@@ -113,7 +113,7 @@ def test_gradient_reaches_the_upstream_from_l_down():
     model = ZeroDCEPP()
     model.init_weights(std=0.02)
     det = TinyDetector().freeze()
-    loader = _Loader(ListData(), make_transform("resize", 32), 2, seed=0)
+    loader = JointBatches(ListData(), make_transform("resize", 32), 2, seed=0)
     images, targets = loader.batch(0)
     # L_up weighted 0: every gradient on the enhancer comes through the detector.
     l_total, rec = joint_losses(model, det, images, targets, w_up=0.0, w_down=1.0)
@@ -148,7 +148,7 @@ def test_w_down_zero_is_plain_zero_dce_pp_training(tmp_path, recipe):
     model = ZeroDCEPP()
     model.init_weights(std=0.02)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4, weight_decay=1e-4 if official else 0.0)
-    loader = _Loader(data, make_transform("resize", 32), 2, seed=5)
+    loader = JointBatches(data, make_transform("resize", 32), 2, seed=5)
     for step in range(3):
         images, _ = loader.batch(step)
         enhanced, maps = model(images)

@@ -52,7 +52,7 @@ def run(args):
 
     detector = None
     if args.w_down > 0:
-        from ..experiments.common import load_detector
+        from ..models.shipped import load_detector
 
         detector = load_detector(args.detector, args.vedadet)
     res = joint(args.data, detector, args.out, w_up=args.w_up, w_down=args.w_down, steps=args.steps,

@@ -1,4 +1,8 @@
-"""WIDER FACE formats (``wider_format``), the Dataset (``wider``), transforms, the built-in demo dataset."""
+"""WIDER FACE formats (``wider_format``), datasets, transforms, the built-in demo dataset.
+
+``builtin()`` the built-in dataset's root (built once), ``builtin_split(split)``
+one of its splits as a dataset, ``WiderFace(root, split)`` any WIDER-format
+split, ``list_split(root, split, max_images)`` its images in a fixed order."""
 import importlib
 
 from .._lazy import lazy_module
@@ -8,6 +12,9 @@ _getattr, __dir__ = lazy_module(__name__, {
     "read_wider_annotations": ".wider_format",
     "collate": ".wider",
     "demo": ".demo",
+    "builtin": ".demo",
+    "builtin_split": ".demo",
+    "list_split": ".splits",
     "transforms": ".transforms",
     "wider": ".wider",
     "wider_format": ".wider_format",

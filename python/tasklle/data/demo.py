@@ -60,6 +60,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -565,6 +566,53 @@ def build(root=None, seed=0, n_train=240, n_val=120, image_size=DEFAULT_IMAGE_SI
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return root
+
+
+def builtin(n_train=None, n_val=None, seed=0, verbose=True):
+    """The built-in dataset's root: built on first use into the cache, then reused.
+
+    A WIDER-format tree (``WIDER_{train,val}/images``, ``wider_face_split`` with
+    the annotation .txt and evaluation .mat files) of real face crops composited
+    onto real photographs (all shipped with scikit-image / scikit-learn).
+
+    Args:
+        n_train, n_val: images per split (None: 240 and 120, the demo's size);
+            other sizes get their own cache folder.
+        seed: the dataset's seed (the same arguments give the same bytes).
+        verbose: say where it is when building took more than a second.
+
+    Returns:
+        ``Path`` of the root; its evaluation ground truth is ``root / 'wider_face_split'``.
+
+    Example:
+        >>> root = tasklle.data.builtin(n_train=8, n_val=6)
+        >>> len(tasklle.data.WiderFace(root, "val"))
+        6
+    """
+    kwargs = {"seed": seed}
+    kwargs.update({k: v for k, v in (("n_train", n_train), ("n_val", n_val)) if v is not None})
+    t0 = time.perf_counter()
+    path = Path(build(**kwargs))  # cached by its parameters: built once
+    if verbose and time.perf_counter() - t0 > 1:
+        print(f"built-in dataset ready at {path} ({time.perf_counter() - t0:.0f} s)")
+    return path
+
+
+def builtin_split(split="val", n_train=None, n_val=None, seed=0, transform=None):
+    """One split of the built-in dataset (:func:`builtin`) as a
+    :class:`tasklle.data.WiderFace`: ``ds[i]`` is a dict with ``'image'`` (3, H, W)
+    float in [0, 1], ``'boxes'`` (N, 4) x1 y1 x2 y2, ``'ignore'`` (N,) bool,
+    ``'event'``, ``'name'``.
+
+    Example:
+        >>> val = tasklle.data.builtin_split("val", n_train=8, n_val=6)
+        >>> val[0]["image"].shape[0]
+        3
+    """
+    from .wider import WiderFace
+
+    return WiderFace(builtin(n_train=n_train, n_val=n_val, seed=seed, verbose=False), split=split,
+                     transform=transform)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -1,4 +1,9 @@
-"""Evaluation: the WIDER FACE protocol (easy / medium / hard AP)."""
+"""Evaluation: the WIDER FACE protocol (easy / medium / hard AP).
+
+``wider.evaluate(predictions, gt_dir)`` scores predictions; ``find_ground_truth(root)``
+locates the .mat files; ``subset_ground_truth(gt, images, out)`` restricts them to the
+images detected; ``ap_table({group: result})`` puts groups side by side (Markdown, and
+``.rows`` for a DataFrame)."""
 import importlib
 
 from .._lazy import lazy_module
@@ -13,6 +18,10 @@ _names = {
     "read_predictions": "..data.wider_format",
     "write_predictions": "..data.wider_format",
     "GroundTruth": "..data.wider_format",
+    "ap_table": ".tables",
+    "APTable": ".tables",
+    "find_ground_truth": ".ground_truth",
+    "subset_ground_truth": ".ground_truth",
 }
 _getattr, _dir = lazy_module(__name__, _names)
 

@@ -3,15 +3,17 @@ four image groups) and ``ratio_sweep`` (Table 4.2: the W_up:W_down sweep).
 Each module's ``run(root, out, ...)`` runs it; ``markdown(results)`` renders
 its table. The report's own numbers are ``four_groups.REFERENCE_TABLE_4_1``
 and ``ratio_sweep.REFERENCE_TABLE_4_2``; :func:`reference_tables` renders both
-(the README shows that text)."""
+(the README shows that text). :func:`budget` gives the run sizes of the
+built-in runs ('tiny', 'small', 'default', 'long')."""
 from . import four_groups, ratio_sweep
+from .budgets import BUDGETS, budget
 
-__all__ = ["four_groups", "ratio_sweep", "reference_tables"]
+__all__ = ["four_groups", "ratio_sweep", "reference_tables", "budget", "BUDGETS"]
 
 
 def reference_tables():
     """Markdown of the method's Tables 4.1 and 4.2 (AP on darkened WIDER FACE val, full TinaFace)."""
-    from .common import ap_table
+    from ..eval.tables import ap_table
 
     t1 = four_groups.REFERENCE_TABLE_4_1
     names = {"low-light": "low-light", "zero-dce++": "Zero-DCE++ (L_up only)", "joint": "joint training (2:1)",

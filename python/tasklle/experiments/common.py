@@ -1,6 +1,6 @@
 """Plumbing shared by the experiments: data roots, the dark copy, training an
 enhancer through :func:`tasklle.train.joint`, detection on a split (optionally
-through an enhancer), WIDER evaluation, resumable result files, budgets.
+through an enhancer), WIDER evaluation, resumable result files.
 
 Every stage writes its result atomically into the experiment folder together
 with the settings that made it (``stage.json``); a rerun with the same
@@ -17,33 +17,6 @@ import numpy as np
 
 GROUPS = ("low-light", "zero-dce++", "joint", "original")
 SETTINGS = ("easy", "medium", "hard")
-
-# Run sizes for the built-in data (the demo and the notebooks). Step counts are
-# fixed, never derived from measured speed, so the same seed gives the same
-# table on any machine. Wall time of `tasklle demo` on 2 CPU cores, fresh
-# cache: tiny < 1 min (smoke test), small ~2 min, default ~7 min (measured
-# 6.6 min; the limit is 15), long ~45 min.
-# They train for a few hundred steps only, so they use lr 1e-3 (the method's
-# 1e-4 barely moves a Zero-DCE++ from N(0, 0.02) in that many steps); a run
-# on a given --root uses the method's settings (1e-4, 640 crops, batch 4) for
-# --epochs passes over its train split (commands/experiment.py: 10 by default).
-# Every run uses the method's optimiser (Adam, no weight decay, no clipping).
-BUDGETS = {
-    "tiny": dict(steps=3, image_size=96, batch_size=2, lr=1e-3, max_val=6, figure_images=2, n_train=8, n_val=6,
-                 detect_scale=1.0, score_thr=0.05, darken_workers=1),
-    "small": dict(steps=60, image_size=160, batch_size=4, lr=1e-3, max_val=40, figure_images=3, n_train=None,
-                  n_val=None, detect_scale=None, score_thr=0.05, darken_workers=None),
-    "default": dict(steps=200, image_size=192, batch_size=4, lr=1e-3, max_val=None, figure_images=4, n_train=None,
-                    n_val=None, detect_scale=None, score_thr=0.05, darken_workers=None),
-    "long": dict(steps=1000, image_size=256, batch_size=4, lr=5e-4, max_val=None, figure_images=4, n_train=None,
-                 n_val=None, detect_scale=None, score_thr=0.05, darken_workers=None),
-}
-
-
-def budget(name):
-    if name not in BUDGETS:
-        raise ValueError(f"budget must be one of {sorted(BUDGETS)}, got {name!r}")
-    return dict(BUDGETS[name])
 
 
 def clean_json(obj):
@@ -104,15 +77,9 @@ def resolve_root(root=None, n_train=None, n_val=None, seed=0, verbose=True):
         if not (root / "wider_face_split").is_dir():
             raise FileNotFoundError(f"root: {root} is not a WIDER-format tree (no wider_face_split/ folder)")
         return root
-    from ..data import demo as demo_data
+    from ..data.demo import builtin
 
-    kwargs = {"seed": seed}
-    kwargs.update({k: v for k, v in (("n_train", n_train), ("n_val", n_val)) if v is not None})
-    t0 = time.perf_counter()
-    path = Path(demo_data.build(**kwargs))  # cached by its parameters: built once
-    if verbose and time.perf_counter() - t0 > 1:
-        print(f"built-in dataset ready at {path} ({time.perf_counter() - t0:.0f} s)")
-    return path
+    return builtin(n_train=n_train, n_val=n_val, seed=seed, verbose=verbose)
 
 
 def detect_kwargs(scale=None, score_thr=None):
@@ -132,34 +99,6 @@ def detect_kwargs(scale=None, score_thr=None):
     if score_thr is not None:
         kw["score_thr"] = float(score_thr)
     return kw
-
-
-GT_FILES = ("wider_face_val.mat", "wider_easy_val.mat", "wider_medium_val.mat", "wider_hard_val.mat")
-# where the evaluation files usually are, relative to a WIDER FACE root, when --gt is not given
-_GT_CANDIDATES = ("wider_face_split", "ground_truth", "eval_tools/ground_truth", "wider_face_split/ground_truth")
-
-
-def gt_dir(root, gt=None):
-    """The WIDER FACE evaluation ground-truth folder: ``gt`` when given, else the first of
-    ``root/wider_face_split``, ``root/ground_truth``, ``root/eval_tools/ground_truth`` that holds
-    all four files. Raises FileNotFoundError naming the missing files and where they come from."""
-    if gt is not None:
-        folders = [Path(gt)]
-    else:
-        folders = [Path(root) / c for c in _GT_CANDIDATES]
-        for f in folders:
-            if all((f / name).is_file() for name in GT_FILES):
-                return f
-    f = folders[0]
-    missing = [name for name in GT_FILES if not (f / name).is_file()]
-    if not missing:
-        return f
-    where = f"in {f}" if gt is not None else "in " + ", ".join(str(c) for c in folders)
-    raise FileNotFoundError(
-        f"WIDER FACE evaluation ground truth missing {where}: {', '.join(missing)}. "
-        "wider_easy_val.mat, wider_medium_val.mat and wider_hard_val.mat are not part of wider_face_split.zip: "
-        "they come with the WIDER FACE evaluation tools (eval_tools.zip, folder ground_truth/, which also holds "
-        "wider_face_val.mat). Unpack it and pass that folder with --gt DIR (gt= in Python).")
 
 
 DARKENING_DEFAULTS = {"darkener": "ec-zero-dce", "weights": None, "noise": None, "exposure": (0.05, 0.3),
@@ -244,62 +183,7 @@ def ensure_dark(root, dark=None, seed=0, exposure=None, noise="default", workers
     return dark
 
 
-def list_split(root, split="val", max_images=None):
-    """(event, name, path) of a split's images in the annotation order; the
-    first ``max_images`` of a fixed seeded shuffle when a cap is given."""
-    from ..data import WiderFace
-
-    ds = WiderFace(root, split=split)
-    entries = _entries(ds)
-    if max_images is not None and max_images < len(entries):
-        rng = np.random.default_rng(12345)
-        pick = sorted(rng.choice(len(entries), size=max_images, replace=False).tolist())
-        entries = [entries[i] for i in pick]
-    return entries
-
-
-def _entries(ds):
-    """[(index, event, name)] of a WiderFace dataset without decoding images when possible."""
-    for attr in ("entries", "records", "annotations", "items"):
-        recs = getattr(ds, attr, None)
-        if isinstance(recs, (list, tuple)) and len(recs) == len(ds):
-            out = []
-            for i, r in enumerate(recs):
-                ev = r.get("event") if isinstance(r, dict) else getattr(r, "event", None)
-                nm = r.get("name") if isinstance(r, dict) else getattr(r, "name", None)
-                if ev is None or nm is None:
-                    break
-                out.append((i, ev, nm))
-            else:
-                return out
-    return [(i, ds[i]["event"], ds[i]["name"]) for i in range(len(ds))]
-
-
 # --------------------------------------------------------------------------- models
-
-def load_detector(detector=None, vedadet=None):
-    """The detector for the experiments: ``vedadet`` (a vedadet TinaFace
-    state_dict, full model), else ``detector`` (our checkpoint), else the
-    shipped lite detector trained on the built-in data. Frozen."""
-    from ..models import TinaFace
-    from ..train.joint import load_detector as _load
-
-    if vedadet is not None:
-        det = TinaFace.from_vedadet(vedadet)
-    elif detector is not None:
-        det = _load(detector)
-    else:
-        det = TinaFace.load(shipped_detector_path())
-    det.freeze()
-    return det
-
-
-def shipped_detector_path():
-    p = Path(__file__).resolve().parents[1] / "weights" / "tinaface_lite_demo.pt"
-    if not p.is_file():
-        raise FileNotFoundError(f"the shipped demo detector is missing: {p}")
-    return p
-
 
 def train_enhancer(dark_root, detector, out, w_up, w_down, train_kwargs, verbose=True):
     """Train (or reuse) a Zero-DCE++ with :func:`tasklle.train.joint`; returns (model, info)."""
@@ -348,82 +232,22 @@ def _drop_stale_checkpoint(out, verbose, force=False):
 
 # --------------------------------------------------------------------------- detection and evaluation
 
-def _xyxy_to_xywh(dets):
-    dets = np.asarray(dets, dtype=np.float64).reshape(-1, 5)
-    out = dets.copy()
-    out[:, 2] = dets[:, 2] - dets[:, 0]
-    out[:, 3] = dets[:, 3] - dets[:, 1]
-    return out
-
-
-def enhance_image(model, image):
-    """(3, H, W) -> enhanced (3, H, W) in [0, 1] with a Zero-DCE++ model (no grad)."""
-    import torch
-
-    with torch.no_grad():
-        enhanced, _ = model(image[None])
-    return enhanced[0].clamp_(0.0, 1.0)
-
-
-PRED_FORMATS = ("exact", "vedadet-int")
-
-
-def vedadet_int_boxes(dets):
-    """(K, 5) x1 y1 x2 y2 score -> (K, 5) x y w h score as vedadet's WIDER FACE test script
-    writes its prediction files: ``x = int(x1)``, ``y = int(y1)``, ``w = int(x2) - int(x1)``,
-    ``h = int(y2) - int(y1)`` (truncation toward zero), score unchanged."""
-    d = np.asarray(dets, dtype=np.float64).reshape(-1, 5)
-    t = np.trunc(d[:, :4])
-    return np.stack([t[:, 0], t[:, 1], t[:, 2] - t[:, 0], t[:, 3] - t[:, 1], d[:, 4]], 1)
-
-
-def detect_split(detector, root, entries, enhancer=None, detect_kwargs=None, desc="detect", show_progress=True,
-                 pred_format="exact"):
-    """Detections {(event, name): (K, 5) x, y, w, h, score} for the listed images
-    of ``root``'s val split, each optionally enhanced first. ``pred_format``
-    'exact' keeps the detector's float boxes; 'vedadet-int' truncates them to
-    integers as vedadet's WIDER test script writes them (:func:`vedadet_int_boxes`)."""
-    if pred_format not in PRED_FORMATS:
-        raise ValueError(f"pred_format must be one of {PRED_FORMATS}, got {pred_format!r}")
-    import torch
-
-    from ..io import read_image
-    from ..progress import progress
-
-    detect_kwargs = dict(detect_kwargs or {})
-    preds = {}
-    with torch.no_grad():
-        for _, event, name in progress(entries, desc=desc, leave=False, disable=not show_progress):
-            path = Path(root) / "WIDER_val" / "images" / event / f"{name}.jpg"
-            img = read_image(path)
-            if enhancer is not None:
-                img = enhance_image(enhancer, img)
-            dets = detector.detect(img[None], **detect_kwargs)[0]
-            preds[(event, name)] = vedadet_int_boxes(dets) if pred_format == "vedadet-int" else _xyxy_to_xywh(dets)
-    return preds
-
-
 def restrict_gt(root, entries, out_dir, gt=None):
     """When only some val images are detected, a gt folder listing only those
-    images (so the others do not count as missed faces). Returns the gt dir to
-    evaluate against: the full one (``gt_dir(root, gt)``) itself when every image is used."""
-    from ..data import wider_format as wider
+    images (so the others do not count as missed faces), written once per
+    settings. Returns the gt dir to evaluate against: the full one
+    (``find_ground_truth(root, gt)``) itself when every image is used."""
+    from ..eval.ground_truth import find_ground_truth, subset_ground_truth
 
-    full = gt_dir(root, gt)
+    full = find_ground_truth(root, gt)
     keep = {(e, n) for _, e, n in entries}
-    gt = wider.load_ground_truth(full)
-    if keep >= set(gt.keys()):
-        return full
-    out_dir = Path(out_dir)
     settings = {"root": str(Path(root).resolve()), "gt": str(Path(full).resolve()), "keep": sorted(map(list, keep))}
     if stage_done(out_dir, settings):
-        return out_dir
-    sel = [i for i, k in enumerate(gt.keys()) if k in keep]
-    images = [(*gt.key(i), np.asarray(gt.image_boxes(i))) for i in sel]
-    lists = {s: [np.asarray(gt.keep_index(s, i)) for i in sel] for s in gt.settings}
-    wider.write_ground_truth(out_dir, images, lists)
-    mark_stage(out_dir, settings, {"images": len(sel)})
-    return out_dir
+        return Path(out_dir)
+    res = subset_ground_truth(full, keep, out_dir)
+    if res != Path(full):
+        mark_stage(out_dir, settings, {"images": len(keep)})
+    return res
 
 
 def evaluate(preds, gt):
@@ -437,7 +261,8 @@ def evaluate(preds, gt):
 def run_group(folder, settings, detector, root, entries, gt, enhancer=None, detect_kwargs=None,
               show_progress=True, desc=None, verbose=True, pred_format="exact"):
     """Detect + evaluate one image group, resumable. Returns (ap dict, full eval result or None, seconds)."""
-    from ..eval import wider
+    from ..data import wider_format as wider
+    from ..detection import detect_split
 
     folder = Path(folder)
     done = stage_done(folder, settings)
@@ -447,8 +272,8 @@ def run_group(folder, settings, detector, root, entries, gt, enhancer=None, dete
         ap, full = evaluate(preds, gt)
         return ap, full, done["result"].get("seconds", 0.0), preds
     t0 = time.perf_counter()
-    preds = detect_split(detector, root, entries, enhancer, detect_kwargs, desc=desc or folder.name,
-                         show_progress=show_progress, pred_format=pred_format)
+    preds = detect_split(detector, root, "val", images=entries, enhancer=enhancer, detect_kwargs=detect_kwargs,
+                         desc=desc or folder.name, show_progress=show_progress, pred_format=pred_format)
     t_det = time.perf_counter() - t0
     wider.write_predictions(pred_dir, preds)
     ap, full = evaluate(preds, gt)
@@ -458,12 +283,3 @@ def run_group(folder, settings, detector, root, entries, gt, enhancer=None, dete
         print(f"  {folder.name:<12} easy {ap['easy']:.4f}  medium {ap['medium']:.4f}  hard {ap['hard']:.4f}"
               f"  ({len(entries)} images, {seconds:.0f} s)")
     return ap, full, seconds, preds
-
-
-def ap_table(rows, first_col="group"):
-    """Markdown table from [(label, {'easy','medium','hard'})]."""
-    lines = [f"| {first_col} | easy | medium | hard |", "|---|---|---|---|"]
-    for label, ap in rows:
-        lines.append(f"| {label} | " + " | ".join(
-            "n/a" if ap.get(k) is None else f"{ap[k]:.4f}" for k in SETTINGS) + " |")
-    return "\n".join(lines)

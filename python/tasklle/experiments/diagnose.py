@@ -99,6 +99,7 @@ def diagnose(out, max_images=None, verbose=True):
     import torch
 
     from ..data import wider_format
+    from ..enhancement import enhance
     from ..eval import wider
     from ..io import read_image, write_json
     from ..train.joint import load_upstream
@@ -127,7 +128,7 @@ def diagnose(out, max_images=None, verbose=True):
             low = read_image(dark / rel)
             imgs = {"original": read_image(root / rel), "low-light": low}
             for g, m in enhancers.items():
-                imgs[g] = common.enhance_image(m, low)
+                imgs[g] = enhance(low, model=m)
             for g in GROUPS:
                 expo[g].append(float(imgs[g].mean()))
                 mse[g].append(_patch_exposure_mse(imgs[g]))

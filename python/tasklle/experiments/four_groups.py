@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..detection import PRED_FORMATS
+from ..eval.tables import ap_table
 from . import common
 from .common import GROUPS, SETTINGS
 
@@ -74,13 +76,16 @@ def prepare(root=None, dark=None, detector=None, vedadet=None, dark_seed=0, max_
     """Data root, dark copy, detector, val entries and gt folder shared by the experiments, and
     ``base``: the settings every group's cached result is keyed on (the darkening included, so a
     dark copy made another way is never taken for this one). ``gt``: the evaluation ground-truth
-    folder (default: found under the root, see ``common.gt_dir``)."""
+    folder (default: found under the root, see ``tasklle.eval.find_ground_truth``)."""
+    from ..data.splits import list_split
+    from ..eval.ground_truth import find_ground_truth
+    from ..models.shipped import load_detector, shipped_path
     from ..train.joint import state_dict_sha256
 
-    if pred_format not in common.PRED_FORMATS:
-        raise ValueError(f"pred_format must be one of {common.PRED_FORMATS}, got {pred_format!r}")
+    if pred_format not in PRED_FORMATS:
+        raise ValueError(f"pred_format must be one of {PRED_FORMATS}, got {pred_format!r}")
     if root is not None:
-        common.gt_dir(root, gt)  # fail before darkening when the evaluation files are missing
+        find_ground_truth(root, gt)  # fail before darkening when the evaluation files are missing
 
     darkening = common.darkening_settings(darkening)
     t0 = time.perf_counter()
@@ -90,11 +95,11 @@ def prepare(root=None, dark=None, detector=None, vedadet=None, dark_seed=0, max_
     dark = common.ensure_dark(root, dark, seed=dark_seed, workers=darken_workers, verbose=verbose,
                               darkening=darkening)
     t_dark = time.perf_counter() - t0
-    det = common.load_detector(detector, vedadet)
-    det_info = {"source": str(vedadet or detector or common.shipped_detector_path()),
+    det = load_detector(detector, vedadet)
+    det_info = {"source": str(vedadet or detector or shipped_path("tinaface-lite-demo")),
                 "kind": "vedadet" if vedadet else "tasklle", "sha256": state_dict_sha256(det),
                 "parameters": int(sum(p.numel() for p in det.parameters()))}
-    entries = common.list_split(root, "val", max_val)
+    entries = list_split(root, "val", max_val)
     gt = common.restrict_gt(root, entries, Path(out) / "gt" if out else Path(dark) / "gt-subset", gt=gt)
     dark_info = dict(darkening, seed=dark_seed, description=common.describe_darkening(darkening),
                      weights=None if darkening["weights"] is None else str(darkening["weights"]))
@@ -218,14 +223,14 @@ def markdown(results):
              f"joint training W_up:W_down = {results['config']['w_up']:g}:{results['config']['w_down']:g}, "
              f"{results['config']['train'].get('steps')} steps.", "",
              f"Dark copy: {results['darkening']['description']}. Optimiser: {results['optimizer']}.", "",
-             common.ap_table([("low-light", g["low-light"]), ("Zero-DCE++ (L_up only)", g["zero-dce++"]),
+             ap_table([("low-light", g["low-light"]), ("Zero-DCE++ (L_up only)", g["zero-dce++"]),
                               ("joint training", g["joint"]), ("original", g["original"])], "group"), ""]
     d = results["joint_minus_zero_dce++"]
     verdict = ", ".join(f"{k} {d[k]:+.4f} ({'joint better' if d[k] > 0 else 'joint not better'})"
                         for k in SETTINGS)
     lines += [f"Joint minus Zero-DCE++: {verdict}.", "",
               "Reference (the report, real WIDER FACE, full TinaFace):", "",
-              common.ap_table([(k, v) for k, v in results["reference_table_4_1"].items()], "group"), ""]
+              ap_table([(k, v) for k, v in results["reference_table_4_1"].items()], "group"), ""]
     t = results["timings"]
     lines += ["Timings (s; a stage reused from an earlier run keeps the time it took then, total is this run): "
               + ", ".join(f"{k[:-2]} {v:.0f}" for k, v in t.items()), ""]
@@ -244,11 +249,12 @@ def pick_figure_images(root, entries, k):
     """k val images for the figure: the ones with the most faces of at least
     16 px among a fixed seeded subset (deterministic)."""
     from ..data import WiderFace
+    from ..data.splits import entries_of
 
     if k <= 0:
         return []
     ds = WiderFace(root, split="val")
-    index = {(e, n): i for i, e, n in common._entries(ds)}
+    index = {(e, n): i for i, e, n in entries_of(ds)}
     rng = np.random.default_rng(7)
     cand = [entries[i] for i in sorted(rng.permutation(len(entries))[: min(len(entries), 40)])]
     scored = []
@@ -269,6 +275,7 @@ def _pr_plot(results, path):
 
 
 def write_figures(out, fulls, aps, preds, root, dark, models, entries, k, score_threshold):
+    from ..enhancement import enhance
     from ..eval import wider
     from ..io import read_image
     from . import figures
@@ -287,7 +294,7 @@ def write_figures(out, fulls, aps, preds, root, dark, models, entries, k, score_
         low = read_image(Path(dark) / "WIDER_val" / "images" / event / f"{name}.jpg")
         imgs = {"low-light": low, "original": item["image"]}
         for g in ("zero-dce++", "joint"):
-            imgs[g] = common.enhance_image(models[g], low)
+            imgs[g] = enhance(low, model=models[g])
         dets = {}
         for g in GROUPS:
             d = np.asarray(preds[g].get((event, name), np.zeros((0, 5))), dtype=np.float64).reshape(-1, 5).copy()

@@ -17,6 +17,7 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
+from ..eval.tables import ap_table
 from . import common
 from .common import SETTINGS
 from .four_groups import optimizer_description, prepare, resolve_train
@@ -123,12 +124,12 @@ def markdown(results):
              f"Val images: {results['config']['val_images']}; {results['config']['train'].get('steps')} "
              "training steps per ratio, same data, crops and seed.", "",
              f"Dark copy: {results['darkening']['description']}. Optimiser: {results['optimizer']}.", "",
-             common.ap_table(rows, "W_up:W_down"), "",
+             ap_table(rows, "W_up:W_down"), "",
              "Bounds (no enhancement):", "",
-             common.ap_table([(k, v) for k, v in results["bounds"].items()], "group"), "",
+             ap_table([(k, v) for k, v in results["bounds"].items()], "group"), "",
              "Best ratio: " + ", ".join(f"{k} {v}" for k, v in results["best"].items()) + ".", "",
              "Reference (the report, real WIDER FACE):", "",
-             common.ap_table(list(results["reference_table_4_2"].items()), "W_up:W_down"), ""]
+             ap_table(list(results["reference_table_4_2"].items()), "W_up:W_down"), ""]
     return "\n".join(lines)
 
 
@@ -140,6 +141,7 @@ def _pr_plot(results, path):
 
 
 def _figures(out, table, fulls, bounds, models, entries, dark, k, verbose):
+    from ..enhancement import enhance
     from ..eval import wider
     from ..io import read_image
     from . import figures
@@ -159,7 +161,7 @@ def _figures(out, table, fulls, bounds, models, entries, dark, k, verbose):
         low = read_image(Path(dark) / "WIDER_val" / "images" / event / f"{name}.jpg")
         imgs = {"low-light": low}
         for r in labels:
-            imgs[r] = common.enhance_image(models[r], low)
+            imgs[r] = enhance(low, model=models[r])
         rows.append({"name": f"{event}/{name}", "images": imgs})
     if rows:
         paths["enhanced"] = figures.image_grid(rows, ["low-light"] + labels, out / "enhanced.png",

@@ -1,4 +1,8 @@
-"""Models: DCE-Net (Zero-DCE), Zero-DCE++, the exposure-conditioned darkeners (ours and LEDNet's) and TinaFace."""
+"""Models: DCE-Net (Zero-DCE), Zero-DCE++, the exposure-conditioned darkeners (ours and LEDNet's) and TinaFace.
+
+``load_shipped(name)`` loads the weights shipped in the package ('tinaface-lite-demo',
+'ec-zero-dce'); ``load_detector(path_or_module=None)`` resolves a detector (default: the
+shipped one); ``TinaFace.shipped()`` and ``ECZeroDCE.pretrained()`` are the same by class."""
 from .._lazy import lazy_module
 
 __getattr__, __dir__ = lazy_module(__name__, {
@@ -7,4 +11,7 @@ __getattr__, __dir__ = lazy_module(__name__, {
     "ECZeroDCE": ".ec_zero_dce",
     "ConditionZeroDCE": ".lednet_darkener",
     "TinaFace": ".tinaface",
+    "load_shipped": ".shipped",
+    "shipped_path": ".shipped",
+    "load_detector": ".shipped",
 })

@@ -1,4 +1,8 @@
-"""Training loops: Zero-DCE/Zero-DCE++ (upstream), the darkener, the detector and joint training."""
+"""Training loops: Zero-DCE/Zero-DCE++ (upstream), the darkener, the detector and joint training.
+
+``joint(data, detector, out, w_up=1, w_down=0.5, ...)`` trains Zero-DCE++ with a frozen
+detector's loss; ``JointBatches`` gives the batches it trains on; ``joint_losses`` is one
+step's forward; ``state_dict_sha256`` the fingerprint that shows the detector unchanged."""
 from .._lazy import lazy_module
 
 # bound eagerly: the submodule of the same name must not shadow the function
@@ -8,4 +12,10 @@ __getattr__, __dir__ = lazy_module(__name__, {
     "train_upstream": ".upstream",
     "train_darkener": ".darkener",
     "train_detector": ".detector",
+    "JointBatches": ".joint",
+    "make_transform": ".joint",
+    "joint_losses": ".joint",
+    "state_dict_sha256": ".joint",
+    "load_upstream": ".joint",
+    "read_log": ".joint",
 })

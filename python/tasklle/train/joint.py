@@ -185,28 +185,6 @@ def load_upstream(path_or_model=None, scale_factor=None):
     return ZeroDCEPP.load(path_or_model, scale_factor=scale_factor)
 
 
-def load_detector(detector):
-    """A detector module, or a path: our TinaFace checkpoint (``TinaFace.load``)
-    or, failing that, a vedadet state_dict (``TinaFace.from_vedadet``)."""
-    import torch
-
-    if isinstance(detector, torch.nn.Module):
-        return detector
-    from ..models import TinaFace
-
-    path = Path(detector)
-    if not path.is_file():
-        raise FileNotFoundError(f"detector checkpoint not found: {path}")
-    try:
-        return TinaFace.load(path)
-    except (ValueError, KeyError, RuntimeError) as first:
-        try:
-            return TinaFace.from_vedadet(path)
-        except Exception:
-            raise ValueError(f"detector {path}: neither a tasklle TinaFace checkpoint nor a vedadet "
-                             f"state_dict ({first})") from first
-
-
 # --------------------------------------------------------------------------- data
 
 class _ResizeSquare:
@@ -293,8 +271,30 @@ def _accepts_generator(fn):
         return False
 
 
-class _Loader:
-    """Builds the batch of a given step for a given process (rank)."""
+class JointBatches:
+    """The batches joint training sees: ``batch(step)`` -> ``(images, targets)``.
+
+    ``images`` is a (batch_size, 3, S, S) float32 tensor in [0, 1] (S: the
+    transform's size); ``targets`` a list of ``{'boxes': (N, 4) x1 y1 x2 y2,
+    'ignore': (N,) bool}``, the form ``TinaFace.loss`` takes. The batch of a
+    step depends only on (seed, step, rank): samples in a per-epoch seeded
+    permutation, each cropped with its own seed (see the module docstring), so
+    a notebook sees exactly what :func:`joint` trains on.
+
+    Args:
+        dataset: map-style dataset of item dicts (``'image'``, ``'boxes'``, ``'ignore'``).
+        transform: makes items one size (:func:`make_transform`); None: as they are.
+        batch_size: images per step per process.
+        seed: the sample order and crops.
+        rank, world_size: this process among ``world_size`` (torchrun).
+        num_workers: threads loading items (0: in the caller's thread).
+
+    Example:
+        >>> batches = JointBatches.from_data(tasklle.data.builtin(), image_size=96, batch_size=2)
+        >>> images, targets = batches.batch(0)
+        >>> images.shape
+        torch.Size([2, 3, 96, 96])
+    """
 
     def __init__(self, dataset, transform, batch_size, seed, rank=0, world_size=1, num_workers=0):
         self.dataset = dataset
@@ -307,6 +307,13 @@ class _Loader:
         self.num_workers = num_workers
         self._pool = None
         self._takes_generator = _accepts_generator(transform)
+
+    @classmethod
+    def from_data(cls, data, image_size=640, batch_size=4, crop="random", split="train", seed=0):
+        """The batches :func:`joint` makes from ``data`` (a WIDER-format root or a
+        dataset) with the same ``image_size``, ``batch_size``, ``crop``, ``split``, ``seed``."""
+        dataset, _ = _open_dataset(data, split)
+        return cls(dataset, make_transform(crop, image_size), batch_size, seed)
 
     def _item(self, position):
         _, idx = self.stream.index(position)
@@ -592,6 +599,8 @@ def joint(data, detector=None, out="runs/joint", *, w_up=1.0, w_down=0.5, steps=
     if w_down > 0:
         if detector is None:
             raise ValueError("detector is required when w_down > 0")
+        from ..models.shipped import load_detector
+
         det = load_detector(detector)
         det.freeze()
         det.to(device)
@@ -602,7 +611,7 @@ def joint(data, detector=None, out="runs/joint", *, w_up=1.0, w_down=0.5, steps=
     # ---- data
     dataset, data_name = _open_dataset(data, split)
     transform = make_transform(crop, image_size)
-    loader = _Loader(dataset, transform, batch_size, seed, rank, world, num_workers)
+    loader = JointBatches(dataset, transform, batch_size, seed, rank, world, num_workers)
 
     config = dict(data=data_name, split=split, w_up=float(w_up), w_down=float(w_down), steps=steps,
                   batch_size=batch_size, lr=float(lr), weight_decay=float(weight_decay),

@@ -136,6 +136,14 @@ class TinaFace(nn.Module):
     def full(cls, **overrides):
         return cls(FULL_CONFIG, **overrides)
 
+    @classmethod
+    def shipped(cls):
+        """The lite detector shipped with tasklle (trained on the built-in data), frozen:
+        ``tasklle.models.load_shipped('tinaface-lite-demo')``."""
+        from ..shipped import load_shipped
+
+        return load_shipped("tinaface-lite-demo")
+
     # ---------------------------------------------------------------- forward
     def preprocess(self, images):
         """(B, 3, H, W) in [0, 1] -> normalised (x * 255 - mean) / std, zero-padded
