@@ -6,6 +6,7 @@ detector's loss (TinaFace), and evaluate every image group on WIDER FACE.
 Hot paths run in a C core (tasklle._C); every C kernel has a pure-PyTorch
 twin in tasklle.reference.
 """
+from ._alloc import set_fast_alloc
 from ._threads import get_num_threads, set_num_threads, show_config
 
 __version__ = "0.1.0"
@@ -31,4 +32,4 @@ def __dir__():
     return sorted(list(globals()) + list(_SUBPACKAGES) + list(_FUNCTIONS))
 
 
-__all__ = ["get_num_threads", "set_num_threads", "show_config", *_SUBPACKAGES, *_FUNCTIONS]
+__all__ = ["get_num_threads", "set_num_threads", "set_fast_alloc", "show_config", *_SUBPACKAGES, *_FUNCTIONS]

@@ -28,6 +28,9 @@ from pathlib import Path
 
 import torch
 
+from . import _alloc
+from ._alloc import with_fast_alloc
+
 __all__ = ["darken", "darken_dataset", "image_seed", "MANIFEST", "REPORT"]
 
 MANIFEST = "darken_manifest.json"
@@ -148,6 +151,7 @@ def _darken_tensor(x, exposures, gens, noise, model, keep_saturated):
 
 
 # -- single images -------------------------------------------------------------
+@with_fast_alloc  # large buffers stay in the heap for the run (tasklle._alloc)
 def darken(images, exposure, seed=None, noise="lednet", model=None, keep_saturated=False, return_info=False):
     """Darken one image or a batch to exposure E and add sensor noise.
 
@@ -206,6 +210,7 @@ def _init_worker(model_state, settings):
 
     torch.set_num_threads(1)
     _C.set_num_threads(1)
+    _alloc.apply_for_process()  # our own worker: keep large buffers in its heap
     net = ECZeroDCE(**model_state["config"], **model_state["options"])
     net.load_state_dict(model_state["state_dict"])
     _WORKER["model"] = net.eval()
@@ -271,6 +276,7 @@ def _write_manifest(path, manifest):
     write_json(path, ordered)
 
 
+@with_fast_alloc  # large buffers stay in the heap for the run (tasklle._alloc)
 def darken_dataset(src, dst, exposure=(0.05, 0.3), noise="lednet", seed=0, workers=None, model=None,
                    keep_saturated=False, quality=95, backend="thread", verbose=True):
     """Write a dark copy of the WIDER-format tree ``src`` into ``dst``.

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from ._alloc import with_fast_alloc
 from .io import ImageReadError, from_tensor, list_images, read_image, to_tensor, write_image
 
 SHIPPED = Path(__file__).resolve().parent / "weights" / "zero_dce_pp.pt"
@@ -73,6 +74,7 @@ def _run(net, x, batch_size):
     return torch.cat(outs)
 
 
+@with_fast_alloc  # large buffers stay in the heap for the run (tasklle._alloc)
 def enhance(images, model=None, weights=None, batch_size=4, official=False, scale_factor=None):
     """Enhance one image, a batch, or a list of them.
 
@@ -105,6 +107,7 @@ def enhance(images, model=None, weights=None, batch_size=4, official=False, scal
     return from_tensor(_run(net, x, batch_size), kind)
 
 
+@with_fast_alloc  # large buffers stay in the heap for the run (tasklle._alloc)
 def enhance_folder(src, dst, model=None, weights=None, batch_size=4, official=False, scale_factor=None,
                    overwrite=False, show_progress=True):
     """Enhance an image file or every image below ``src`` into ``dst``, keeping

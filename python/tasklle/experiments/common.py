@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .._alloc import with_fast_alloc
+
 GROUPS = ("low-light", "zero-dce++", "joint", "original")
 SETTINGS = ("easy", "medium", "hard")
 
@@ -279,6 +281,7 @@ def enhance_image(model, image):
     return enhanced[0].clamp_(0.0, 1.0)
 
 
+@with_fast_alloc  # large buffers stay in the heap for the run (tasklle._alloc)
 def detect_split(detector, root, entries, enhancer=None, detect_kwargs=None, desc="detect", show_progress=True):
     """Detections {(event, name): (K, 5) x, y, w, h, score} for the listed images
     of ``root``'s val split, each optionally enhanced first."""
