@@ -12,6 +12,8 @@ Adam) at 192 and 256. Each in three variants:
      glibc's default allocator behaviour (``TASKLLE_FAST_ALLOC=0``, no scope)
   b  torch at its best: the same model and input in channels-last, inside
      ``tasklle._alloc.fast_alloc()``
+  a_alloc  (for the record) a with the allocator fixed: NCHW, inside
+     ``fast_alloc()``, i.e. what the allocator alone buys
   c  the C kernel: ``ZeroDCEPP()`` (default impl, the fused C separable conv
      ``tasklle.ops.separable_conv`` on CPU), NCHW, inside ``fast_alloc()``;
      recorded as ``"available": false`` when this checkout has no such op
@@ -115,7 +117,7 @@ def _measure(step, warmup, repeat):
             "user_s_per_step": (r1.ru_utime - r0.ru_utime) / repeat,
             "sys_s_per_step": (r1.ru_stime - r0.ru_stime) / repeat,
             "minflt_per_step": (r1.ru_minflt - r0.ru_minflt) / repeat,
-            "rss_mb_end_of_steps": _rss_mb()}
+            "rss_mb_end_of_steps": _rss_mb(), "peak_rss_mb": r1.ru_maxrss / 1024}
 
 
 def _train_case(spec):
@@ -136,7 +138,7 @@ def _train_case(spec):
         return out
     out["available"] = True
     torch.manual_seed(0)
-    model = ZeroDCEPP(impl="auto" if variant == "c" else "reference")
+    model = ZeroDCEPP(impl="auto" if variant == "c" else "reference")  # a, a_alloc, b: plain torch
     model.init_weights(0.02)
     g = torch.Generator().manual_seed(size)
     x = torch.rand(4, 3, size, size, generator=g) * 0.3
@@ -145,8 +147,9 @@ def _train_case(spec):
         x = x.contiguous(memory_format=torch.channels_last)
     out["impl"] = model.impl
     out["layout"] = "channels_last" if variant == "b" else "NCHW"
-    scope = _alloc.fast_alloc() if variant in ("b", "c") else contextlib.nullcontext()
-    out["fast_alloc"] = variant in ("b", "c") and _alloc.enabled()
+    fixed = variant in ("a_alloc", "b", "c")
+    scope = _alloc.fast_alloc() if fixed else contextlib.nullcontext()
+    out["fast_alloc"] = fixed and _alloc.enabled()
     if kind == "dcenet":
         def step():
             model.zero_grad(set_to_none=True)
@@ -379,10 +382,10 @@ def main():
         rows = []
         cases = [("dcenet", 512), ("dcenet", 192), ("joint", 192), ("joint", 256)]
         for kind, size in cases:
-            for variant in ("a", "b", "c"):
-                slow = kind == "dcenet" and size == 512 and variant == "a"
+            for variant in ("a", "a_alloc", "b", "c"):
+                slow = kind == "dcenet" and size == 512
                 spec = {"case": "train", "kind": kind, "size": size, "variant": variant, "threads": th,
-                        "warmup": 1 if (quick or slow) else 2, "repeat": 2 if quick else (3 if slow else 7)}
+                        "warmup": 1 if (quick or slow) else 2, "repeat": 2 if quick else (3 if slow else 5)}
                 r = run_worker(spec)
                 if r.get("available"):
                     px = 4 * size * size
@@ -395,7 +398,8 @@ def main():
                     print(f"{kind:6s} {size:3d} {variant}: {r['median_s']:.3f} s/step, "
                           f"{r['dcenet_gflop_per_s']:.1f} GFLOP/s ({r['fraction_of_torch_mm']:.1%} of mm), "
                           f"floor {r['floor_s']:.3f} s, sys {r['sys_s_per_step']:.3f} s/step, "
-                          f"{r['minflt_per_step']:.0f} faults/step, RSS {r['rss_mb_end_of_steps']:.0f} MB in run, "
+                          f"{r['minflt_per_step']:.0f} faults/step, RSS {r['rss_mb_end_of_steps']:.0f} MB in run "
+                          f"(peak {r['peak_rss_mb']:.0f}), "
                           f"{r['rss_mb_after_run']:.0f} MB after; load {r['loadavg_after'][0]:.2f}", flush=True)
                 else:
                     print(f"{kind:6s} {size:3d} {variant}: NOT AVAILABLE ({r.get('why')})", flush=True)
@@ -406,8 +410,13 @@ def main():
             by = {r["variant"]: r for r in rows if r["kind"] == kind and r["size"] == size}
             key = f"{kind}_{size}"
             summary[key] = {v: (round(by[v]["median_s"], 4) if by[v].get("available") else None) for v in by}
-            if by["a"].get("available") and by["b"].get("available"):
-                summary[key]["speedup_b_over_a"] = round(by["a"]["median_s"] / by["b"]["median_s"], 2)
+            summary[key]["sys_s_per_step"] = {v: round(by[v]["sys_s_per_step"], 4) for v in by if by[v].get("available")}
+            summary[key]["minflt_per_step"] = {v: round(by[v]["minflt_per_step"]) for v in by if by[v].get("available")}
+            summary[key]["peak_rss_mb"] = {v: round(by[v]["peak_rss_mb"]) for v in by if by[v].get("available")}
+            summary[key]["rss_mb_after_run"] = {v: round(by[v]["rss_mb_after_run"]) for v in by
+                                                if by[v].get("available")}
+            summary[key]["speedup_a_alloc_over_a"] = round(by["a"]["median_s"] / by["a_alloc"]["median_s"], 2)
+            summary[key]["speedup_b_over_a"] = round(by["a"]["median_s"] / by["b"]["median_s"], 2)
             if by["c"].get("available"):
                 summary[key]["speedup_c_over_a"] = round(by["a"]["median_s"] / by["c"]["median_s"], 2)
                 summary[key]["speedup_c_over_b"] = round(by["b"]["median_s"] / by["c"]["median_s"], 2)
