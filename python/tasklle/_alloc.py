@@ -217,7 +217,11 @@ def with_fast_alloc(fn):
 def apply_for_process():
     """Enter the scope for the rest of this process, for processes tasklle
     starts and owns (the darkening pool's workers), where there is nothing of
-    the user's to restore to."""
+    the user's to restore to. The caller has already decided it is wanted
+    (the parent's ``enabled()``), so it applies whatever this process's
+    environment says."""
+    global _enabled
+    _enabled = True
     _enter()
 
 

@@ -210,7 +210,8 @@ def _init_worker(model_state, settings):
 
     torch.set_num_threads(1)
     _C.set_num_threads(1)
-    _alloc.apply_for_process()  # our own worker: keep large buffers in its heap
+    if model_state.get("fast_alloc"):  # the parent's choice (set_fast_alloc / TASKLLE_FAST_ALLOC)
+        _alloc.apply_for_process()  # our own worker: keep large buffers in its heap
     net = ECZeroDCE(**model_state["config"], **model_state["options"])
     net.load_state_dict(model_state["state_dict"])
     _WORKER["model"] = net.eval()
@@ -428,7 +429,8 @@ def _run_pool(kind, workers, todo, src, dst, task_settings, net, handle, bar):
         import multiprocessing as mp
 
         state = {"config": net.config(), "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
-                 "options": {k: getattr(net, k) for k in ("preserve_color", "keep_saturated", "scale_factor")}}
+                 "options": {k: getattr(net, k) for k in ("preserve_color", "keep_saturated", "scale_factor")},
+                 "fast_alloc": _alloc.enabled()}
         pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
                                       initializer=_init_worker, initargs=(state, task_settings))
         submit = lambda rel: pool.submit(_worker_task, src / rel, dst / rel, rel)  # noqa: E731
