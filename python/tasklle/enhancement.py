@@ -72,7 +72,7 @@ def _run(net, x, batch_size):
             out = net(xb)
             y = out[1] if len(out) == 3 else out[0]  # DCENet: (half, enhanced, maps)
             outs.append(y.clamp_(0.0, 1.0).to(device=x.device, dtype=x.dtype))
-    return torch.cat(outs)
+    return outs[0] if len(outs) == 1 else torch.cat(outs)
 
 
 @with_fast_alloc  # large buffers stay in the heap for the run (tasklle._alloc)
@@ -106,6 +106,14 @@ def enhance(images, model=None, weights=None, batch_size=4, official=False, scal
         return [enhance(im, net, batch_size=batch_size) for im in images]
     x, kind = to_tensor(images)
     return from_tensor(_run(net, x, batch_size), kind)
+
+
+def _read_planar(path):
+    """read_image, laid out (3, H, W)-contiguous on the I/O thread (a NumPy copy,
+    no OpenMP team), so that stacking the batch on the main thread is a plain copy."""
+    import numpy as np
+
+    return torch.from_numpy(np.ascontiguousarray(read_image(path).numpy()))
 
 
 @with_fast_alloc  # large buffers stay in the heap for the run (tasklle._alloc)
@@ -165,7 +173,7 @@ def enhance_folder(src, dst, model=None, weights=None, batch_size=4, official=Fa
 
     def read_ahead(n):
         for s, d in itertools.islice(queue, n):
-            reads.append((s, d, pool.submit(read_image, s)))
+            reads.append((s, d, pool.submit(_read_planar, s)))
 
     def finish_write():
         s, d, fut = writes.popleft()
