@@ -7,10 +7,12 @@ back with ``munmap`` on ``free``; memory freed at the top of the heap is given
 back too once it passes the trim threshold. A training step of Zero-DCE++
 frees and re-allocates the same few activation buffers (tens to hundreds of
 MiB) dozens of times, so every step faults all of them in again page by page.
-Measured on 2 cores, torch 2.13 CPU, batch 4, 192x192 joint step (see
-``benchmarks/bench_dcenet.py``): about 400,000 minor page faults and 0.9 s of
-system time per 0.85 s step; with the settings below, a few hundred faults,
-milliseconds of system time, and the step 2.5x faster.
+Measured (2 cores shared with other jobs, torch 2.13 CPU, 2 threads, batch
+4, a 192x192 joint step; ``benchmarks/bench_dcenet.py`` and
+``benchmarks/results/dcenet*.json`` have the full set): glibc as it is,
+0.71 s per step with 399,000 minor page faults and 0.74 s of system time per
+step; with the settings below 0.38-0.44 s, 0-7,000 faults and 1-11 ms of
+system time per step (channels-last as well: 0.28 s, no faults).
 
 What: inside ``fast_alloc()`` (a context manager, re-entrant and thread-safe,
 applied by tasklle's training loops, enhancement, darkening and evaluation),
@@ -40,9 +42,12 @@ Safe inside a user's notebook process because:
   of the process; afterwards the thresholds are the fixed values we restore
   (glibc's documented defaults, or what ``GLIBC_TUNABLES`` set), i.e. the
   conservative ones that return memory soonest;
-- peak memory is not higher than before (the same buffers are live at the
-  peak); freed memory in the middle of the heap is reused by the next
-  allocations of the same sizes (the step allocates the same shapes);
+- resident memory *during* a run is higher: the heap keeps its high-water
+  mark, fragmentation included, instead of following the live tensors (joint
+  step at 192: 1.1 GB resident in the run vs 0.65 GB; DCE-Net forward+backward
+  at 4x512x512 channels-last: 4.9 GB vs 1.3 GB); *after* the run it is lower
+  than with glibc as it is, because of the ``malloc_trim`` (joint step at 192:
+  337 MB after the run vs 650 MB kept by glibc's own heuristics);
 - large blocks allocated by other threads (OpenMP workers, DataLoader
   threads) live in glibc's per-thread arenas: those grow in 64 MiB heap
   segments, and a request larger than a segment still falls back to mmap
