@@ -43,8 +43,9 @@ def test_to_uint8_matches_original_near_every_rounding_edge():
     vals = np.concatenate([vals, rng.random(300_000, dtype=np.float32), np.float32([-3.0, -0.0, 2.0, 1e30])])
     vals = vals[: len(vals) // 3 * 3].reshape(3, 1, -1)
     with np.errstate(invalid="ignore"):  # the bit patterns below -0.0 are NaNs: handled alike too
-        assert np.array_equal(to_uint8_hwc(vals), old_to_uint8_hwc(vals))
-    assert to_uint8_hwc(vals).flags["C_CONTIGUOUS"]
+        new = to_uint8_hwc(vals)
+        assert np.array_equal(new, old_to_uint8_hwc(vals))
+    assert new.flags["C_CONTIGUOUS"]
 
 
 @pytest.mark.parametrize("io_workers,batch_size", [(1, 2), (3, 3)])
