@@ -8,11 +8,11 @@ back too once it passes the trim threshold. A training step of Zero-DCE++
 frees and re-allocates the same few activation buffers (tens to hundreds of
 MiB) dozens of times, so every step faults all of them in again page by page.
 Measured (2 cores shared with other jobs, torch 2.13 CPU, 2 threads, batch
-4, a 192x192 joint step; ``benchmarks/bench_dcenet.py`` and
-``benchmarks/results/dcenet*.json`` have the full set): glibc as it is,
-0.71 s per step with 399,000 minor page faults and 0.74 s of system time per
-step; with the settings below 0.38-0.44 s, 0-7,000 faults and 1-11 ms of
-system time per step (channels-last as well: 0.28 s, no faults).
+4; ``benchmarks/bench_dcenet.py``, ``benchmarks/results/dcenet*.json``): a
+192x192 joint step with glibc as it is takes 399,000 minor page faults and
+0.7-1.0 s of system time per step; inside the scope 0 faults and 3-40 ms.
+Step time at a load average of 1-2: 0.71 s as it is, 0.38-0.44 s inside the
+scope, 0.28 s inside the scope with a channels-last model and input.
 
 What: inside ``fast_alloc()`` (a context manager, re-entrant and thread-safe,
 applied by tasklle's training loops, enhancement, darkening and evaluation),
@@ -23,9 +23,9 @@ three glibc ``mallopt`` parameters are set:
   ``M_TOP_PAD = 64 MiB``: freed memory at the top of a heap is kept for the
   next step instead of being given back, and the heap grows in 64 MiB steps.
   A finite threshold is not enough: with 1 GiB, inference at scale 1 on a
-  1200x900 image (2 GB of activations) still took 570,000 faults per image,
-  because the freed top passed 1 GiB and was trimmed every time; with -1, none
-  after the first image.
+  1200x900 image (138 MB per 32-channel activation) still took 570,000
+  faults per image, because the freed top passed 1 GiB and was trimmed every
+  time; with -1, none after the first image.
 
 On leaving the outermost scope the previous values are set again and
 ``malloc_trim(0)`` hands every free page back to the kernel (the top of each
@@ -43,26 +43,36 @@ Safe inside a user's notebook process because:
   (glibc's documented defaults, or what ``GLIBC_TUNABLES`` set), i.e. the
   conservative ones that return memory soonest;
 - resident memory *during* a run is higher: the heap keeps its high-water
-  mark, fragmentation included, instead of following the live tensors (joint
-  step at 192: 1.1 GB resident in the run vs 0.65 GB; DCE-Net forward+backward
-  at 4x512x512 channels-last: 4.9 GB vs 1.3 GB); *after* the run it is lower
-  than with glibc as it is, because of the ``malloc_trim`` (joint step at 192:
-  337 MB after the run vs 650 MB kept by glibc's own heuristics);
+  mark, fragmentation included, instead of following the live tensors. Peak
+  resident memory (``ru_maxrss``, ``benchmarks/results/dcenet.json``), glibc
+  as it is vs inside the scope, same NCHW model: joint step at 192 1.00 vs
+  1.15 GB, at 256 1.38 vs 1.97 GB; DCE-Net forward+backward at 4x192x192
+  0.95 vs 1.05 GB, at 4x512x512 4.2 vs 6.0 GB (channels-last: 4.9 GB).
+  *After* the run it is lower than with glibc as it is, because of the
+  ``malloc_trim``: 0.34 vs 0.61 GB (joint 192), 0.26 vs 1.1 GB (512);
 - large blocks allocated by other threads (OpenMP workers, DataLoader
   threads) live in glibc's per-thread arenas: those grow in 64 MiB heap
   segments, and a request larger than a segment still falls back to mmap
-  there (glibc does that even with ``M_MMAP_MAX = 0``), so nothing fails; the
-  tests check allocations from a second thread inside the scope;
+  there (glibc does that even with ``M_MMAP_MAX = 0``), so nothing fails;
+  such a block is faulted in on every use, as without the scope. tasklle's
+  large tensors are allocated on the calling thread (autograd on CPU runs
+  there), and the tests check a second thread's 16 MiB blocks are reused and
+  its 100 MiB block is still served;
 - it is off with ``tasklle.set_fast_alloc(False)`` or the environment
   variable ``TASKLLE_FAST_ALLOC=0`` (read at each scope entry), and a no-op on
   any C library other than glibc (musl, macOS, Windows);
 - ``tasklle.show_config()`` reports whether it is on and the values used.
 
-Other options measured and rejected: ``GLIBC_TUNABLES`` needs to be set before
-the process starts (a notebook kernel, a DDP worker spawned by someone else
-never has it); ``THP_MEM_ALLOC_ENABLE=1`` (torch) helps only partly
-(0.58-0.73 s per step); torch has no CPU caching allocator on Linux builds;
-reusing buffers by hand would mean rewriting every autograd op of the model.
+Other options: ``GLIBC_TUNABLES`` works (same faults and step time in our
+measurement) but must be set before the process starts, which a notebook
+kernel or a DDP worker started by someone else does not have, and it keeps the
+run's peak resident afterwards (1.12 GB after the joint run vs 0.34 GB with
+the scope's ``malloc_trim``); ``THP_MEM_ALLOC_ENABLE=1`` (torch) helped only
+partly in issue 10's measurement (0.58-0.73 s per step); mmap allowed up to
+glibc's largest threshold (``M_MMAP_THRESHOLD = 32 MiB``, trim off) left
+155,000 faults per joint step at 192, since the 64-channel concatenations
+are 38 MB; reusing buffers by hand would mean rewriting the autograd of every
+op in the model.
 """
 import contextlib
 import ctypes
