@@ -69,7 +69,7 @@ kernel or a DDP worker started by someone else does not have, and it keeps the
 run's peak resident afterwards (1.12 GB after the joint run vs 0.34 GB with
 the scope's ``malloc_trim``); ``THP_MEM_ALLOC_ENABLE=1`` (torch) helped only
 partly in issue 10's measurement (0.58-0.73 s per step); mmap allowed up to
-glibc's largest threshold (``M_MMAP_THRESHOLD = 32 MiB``, trim off) left
+glibc's largest threshold (``M_MMAP_THRESHOLD = 32 MiB``, trim at 1 GiB) left
 155,000 faults per joint step at 192, since the 64-channel concatenations
 are 38 MB; reusing buffers by hand would mean rewriting the autograd of every
 op in the model.
