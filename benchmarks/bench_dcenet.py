@@ -429,6 +429,10 @@ def main():
             by = {r["variant"]: r for r in rows if r["kind"] == kind and r["size"] == size}
             key = f"{kind}_{size}"
             summary[key] = {v: (round(by[v]["median_s"], 4) if by[v].get("available") else None) for v in by}
+            # CPU seconds per step (user + sys): on a shared machine the steadier
+            # measure at 1 thread, where no OpenMP partner spins at a barrier
+            summary[key]["cpu_s_per_step"] = {v: round(by[v]["user_s_per_step"] + by[v]["sys_s_per_step"], 4)
+                                              for v in by if by[v].get("available")}
             summary[key]["sys_s_per_step"] = {v: round(by[v]["sys_s_per_step"], 4) for v in by if by[v].get("available")}
             summary[key]["minflt_per_step"] = {v: round(by[v]["minflt_per_step"]) for v in by if by[v].get("available")}
             summary[key]["peak_rss_mb"] = {v: round(by[v]["peak_rss_mb"]) for v in by if by[v].get("available")}
