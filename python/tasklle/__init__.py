@@ -29,6 +29,7 @@ The notebook API (each name's help() has shapes, defaults and an example):
   experiments.budget(name)              run sizes 'tiny', 'small', 'default', 'long'
   set_num_threads(n), show_config()     threads of the C core and torch; build info
 """
+from ._alloc import set_fast_alloc
 from ._threads import get_num_threads, set_num_threads, show_config
 
 __version__ = "0.1.0"
@@ -55,4 +56,4 @@ def __dir__():
     return sorted(list(globals()) + list(_SUBPACKAGES) + list(_FUNCTIONS))
 
 
-__all__ = ["get_num_threads", "set_num_threads", "show_config", *_SUBPACKAGES, *_FUNCTIONS]
+__all__ = ["get_num_threads", "set_num_threads", "set_fast_alloc", "show_config", *_SUBPACKAGES, *_FUNCTIONS]

@@ -37,7 +37,7 @@ import os
 import platform
 import sys
 
-from . import _C
+from . import _C, _alloc
 
 
 def set_num_threads(n, torch_too=True):
@@ -63,7 +63,7 @@ def get_num_threads():
 
 def show_config(file=None):
     """Print how tasklle was built and how it will run (compiler, OpenMP,
-    versions, threads)."""
+    versions, threads, the allocator settings of :mod:`tasklle._alloc`)."""
     import numpy
     import torch
 
@@ -78,6 +78,7 @@ def show_config(file=None):
         f"  C core threads    {_C.get_num_threads()}",
         f"  cpus              {os.cpu_count()}",
         f"  OMP_NUM_THREADS   {os.environ.get('OMP_NUM_THREADS', '(unset)')}",
+        f"  fast alloc        {_alloc.describe()}",
     ]
     print("\n".join(lines), file=file)
     return info

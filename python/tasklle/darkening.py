@@ -43,6 +43,9 @@ from pathlib import Path
 
 import torch
 
+from . import _alloc
+from ._alloc import with_fast_alloc
+
 __all__ = ["darken", "darken_dataset", "image_seed", "MANIFEST", "REPORT", "DARKENERS"]
 
 MANIFEST = "darken_manifest.json"
@@ -201,6 +204,7 @@ def _darken_tensor(x, exposures, gens, noise, model, keep_saturated):
 
 
 # -- single images -------------------------------------------------------------
+@with_fast_alloc  # large buffers stay in the heap for the run (tasklle._alloc)
 def darken(images, exposure, seed=None, noise=None, model=None, keep_saturated=True, return_info=False,
            darkener="ec-zero-dce"):
     """Darken one image or a batch to exposure E (and optionally add sensor noise).
@@ -295,6 +299,8 @@ def _init_worker(model_state, settings, parent_pid=None):
 
     torch.set_num_threads(1)
     _C.set_num_threads(1)
+    if model_state.get("fast_alloc"):  # the parent's choice (set_fast_alloc / TASKLLE_FAST_ALLOC)
+        _alloc.apply_for_process()  # our own worker: keep large buffers in its heap
     if model_state["kind"] == "lednet":
         from .models.lednet_darkener import ConditionZeroDCE
 
@@ -428,6 +434,7 @@ def _write_manifest(path, manifest):
     write_json(path, ordered)
 
 
+@with_fast_alloc  # large buffers stay in the heap for the run (tasklle._alloc)
 def darken_dataset(src, dst, exposure=(0.05, 0.3), noise=None, seed=0, workers=None, model=None,
                    keep_saturated=True, quality=95, backend="thread", verbose=True, darkener="ec-zero-dce"):
     """Write a dark copy of the WIDER-format tree ``src`` into ``dst``.
@@ -595,7 +602,8 @@ def _run_pool(kind, workers, todo, src, dst, task_settings, net, handle, bar):
         kind = _darkener_kind(net)
         state = {"kind": kind, "config": net.config(),
                  "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
-                 "options": {k: getattr(net, k) for k in _MODEL_OPTIONS[kind]}}
+                 "options": {k: getattr(net, k) for k in _MODEL_OPTIONS[kind]},
+                 "fast_alloc": _alloc.enabled()}
         pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
                                       initializer=_init_worker, initargs=(state, task_settings, os.getpid()))
         submit = lambda rel: pool.submit(_worker_task, src / rel, dst / rel, rel)  # noqa: E731

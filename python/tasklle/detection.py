@@ -4,6 +4,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._alloc import with_fast_alloc
+
 PRED_FORMATS = ("exact", "vedadet-int")
 
 
@@ -16,6 +18,7 @@ def vedadet_int_boxes(dets):
     return np.stack([t[:, 0], t[:, 1], t[:, 2] - t[:, 0], t[:, 3] - t[:, 1], d[:, 4]], 1)
 
 
+@with_fast_alloc  # large buffers stay in the heap for the run (tasklle._alloc)
 def detect_split(detector, root, split="val", *, images=None, max_images=None, enhancer=None, scale=None,
                  score_thr=None, detect_kwargs=None, pred_format="exact", out=None, show_progress=True,
                  desc="detect"):

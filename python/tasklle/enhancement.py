@@ -13,10 +13,12 @@ official Zero-DCE++ / Zero-DCE state_dict), or the shipped
 weights are not ours to redistribute, so a checkout may ship none: then pass
 ``model=`` or ``weights=``.
 """
+import itertools
 from pathlib import Path
 
 import torch
 
+from ._alloc import with_fast_alloc
 from .io import ImageReadError, from_tensor, list_images, read_image, to_tensor, write_image
 
 SHIPPED = Path(__file__).resolve().parent / "weights" / "zero_dce_pp.pt"
@@ -70,9 +72,10 @@ def _run(net, x, batch_size):
             out = net(xb)
             y = out[1] if len(out) == 3 else out[0]  # DCENet: (half, enhanced, maps)
             outs.append(y.clamp_(0.0, 1.0).to(device=x.device, dtype=x.dtype))
-    return torch.cat(outs)
+    return outs[0] if len(outs) == 1 else torch.cat(outs)
 
 
+@with_fast_alloc  # large buffers stay in the heap for the run (tasklle._alloc)
 def enhance(images, model=None, weights=None, batch_size=4, official=False, scale_factor=None):
     """Enhance one image, a batch, or a list of them.
 
@@ -105,8 +108,17 @@ def enhance(images, model=None, weights=None, batch_size=4, official=False, scal
     return from_tensor(_run(net, x, batch_size), kind)
 
 
+def _read_planar(path):
+    """read_image, laid out (3, H, W)-contiguous on the I/O thread (a NumPy copy,
+    no OpenMP team), so that stacking the batch on the main thread is a plain copy."""
+    import numpy as np
+
+    return torch.from_numpy(np.ascontiguousarray(read_image(path).numpy()))
+
+
+@with_fast_alloc  # large buffers stay in the heap for the run (tasklle._alloc)
 def enhance_folder(src, dst, model=None, weights=None, batch_size=4, official=False, scale_factor=None,
-                   overwrite=False, show_progress=True):
+                   overwrite=False, show_progress=True, io_workers=None):
     """Enhance an image file or every image below ``src`` into ``dst``, keeping
     the relative layout, names and formats. Outputs are written atomically
     (``tasklle.io.write_image``): an interrupted run leaves no half-written
@@ -116,10 +128,20 @@ def enhance_folder(src, dst, model=None, weights=None, batch_size=4, official=Fa
     A file ``src`` goes to ``dst`` itself when ``dst`` has an image suffix,
     else into the folder ``dst``.
 
+    Decoding the next images and encoding/writing the previous ones run on
+    ``io_workers`` threads (default 2) while the model runs on the current
+    batch: Pillow's codecs, NumPy, torch and the file system calls release the
+    GIL, and each file's fsync waits on the disk, not on a core. The pixels
+    are exactly those of decoding, enhancing and encoding one image after the
+    other (same functions, same order of operations on each image).
+
     Returns:
         dict: 'written' (count), 'existing' (skipped because present), 'failed'
-        (list of (path, reason)), 'outputs' (list of written paths).
+        (list of (path, reason)), 'outputs' (list of written paths, in input order).
     """
+    import collections
+    import concurrent.futures as cf
+
     from .progress import progress
 
     src, dst = Path(src), Path(dst)
@@ -136,37 +158,63 @@ def enhance_folder(src, dst, model=None, weights=None, batch_size=4, official=Fa
         pairs = [(f, dst / f.relative_to(src)) for f in files]
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    if io_workers is None:
+        io_workers = 2
+    if isinstance(io_workers, bool) or not isinstance(io_workers, int) or io_workers < 1:
+        raise ValueError(f"io_workers must be an int >= 1, got {io_workers!r}")
     net = load_model(model, weights, official, scale_factor)
     todo = [(s, d) for s, d in pairs if overwrite or not d.exists()]
     summary = {"written": 0, "existing": len(pairs) - len(todo), "failed": [], "outputs": []}
     bar = progress(total=len(todo), desc="enhance", unit="img", disable=not show_progress)
-    k = 0
-    while k < len(todo):
-        chunk = todo[k:k + batch_size]
-        k += len(chunk)
-        loaded = []
-        for s, d in chunk:
-            try:
-                loaded.append((read_image(s), s, d))
-            except (ImageReadError, FileNotFoundError, OSError) as e:
-                summary["failed"].append((str(s), str(e)))
-                bar.write(f"skipping {s}: {e}")
-                bar.update(1)
-        # one forward per group of equal sizes
-        groups = {}
-        for item in loaded:
-            groups.setdefault(tuple(item[0].shape), []).append(item)
-        for items in groups.values():
-            ys = _run(net, torch.stack([im for im, _, _ in items]), batch_size)
-            for y, (_, s, d) in zip(ys, items):
+    pool = cf.ThreadPoolExecutor(max_workers=io_workers, thread_name_prefix="tasklle-enhance-io")
+    reads = collections.deque()  # (src, dst, future of read_image), decoded ahead of the model
+    writes = collections.deque()  # (src, dst, future of write_image), finished in input order
+    queue = iter(todo)
+
+    def read_ahead(n):
+        for s, d in itertools.islice(queue, n):
+            reads.append((s, d, pool.submit(_read_planar, s)))
+
+    def finish_write():
+        s, d, fut = writes.popleft()
+        try:
+            fut.result()
+        except (OSError, ValueError) as e:
+            summary["failed"].append((str(s), f"cannot write {d}: {e}"))
+            bar.write(f"cannot write {d}: {e}")
+        else:
+            summary["written"] += 1
+            summary["outputs"].append(str(d))
+        bar.update(1)
+
+    try:
+        read_ahead(2 * batch_size)
+        while reads:
+            chunk = [reads.popleft() for _ in range(min(batch_size, len(reads)))]
+            read_ahead(len(chunk))  # keep the next batches decoding while this one runs
+            loaded = []
+            for s, d, fut in chunk:
                 try:
-                    write_image(d, y)
-                except (OSError, ValueError) as e:
-                    summary["failed"].append((str(s), f"cannot write {d}: {e}"))
-                    bar.write(f"cannot write {d}: {e}")
-                else:
-                    summary["written"] += 1
-                    summary["outputs"].append(str(d))
-                bar.update(1)
-    bar.close()
+                    loaded.append((fut.result(), s, d))
+                except (ImageReadError, FileNotFoundError, OSError) as e:
+                    summary["failed"].append((str(s), str(e)))
+                    bar.write(f"skipping {s}: {e}")
+                    bar.update(1)
+            # one forward per group of equal sizes
+            groups = {}
+            for item in loaded:
+                groups.setdefault(tuple(item[0].shape), []).append(item)
+            for items in groups.values():
+                ys = _run(net, torch.stack([im for im, _, _ in items]), batch_size)
+                for y, (_, s, d) in zip(ys, items):
+                    writes.append((s, d, pool.submit(write_image, d, y)))
+            while writes and (writes[0][2].done() or len(writes) > 2 * batch_size):
+                finish_write()  # bounded: at most two batches of outputs held in memory
+        while writes:
+            finish_write()
+    finally:
+        # on an error or interrupt: drop what has not started (outputs are atomic, so
+        # nothing half-written is left), wait for what has
+        pool.shutdown(wait=True, cancel_futures=True)
+        bar.close()
     return summary

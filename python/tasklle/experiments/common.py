@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+
 GROUPS = ("low-light", "zero-dce++", "joint", "original")
 SETTINGS = ("easy", "medium", "hard")
 

@@ -55,6 +55,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .._alloc import with_fast_alloc
+
 DEFAULT_WEIGHTS = {"spa": 1.0, "exp": 10.0, "col": 0.5, "tv": 10.0}
 FIDELITY_EXPOSURES = (0.05, 0.1, 0.2, 0.3)
 
@@ -202,6 +204,7 @@ def _lr_at(step, total, lr):
     return lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t)))
 
 
+@with_fast_alloc  # large buffers stay in the heap for the run (tasklle._alloc)
 def train_darkener(data="builtin", out="runs/darkener", epochs=6, batch_size=8, image_size=128,
                    exposure_range=(0.05, 0.3), lr=1e-3, seed=0, checkpoint_every=100, resume=False,
                    steps_per_epoch=100, weights=None, zoom=2.0, grad_clip=1.0, log_every=10, model=None,

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from .._alloc import with_fast_alloc
 from ..io import load_checkpoint, write_json
 from ..progress import progress
 
@@ -109,6 +110,7 @@ def build_optimizer(params, name, lr, momentum=0.9, weight_decay=5e-4):
     raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {name!r}")
 
 
+@with_fast_alloc  # large buffers stay in the heap for the run (tasklle._alloc)
 def train_detector(root=None, out="runs/detector", config="lite", epochs=12, batch_size=4, lr=None, optimizer="sgd",
                    momentum=0.9, weight_decay=None, schedule="cosine", warmup_iters=500, warmup_ratio=0.1,
                    min_lr_ratio=0.01, restart_period=None, step_epochs=None, image_size=640, workers=0, seed=0,

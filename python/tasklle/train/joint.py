@@ -86,6 +86,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .._alloc import with_fast_alloc
+
 CHECKPOINT_FORMAT = "tasklle.joint/1"
 LOG_FIELDS = ["step", "epoch", "l_total", "l_up", "spa", "exp", "col", "tv", "l_down", "cls", "reg", "iou",
               "ratio", "grad_norm", "lr", "seconds"]
@@ -522,6 +524,7 @@ def plot_losses(rows, path, title=None):
 
 # --------------------------------------------------------------------------- the loop
 
+@with_fast_alloc  # large buffers stay in the heap for the run (tasklle._alloc)
 def joint(data, detector=None, out="runs/joint", *, w_up=1.0, w_down=0.5, steps=1000, batch_size=4, lr=1e-4,
           weight_decay=None, grad_clip="recipe", recipe="method", image_size=640, crop="random", exposure=0.6,
           normalise="none",

@@ -36,6 +36,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from .._alloc import with_fast_alloc
 from ..io import ImageReadError, atomic_write, list_images, load_checkpoint, read_image, save_checkpoint, write_json
 from ..progress import progress as _progress
 
@@ -149,6 +150,7 @@ def plot_loss_curve(history, path, weights=None):
     return Path(path)
 
 
+@with_fast_alloc  # large buffers stay in the heap for the run (tasklle._alloc)
 def train_upstream(data, out, model="zero-dce++", epochs=1, batch_size=8, image_size=512, lr=1e-4,
                    weight_decay=None, grad_clip=None, seed=0, checkpoint_every=100, resume=False, log=True,
                    scale_factor=1, exposure=0.6, weights=None, init_std=0.02, max_steps=None, num_workers=0,
