@@ -16,15 +16,11 @@
 
 /* As in boxes.c: GCC keeps float selects as branches under -ftrapping-math, which
    stops the IoU loops from vectorizing; lifting it changes no IEEE result. Set
-   before the inline IoU header so every function here shares the options. */
+   before the template (and box_iou_tmpl.h in it) so every function here shares
+   the options. */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("no-trapping-math")
 #endif
-
-#include "box_iou_inline.h"
-
-#define TLL_CAT_(a, b) a##b
-#define TLL_CAT(a, b) TLL_CAT_(a, b)
 
 /* Anchors per block: gts that cannot overlap a block's bounding box are skipped
    for the whole block (anchors in grid order make blocks spatially compact). */
@@ -32,14 +28,5 @@
 /* anchors x gts below which both passes run on one thread */
 #define TLL_ASSIGN_PARALLEL_PAIRS 65536.0
 
-#define T float
-#define S f32
-#include "assign_tmpl.h"
-#undef T
-#undef S
-
-#define T double
-#define S f64
-#include "assign_tmpl.h"
-#undef T
-#undef S
+#define TLL_TMPL "assign_tmpl.h"
+#include "tll_each_dtype.h"

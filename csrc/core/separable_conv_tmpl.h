@@ -9,7 +9,6 @@
  *    (r0-1+i, c0-1+j) at i*pw + j, zero outside the image;
  *  - an owned tile: rh x rw pixels, row stride rw.
  */
-#define FN(name) TLL_CAT(name, S)
 #define CTX FN(sep_ctx_)
 #define SEP_VL (64 / sizeof(T))
 #define SEP_NB (2 * SEP_VL)
@@ -488,7 +487,7 @@ static tll_status FN(sep_run_)(const CTX *c, FN(sep_tile_fn_) fn, size_t per_ele
     unsigned char *base = scratch + (64 - (uintptr_t)scratch % 64) % 64;
 #pragma omp parallel num_threads(nthreads) if (par)
     {
-        T *scr = (T *)(base + per * (size_t)SEP_TID());
+        T *scr = (T *)(base + per * (size_t)tll_thread_id());
         size_t it;
 #pragma omp for schedule(dynamic, 1)
         for (it = 0; it < items; it++)
@@ -621,7 +620,6 @@ tll_status FN(tll_separable_conv_backward_)(T *grad_x, T *grad_x2, T *grad_dw_w,
 #if SEP_VEC
 #undef V
 #endif
-#undef FN
 #undef CTX
 #undef SEP_VL
 #undef SEP_NB

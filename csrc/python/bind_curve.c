@@ -91,20 +91,12 @@ static PyObject *py_curve_forward(PyObject *self, PyObject *args)
     size_t b = (size_t)PyArray_DIM(x, 0), h = (size_t)PyArray_DIM(x, 2), w = (size_t)PyArray_DIM(x, 3);
     size_t ca = (size_t)PyArray_DIM(A, 1), es = (size_t)PyArray_ITEMSIZE(x);
     size_t xstep = 3 * h * w * es, astep = ca * h * w * es, step = chunk_items(b, h, w, iterations);
-    char *po = PyArray_DATA(out), *ph = half ? PyArray_DATA(half) : NULL;
-    const char *px = PyArray_DATA(x), *pa = PyArray_DATA(A);
     for (size_t i0 = 0; i0 < b; i0 += step) {
-        size_t nb = b - i0 < step ? b - i0 : step;
+        size_t nb = b - i0 < step ? b - i0 : step, xo = i0 * xstep, ao = i0 * astep;
         tll_status st;
         Py_BEGIN_ALLOW_THREADS;
-        if (PyArray_TYPE(x) == NPY_FLOAT32)
-            st = tll_curve_forward_f32((float *)(po + i0 * xstep), ph ? (float *)(ph + i0 * xstep) : NULL,
-                                       (const float *)(px + i0 * xstep), (const float *)(pa + i0 * astep), nb, h,
-                                       w, iterations, per_iteration, half_after);
-        else
-            st = tll_curve_forward_f64((double *)(po + i0 * xstep), ph ? (double *)(ph + i0 * xstep) : NULL,
-                                       (const double *)(px + i0 * xstep), (const double *)(pa + i0 * astep), nb,
-                                       h, w, iterations, per_iteration, half_after);
+        st = TLL_CALL_BY_DTYPE(x, tll_curve_forward, tll_data_at(out, xo), tll_data_at(half, xo), tll_data_at(x, xo),
+                               tll_data_at(A, ao), nb, h, w, iterations, per_iteration, half_after);
         Py_END_ALLOW_THREADS;
         if (st != TLL_OK)
             return tll_raise_status(st, "curve_forward");
@@ -134,28 +126,19 @@ static PyObject *py_curve_backward(PyObject *self, PyObject *args)
     size_t b = (size_t)PyArray_DIM(x, 0), h = (size_t)PyArray_DIM(x, 2), w = (size_t)PyArray_DIM(x, 3);
     size_t ca = (size_t)PyArray_DIM(A, 1), es = (size_t)PyArray_ITEMSIZE(x);
     size_t xstep = 3 * h * w * es, astep = ca * h * w * es, step = chunk_items(b, h, w, iterations);
-    /* pointer to batch item i0 of an optional array with `st` bytes per item */
-#define AT(a, T, st) ((a) ? (T *)((char *)PyArray_DATA(a) + i0 * (st)) : NULL)
     for (size_t i0 = 0; i0 < b; i0 += step) {
-        size_t nb = b - i0 < step ? b - i0 : step;
+        size_t nb = b - i0 < step ? b - i0 : step, xo = i0 * xstep, ao = i0 * astep;
         tll_status st;
         Py_BEGIN_ALLOW_THREADS;
-        if (PyArray_TYPE(x) == NPY_FLOAT32)
-            st = tll_curve_backward_f32(AT(gx, float, xstep), AT(gA, float, astep), AT(go, const float, xstep),
-                                        AT(gh, const float, xstep), AT(x, const float, xstep),
-                                        AT(A, const float, astep), nb, h, w, iterations, per_iteration, half_after);
-        else
-            st = tll_curve_backward_f64(AT(gx, double, xstep), AT(gA, double, astep), AT(go, const double, xstep),
-                                        AT(gh, const double, xstep), AT(x, const double, xstep),
-                                        AT(A, const double, astep), nb, h, w, iterations, per_iteration,
-                                        half_after);
+        st = TLL_CALL_BY_DTYPE(x, tll_curve_backward, tll_data_at(gx, xo), tll_data_at(gA, ao), tll_data_at(go, xo),
+                               tll_data_at(gh, xo), tll_data_at(x, xo), tll_data_at(A, ao), nb, h, w, iterations,
+                               per_iteration, half_after);
         Py_END_ALLOW_THREADS;
         if (st != TLL_OK)
             return tll_raise_status(st, "curve_backward");
         if (PyErr_CheckSignals())
             return NULL;
     }
-#undef AT
     Py_RETURN_NONE;
 }
 
