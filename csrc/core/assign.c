@@ -28,5 +28,31 @@
 /* anchors x gts below which both passes run on one thread */
 #define TLL_ASSIGN_PARALLEL_PAIRS 65536.0
 
+/* 1 once thread 0 has seen the caller ask to stop (the others then skip their
+   remaining blocks). */
+static inline int assign_stopped(int *stop)
+{
+    int s;
+#pragma omp atomic read
+    s = *stop;
+    return s;
+}
+
+/* Count `add` units of work on this thread; thread 0 (the caller's thread, the
+   only one with the poll function: see tll_set_poll) asks tll_poll() after
+   every TLL_POLL_WORK of its own. Returns 1 (and sets *stop) when asked to stop. */
+static inline int assign_poll(int tid, int64_t *work, int64_t add, int *stop)
+{
+    *work += add;
+    if (tid != 0 || *work < TLL_POLL_WORK)
+        return 0;
+    *work = 0;
+    if (!tll_poll())
+        return 0;
+#pragma omp atomic write
+    *stop = 1;
+    return 1;
+}
+
 #define TLL_TMPL "assign_tmpl.h"
 #include "tll_each_dtype.h"

@@ -108,10 +108,7 @@ tll_status FN(tll_assign_max_iou_)(int64_t *assigned, T *max_iou, const T *ancho
         int64_t blk, work = 0;
 #pragma omp for schedule(dynamic, 4)
         for (blk = 0; blk < nblk; blk++) {
-            int stopped;
-#pragma omp atomic read
-            stopped = stop;
-            if (stopped)
+            if (assign_stopped(&stop))
                 continue;
             int64_t lo = blk * TLL_ASSIGN_BLOCK, hi = lo + TLL_ASSIGN_BLOCK < na ? lo + TLL_ASSIGN_BLOCK : na;
             int m = (int)(hi - lo);
@@ -122,15 +119,8 @@ tll_status FN(tll_assign_max_iou_)(int64_t *assigned, T *max_iou, const T *ancho
                 if (FN(may_overlap_)(vbox + 4 * v, bb))
                     cand[nc++] = v;
             /* anchors x gts IoUs: let the caller stop a long call (thread 0 asks) */
-            work += (int64_t)m * (nc + 1);
-            if (tid == 0 && work >= TLL_POLL_WORK) {
-                work = 0;
-                if (tll_poll()) {
-#pragma omp atomic write
-                    stop = 1;
-                    continue;
-                }
-            }
+            if (assign_poll(tid, &work, (int64_t)m * (nc + 1), &stop))
+                continue;
             for (int i = 0; i < m; i++) {
                 const T *ab = anchors + 4 * (lo + i);
                 ax1[i] = ab[0];
@@ -219,21 +209,11 @@ tll_status FN(tll_assign_max_iou_)(int64_t *assigned, T *max_iou, const T *ancho
         int64_t blk, work = 0;
 #pragma omp for schedule(dynamic, 4)
         for (blk = 0; blk < nblk; blk++) {
-            int stopped;
-#pragma omp atomic read
-            stopped = stop;
-            if (stopped)
+            if (assign_stopped(&stop))
                 continue;
             int64_t lo = blk * TLL_ASSIGN_BLOCK, hi = lo + TLL_ASSIGN_BLOCK < na ? lo + TLL_ASSIGN_BLOCK : na;
-            work += (hi - lo) * (scan ? ne + 1 : 1);
-            if (tid == 0 && work >= TLL_POLL_WORK) {
-                work = 0;
-                if (tll_poll()) {
-#pragma omp atomic write
-                    stop = 1;
-                    continue;
-                }
-            }
+            if (assign_poll(tid, &work, (hi - lo) * (scan ? ne + 1 : 1), &stop))
+                continue;
             int64_t nc = -1; /* candidates built lazily: only blocks that need the scan */
             T bb[4];
             for (int64_t a = lo; a < hi; a++) {

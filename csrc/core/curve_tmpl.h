@@ -147,15 +147,14 @@ tll_status FN(tll_curve_backward_)(T *grad_x, T *grad_A, const T *grad_out, cons
     size_t items = batch * 3 * tiles;
     int par = batch * 3 * hw >= CURVE_PAR_MIN;
     int nthreads = par ? tll_get_num_threads() : 1;
-    /* per thread: n rows of `tile` (x_1..x_{n-1} and the running gradient), 64-byte aligned */
-    size_t per = ((size_t)iterations * tile * sizeof(T) + 63) / 64 * 64;
-    unsigned char *scratch = malloc(per * (size_t)nthreads + 64);
-    if (!scratch)
-        return TLL_ERR_NOMEM;
-    unsigned char *base = scratch + (64 - (uintptr_t)scratch % 64) % 64;
+    /* per thread: n rows of `tile` (x_1..x_{n-1} and the running gradient) */
+    tll_scratch scratch;
+    st = tll_scratch_alloc(&scratch, (size_t)iterations * tile * sizeof(T), nthreads);
+    if (st != TLL_OK)
+        return st;
 #pragma omp parallel num_threads(nthreads) if(par)
     {
-        T *rows = (T *)(base + per * (size_t)tll_thread_id());
+        T *rows = tll_scratch_slot(&scratch);
         T *g = rows + (size_t)(iterations - 1) * tile;
 #pragma omp for schedule(static)
         for (size_t it = 0; it < items; it++) {
@@ -168,6 +167,6 @@ tll_status FN(tll_curve_backward_)(T *grad_x, T *grad_A, const T *grad_out, cons
                                x + off, A + aoff, astep, m, iterations, half_after, rows, g, tile);
         }
     }
-    free(scratch);
+    free(scratch.block);
     return TLL_OK;
 }

@@ -468,7 +468,7 @@ static FN(sep_tile_fn_) FN(sep_pick_)(int backward)
     return backward ? FN(sep_bwd_base_) : FN(sep_fwd_base_);
 }
 
-/* Run fn over every tile with per-thread scratch of `per` bytes (64-aligned). */
+/* Run fn over every tile with per-thread scratch of per_elems elements (tll_scratch). */
 static tll_status FN(sep_run_)(const CTX *c, FN(sep_tile_fn_) fn, size_t per_elems)
 {
     size_t items = c->g.items;
@@ -478,22 +478,21 @@ static tll_status FN(sep_run_)(const CTX *c, FN(sep_tile_fn_) fn, size_t per_ele
         nthreads = (int)items;
     if (nthreads < 1)
         nthreads = 1;
-    size_t per = sep_round(per_elems * sizeof(T), 64);
-    if (per > (SIZE_MAX - 64) / (size_t)nthreads)
+    if (per_elems > SIZE_MAX / sizeof(T))
         return TLL_ERR_OVERFLOW;
-    unsigned char *scratch = malloc(per * (size_t)nthreads + 64);
-    if (!scratch)
-        return TLL_ERR_NOMEM;
-    unsigned char *base = scratch + (64 - (uintptr_t)scratch % 64) % 64;
+    tll_scratch scratch;
+    tll_status st = tll_scratch_alloc(&scratch, per_elems * sizeof(T), nthreads);
+    if (st != TLL_OK)
+        return st;
 #pragma omp parallel num_threads(nthreads) if (par)
     {
-        T *scr = (T *)(base + per * (size_t)tll_thread_id());
+        T *scr = tll_scratch_slot(&scratch);
         size_t it;
 #pragma omp for schedule(dynamic, 1)
         for (it = 0; it < items; it++)
             fn(c, it, scr);
     }
-    free(scratch);
+    free(scratch.block);
     return TLL_OK;
 }
 

@@ -17,9 +17,13 @@
 #ifndef TLL_TMPL_H
 #define TLL_TMPL_H
 
+#include <stdint.h>
+#include <stdlib.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+
+#include "tasklle.h"
 
 #define TLL_CAT_(a, b) a##b
 #define TLL_CAT(a, b) TLL_CAT_(a, b)
@@ -35,6 +39,38 @@ static inline int tll_thread_id(void)
 #else
     return 0;
 #endif
+}
+
+/*
+ * Per-thread scratch of one call: nthreads slots of `per` bytes each (rounded
+ * up to 64) in one allocation, every slot 64-byte aligned (whole cache lines:
+ * no false sharing, aligned vector loads). A parallel region indexes its slot
+ * by tll_thread_id().
+ */
+typedef struct {
+    unsigned char *block, *base;
+    size_t per;
+} tll_scratch;
+
+static inline tll_status tll_scratch_alloc(tll_scratch *s, size_t bytes_per_thread, int nthreads)
+{
+    size_t n = nthreads < 1 ? 1 : (size_t)nthreads;
+    if (bytes_per_thread > SIZE_MAX - 63)
+        return TLL_ERR_OVERFLOW;
+    s->per = (bytes_per_thread + 63) / 64 * 64;
+    if (s->per > (SIZE_MAX - 64) / n)
+        return TLL_ERR_OVERFLOW;
+    s->block = malloc(s->per * n + 64);
+    if (!s->block)
+        return TLL_ERR_NOMEM;
+    s->base = s->block + (64 - (uintptr_t)s->block % 64) % 64;
+    return TLL_OK;
+}
+
+/* The calling thread's slot. */
+static inline void *tll_scratch_slot(const tll_scratch *s)
+{
+    return s->base + s->per * (size_t)tll_thread_id();
 }
 
 #endif /* TLL_TMPL_H */

@@ -150,6 +150,25 @@ static tll_status fwd_setup(zdce_fwd *f, double *gspa, double *gexp, double *gco
     return TLL_OK;
 }
 
+/* acc[j] += the sum over the `pool` columns of cell j of one row: of sI - sY
+   (spatial consistency's pool(I) - pool(Y)), or of sY when sI is NULL. */
+static void add_cells(double *acc, const double *sY, const double *sI, size_t n, size_t pool)
+{
+    for (size_t j = 0; j < n; j++) {
+        const double *py = sY + j * pool;
+        double s = 0.0;
+        if (sI) {
+            const double *pi = sI + j * pool;
+            for (size_t q = 0; q < pool; q++)
+                s += pi[q] - py[q];
+        } else {
+            for (size_t q = 0; q < pool; q++)
+                s += py[q];
+        }
+        acc[j] += s;
+    }
+}
+
 /* out[j] = acc[j] * scale (a finished row of pooled cells); acc restarts at 0. */
 static void flush_cells(double *out, double *acc, size_t n, double scale)
 {
@@ -166,29 +185,15 @@ static void fwd_pool_row(const zdce_fwd *f, size_t b, size_t y, const double *sY
                          double *accE)
 {
     if (f->do_spa && y < f->hs * f->ps) {
-        const size_t ps = f->ps;
-        for (size_t j = 0; j < f->ws; j++) {
-            const double *py = sY + j * ps, *pi = sI + j * ps;
-            double s = 0.0;
-            for (size_t q = 0; q < ps; q++)
-                s += pi[q] - py[q];
-            accS[j] += s;
-        }
-        if ((y + 1) % ps == 0)
-            flush_cells(f->dg + (b * f->hs + y / ps) * f->ws, accS, f->ws, f->inv_s);
+        add_cells(accS, sY, sI, f->ws, f->ps);
+        if ((y + 1) % f->ps == 0)
+            flush_cells(f->dg + (b * f->hs + y / f->ps) * f->ws, accS, f->ws, f->inv_s);
     }
     if (f->do_exp && y < f->he * f->pe) {
-        const size_t pe = f->pe;
-        for (size_t j = 0; j < f->we; j++) {
-            const double *py = sY + j * pe;
-            double s = 0.0;
-            for (size_t q = 0; q < pe; q++)
-                s += py[q];
-            accE[j] += s;
-        }
+        add_cells(accE, sY, NULL, f->we, f->pe);
         /* the pooled mean for now; turned into the gradient by fwd_finish */
-        if ((y + 1) % pe == 0)
-            flush_cells(f->gexp + (b * f->he + y / pe) * f->we, accE, f->we, f->inv_e);
+        if ((y + 1) % f->pe == 0)
+            flush_cells(f->gexp + (b * f->he + y / f->pe) * f->we, accE, f->we, f->inv_e);
     }
 }
 

@@ -52,9 +52,7 @@ static PyObject *py_assign_max_iou(PyObject *self, PyObject *args)
                            PyArray_DATA(anchors), na, PyArray_DATA(gts), ng, ig, pos, neg, min_pos, all, lowq);
     Py_END_ALLOW_THREADS
     tll_set_poll(NULL, NULL);
-    if (st != TLL_OK)
-        return tll_raise_status(st, "assign_max_iou");
-    Py_RETURN_NONE;
+    return tll_none_or_raise(st, "assign_max_iou");
 }
 
 PyMethodDef tll_assign_methods[] = {

@@ -57,9 +57,7 @@ static PyObject *py_boxes_iou(PyObject *self, PyObject *args)
     Py_BEGIN_ALLOW_THREADS
     st = TLL_CALL_BY_DTYPE(a, tll_box_iou_forward, PyArray_DATA(out), PyArray_DATA(a), n, PyArray_DATA(b), m);
     Py_END_ALLOW_THREADS
-    if (st != TLL_OK)
-        return tll_raise_status(st, "boxes_iou");
-    Py_RETURN_NONE;
+    return tll_none_or_raise(st, "boxes_iou");
 }
 
 static PyObject *py_boxes_iou_aligned(PyObject *self, PyObject *args)
@@ -81,9 +79,7 @@ static PyObject *py_boxes_iou_aligned(PyObject *self, PyObject *args)
     Py_BEGIN_ALLOW_THREADS
     st = TLL_CALL_BY_DTYPE(a, tll_box_iou_aligned_forward, PyArray_DATA(out), PyArray_DATA(a), PyArray_DATA(b), n);
     Py_END_ALLOW_THREADS
-    if (st != TLL_OK)
-        return tll_raise_status(st, "boxes_iou_aligned");
-    Py_RETURN_NONE;
+    return tll_none_or_raise(st, "boxes_iou_aligned");
 }
 
 /* pred, target (N, 4) same dtype and shape; weight optional (N,). */
@@ -159,9 +155,7 @@ static PyObject *py_boxes_diou_backward(PyObject *self, PyObject *args)
     st = TLL_CALL_BY_DTYPE(p, tll_diou_backward, tll_data(gp), tll_data(gt), tll_data(gl), scale, PyArray_DATA(p),
                            PyArray_DATA(t), tll_data(w), n, eps);
     Py_END_ALLOW_THREADS
-    if (st != TLL_OK)
-        return tll_raise_status(st, "boxes_diou_backward");
-    Py_RETURN_NONE;
+    return tll_none_or_raise(st, "boxes_diou_backward");
 }
 
 static PyObject *py_boxes_nms(PyObject *self, PyObject *args)

@@ -82,6 +82,10 @@ int tll_poll_signals(void *ctx);
  * TLL_ERR_INTERRUPTED keeps the exception the poll function set. */
 PyObject *tll_raise_status(tll_status s, const char *what);
 
+/* A binding's result when its kernel returns nothing: None for TLL_OK, else
+ * tll_raise_status(s, what). */
+PyObject *tll_none_or_raise(tll_status s, const char *what);
+
 /*
  * Calling a kernel of the array's dtype. Every kernel family has a _f32 and a
  * _f64 entry point with the same parameters but the element type, and the

@@ -110,9 +110,7 @@ static PyObject *py_separable_conv_forward(PyObject *self, PyObject *args)
                            tll_data(in.dw_w), tll_data(in.dw_b), tll_data(in.pw_w), tll_data(pb), (size_t)in.B,
                            (size_t)in.C, (size_t)in.C2, (size_t)in.O, (size_t)in.H, (size_t)in.W, relu);
     Py_END_ALLOW_THREADS;
-    if (st != TLL_OK)
-        return tll_raise_status(st, "separable_conv_forward");
-    Py_RETURN_NONE;
+    return tll_none_or_raise(st, "separable_conv_forward");
 }
 
 static PyObject *py_separable_conv_backward(PyObject *self, PyObject *args)
@@ -161,9 +159,7 @@ static PyObject *py_separable_conv_backward(PyObject *self, PyObject *args)
                            tll_data(in.x), tll_data(in.x2), tll_data(in.dw_w), tll_data(in.dw_b), tll_data(in.pw_w),
                            (size_t)in.B, (size_t)in.C, (size_t)in.C2, (size_t)in.O, (size_t)in.H, (size_t)in.W, relu);
     Py_END_ALLOW_THREADS;
-    if (st != TLL_OK)
-        return tll_raise_status(st, "separable_conv_backward");
-    Py_RETURN_NONE;
+    return tll_none_or_raise(st, "separable_conv_backward");
 }
 
 PyMethodDef tll_separable_conv_methods[] = {

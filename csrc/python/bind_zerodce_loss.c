@@ -132,9 +132,7 @@ static PyObject *py_forward(PyObject *self, PyObject *args)
                            PyArray_DATA(Y), tll_data(Iarr), tll_data(E), (size_t)B, (size_t)H, (size_t)W, (size_t)ps,
                            (size_t)pe, terms);
     Py_END_ALLOW_THREADS;
-    if (st != TLL_OK)
-        return tll_raise_status(st, "zerodce_loss_forward");
-    Py_RETURN_NONE;
+    return tll_none_or_raise(st, "zerodce_loss_forward");
 }
 
 static PyObject *py_backward(PyObject *self, PyObject *args)
@@ -186,9 +184,7 @@ static PyObject *py_backward(PyObject *self, PyObject *args)
     st = TLL_CALL_BY_DTYPE(gY, tll_zerodce_loss_backward, PyArray_DATA(gY), tll_data(gI), tll_data(gs), tll_data(ge),
                            tll_data(gc), (size_t)B, (size_t)H, (size_t)W, (size_t)ps, (size_t)pe, cs, ce, cc);
     Py_END_ALLOW_THREADS;
-    if (st != TLL_OK)
-        return tll_raise_status(st, "zerodce_loss_backward");
-    Py_RETURN_NONE;
+    return tll_none_or_raise(st, "zerodce_loss_backward");
 }
 
 /* curve_maps (B,C,H,W) non-empty, its shape into dims; grad (same shape and dtype) optional. */
@@ -239,9 +235,7 @@ static PyObject *py_tv_forward(PyObject *self, PyObject *args)
     st = TLL_CALL_BY_DTYPE(A, tll_zerodce_tv_forward, PyArray_DATA(L), tll_data(g), PyArray_DATA(A), d[0], d[1], d[2],
                            d[3], coef);
     Py_END_ALLOW_THREADS;
-    if (st != TLL_OK)
-        return tll_raise_status(st, "zerodce_loss_tv_forward");
-    Py_RETURN_NONE;
+    return tll_none_or_raise(st, "zerodce_loss_tv_forward");
 }
 
 static PyObject *py_tv_backward(PyObject *self, PyObject *args)
@@ -260,9 +254,7 @@ static PyObject *py_tv_backward(PyObject *self, PyObject *args)
     Py_BEGIN_ALLOW_THREADS;
     st = TLL_CALL_BY_DTYPE(A, tll_zerodce_tv_backward, PyArray_DATA(g), PyArray_DATA(A), d[0], d[1], d[2], d[3], coef);
     Py_END_ALLOW_THREADS;
-    if (st != TLL_OK)
-        return tll_raise_status(st, "zerodce_loss_tv_backward");
-    Py_RETURN_NONE;
+    return tll_none_or_raise(st, "zerodce_loss_tv_backward");
 }
 
 PyMethodDef tll_zerodce_loss_methods[] = {
