@@ -332,8 +332,11 @@ SEP_INLINE T *FN(sep_gxplane_)(const CTX *c, size_t b, size_t ci)
     return c->gx2 ? c->gx2 + (b * c->cin2 + ci - c1) * hw : NULL;
 }
 
-/* Position of tile `it`: image b, first row/col, rows/cols. */
-SEP_INLINE void FN(sep_tile_pos_)(const CTX *c, size_t it, size_t *b, size_t *r0, size_t *c0, size_t *rh, size_t *rw)
+/* Position of tile `it`: image b, first row/col, rows/cols; and its strides: the
+   halo tile's row stride pw and channel stride ldp, the owned tile's px pixels
+   and channel stride ld. */
+SEP_INLINE void FN(sep_tile_pos_)(const CTX *c, size_t it, size_t *b, size_t *r0, size_t *c0, size_t *rh, size_t *rw,
+                                  size_t *pw, size_t *ldp, size_t *px, size_t *ld)
 {
     size_t t = it % c->g.per_image;
     *b = it / c->g.per_image;
@@ -341,15 +344,18 @@ SEP_INLINE void FN(sep_tile_pos_)(const CTX *c, size_t it, size_t *b, size_t *r0
     *c0 = t % c->g.ntx * c->g.tw;
     *rh = c->h - *r0 < c->g.th ? c->h - *r0 : c->g.th;
     *rw = c->w - *c0 < c->g.tw ? c->w - *c0 : c->g.tw;
+    *pw = *rw + 2;
+    *ldp = sep_round((*rh + 2) * *pw, SEP_NB);
+    *px = *rh * *rw;
+    *ld = sep_round(*px, SEP_NB);
 }
 
 /* Forward of one tile: halo input -> d -> GEMM -> (relu) -> y. */
 SEP_INLINE void FN(sep_fwd_tile_)(const CTX *c, size_t it, T *scr)
 {
-    size_t b, r0, c0, rh, rw;
-    FN(sep_tile_pos_)(c, it, &b, &r0, &c0, &rh, &rw);
+    size_t b, r0, c0, rh, rw, pw, ldp, px, ld;
+    FN(sep_tile_pos_)(c, it, &b, &r0, &c0, &rh, &rw, &pw, &ldp, &px, &ld);
     size_t H = c->h, W = c->w, hw = H * W, cin = c->cin, cout = c->cout;
-    size_t pw = rw + 2, ldp = sep_round((rh + 2) * pw, SEP_NB), px = rh * rw, ld = sep_round(px, SEP_NB);
     T *xt = scr, *d = xt + cin * c->ldp_max, *yt = d + cin * c->ld_max;
     for (size_t ci = 0; ci < cin; ci++) {
         T *xc = xt + ci * ldp, *dc = d + ci * ld;
@@ -371,10 +377,9 @@ SEP_INLINE void FN(sep_fwd_tile_)(const CTX *c, size_t it, T *scr)
    tile's partial of every weight gradient (if c->part). */
 SEP_INLINE void FN(sep_bwd_tile_)(const CTX *c, size_t it, T *scr)
 {
-    size_t b, r0, c0, rh, rw;
-    FN(sep_tile_pos_)(c, it, &b, &r0, &c0, &rh, &rw);
+    size_t b, r0, c0, rh, rw, pw, ldp, px, ld;
+    FN(sep_tile_pos_)(c, it, &b, &r0, &c0, &rh, &rw, &pw, &ldp, &px, &ld);
     size_t H = c->h, W = c->w, hw = H * W, cin = c->cin, cout = c->cout;
-    size_t pw = rw + 2, ldp = sep_round((rh + 2) * pw, SEP_NB), px = rh * rw, ld = sep_round(px, SEP_NB);
     T *xt = scr, *gs = xt + cin * c->ldp_max, *gdt = gs + cout * c->ldp_max;
     T *go = gdt + cin * c->ldp_max, *d = go + cout * c->ld_max, *gxt = d + cin * c->ld_max;
     for (size_t co = 0; co < cout; co++) {
