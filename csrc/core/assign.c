@@ -28,14 +28,16 @@
 /* anchors x gts below which both passes run on one thread */
 #define TLL_ASSIGN_PARALLEL_PAIRS 65536.0
 
-/* 1 once thread 0 has seen the caller ask to stop (the others then skip their
-   remaining blocks). */
-static inline int assign_stopped(int *stop)
+/* Anchors [lo, hi) of block blk; 0 (skip the block) once thread 0 has seen the
+   caller ask to stop, so the other threads skip their remaining blocks. */
+static inline int assign_block(int *stop, int64_t blk, int64_t na, int64_t *lo, int64_t *hi)
 {
     int s;
 #pragma omp atomic read
     s = *stop;
-    return s;
+    *lo = blk * TLL_ASSIGN_BLOCK;
+    *hi = *lo + TLL_ASSIGN_BLOCK < na ? *lo + TLL_ASSIGN_BLOCK : na;
+    return !s;
 }
 
 /* Count `add` units of work on this thread; thread 0 (the caller's thread, the

@@ -105,12 +105,11 @@ tll_status FN(tll_assign_max_iou_)(int64_t *assigned, T *max_iou, const T *ancho
         T ax1[TLL_ASSIGN_BLOCK], ay1[TLL_ASSIGN_BLOCK], ax2[TLL_ASSIGN_BLOCK], ay2[TLL_ASSIGN_BLOCK];
         T aar[TLL_ASSIGN_BLOCK], best[TLL_ASSIGN_BLOCK], iou[TLL_ASSIGN_BLOCK];
         int32_t barg[TLL_ASSIGN_BLOCK];
-        int64_t blk, work = 0;
+        int64_t blk, lo, hi, work = 0; /* private: declared in the parallel region */
 #pragma omp for schedule(dynamic, 4)
         for (blk = 0; blk < nblk; blk++) {
-            if (assign_stopped(&stop))
+            if (!assign_block(&stop, blk, na, &lo, &hi))
                 continue;
-            int64_t lo = blk * TLL_ASSIGN_BLOCK, hi = lo + TLL_ASSIGN_BLOCK < na ? lo + TLL_ASSIGN_BLOCK : na;
             int m = (int)(hi - lo);
             T bb[4];
             FN(block_bounds_)(bb, anchors, lo, hi);
@@ -206,12 +205,11 @@ tll_status FN(tll_assign_max_iou_)(int64_t *assigned, T *max_iou, const T *ancho
     {
         int tid = tll_thread_id();
         int64_t *cand = tcand + (size_t)tid * nv;
-        int64_t blk, work = 0;
+        int64_t blk, lo, hi, work = 0; /* private: declared in the parallel region */
 #pragma omp for schedule(dynamic, 4)
         for (blk = 0; blk < nblk; blk++) {
-            if (assign_stopped(&stop))
+            if (!assign_block(&stop, blk, na, &lo, &hi))
                 continue;
-            int64_t lo = blk * TLL_ASSIGN_BLOCK, hi = lo + TLL_ASSIGN_BLOCK < na ? lo + TLL_ASSIGN_BLOCK : na;
             if (assign_poll(tid, &work, (hi - lo) * (scan ? ne + 1 : 1), &stop))
                 continue;
             int64_t nc = -1; /* candidates built lazily: only blocks that need the scan */

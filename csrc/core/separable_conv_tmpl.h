@@ -501,9 +501,17 @@ static tll_status FN(sep_run_)(const CTX *c, FN(sep_tile_fn_) fn, size_t per_ele
     return TLL_OK;
 }
 
-static void FN(sep_init_ctx_)(CTX *c, size_t batch, size_t cin, size_t cout, size_t height, size_t width, int relu)
+/* The context of a forward or backward call: sizes, grid, the inputs both read, the output row writer. */
+static void FN(sep_init_ctx_)(CTX *c, const T *x, const T *x2, const T *dw_w, const T *dw_b, const T *pw_w,
+                              size_t batch, size_t cin, size_t cin2, size_t cout, size_t height, size_t width, int relu)
 {
     memset(c, 0, sizeof *c);
+    c->x = x;
+    c->x2 = x2;
+    c->cin2 = cin2;
+    c->dw_w = dw_w;
+    c->dw_b = dw_b;
+    c->pw_w = pw_w;
     c->cin = cin;
     c->cout = cout;
     c->h = height;
@@ -529,13 +537,7 @@ tll_status FN(tll_separable_conv_forward_)(T *y, const T *x, const T *x2, const 
     if (st != TLL_OK || batch * height * width == 0)
         return st;
     CTX c;
-    FN(sep_init_ctx_)(&c, batch, cin, cout, height, width, relu);
-    c.x = x;
-    c.x2 = x2;
-    c.cin2 = cin2;
-    c.dw_w = dw_w;
-    c.dw_b = dw_b;
-    c.pw_w = pw_w;
+    FN(sep_init_ctx_)(&c, x, x2, dw_w, dw_b, pw_w, batch, cin, cin2, cout, height, width, relu);
     c.pw_b = pw_b;
     c.out = y;
     return FN(sep_run_)(&c, FN(sep_pick_)(0), cin * c.ldp_max + (cin + cout) * c.ld_max);
@@ -566,7 +568,7 @@ tll_status FN(tll_separable_conv_backward_)(T *grad_x, T *grad_x2, T *grad_dw_w,
     if (!grad_x && !grad_x2 && !want_w)
         return TLL_OK;
     CTX c;
-    FN(sep_init_ctx_)(&c, batch, cin, cout, height, width, relu);
+    FN(sep_init_ctx_)(&c, x, x2, dw_w, dw_b, pw_w, batch, cin, cin2, cout, height, width, relu);
     if (want_w && c.g.items > SIZE_MAX / sizeof(T) / c.npart)
         return TLL_ERR_OVERFLOW;
     T *wt = malloc(cin * cout * sizeof(T));
@@ -579,12 +581,6 @@ tll_status FN(tll_separable_conv_backward_)(T *grad_x, T *grad_x2, T *grad_dw_w,
     for (size_t o = 0; o < cout; o++)
         for (size_t i = 0; i < cin; i++)
             wt[i * cout + o] = pw_w[o * cin + i];
-    c.x = x;
-    c.x2 = x2;
-    c.cin2 = cin2;
-    c.dw_w = dw_w;
-    c.dw_b = dw_b;
-    c.pw_w = pw_w;
     c.wt = wt;
     c.gy = grad_y;
     c.y = y;
