@@ -63,6 +63,8 @@ setup(
         Extension(
             "tasklle._C",
             sources=sources,
+            # the private headers (kernel templates, binding helpers): an edit rebuilds
+            depends=sorted(glob.glob("csrc/core/*.h") + glob.glob("csrc/python/*.h") + glob.glob("csrc/include/*.h")),
             include_dirs=["csrc/include", "csrc/python", numpy.get_include()],
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_20_API_VERSION")],
         )

@@ -16,15 +16,11 @@
 
 /* As in boxes.c: GCC keeps float selects as branches under -ftrapping-math, which
    stops the IoU loops from vectorizing; lifting it changes no IEEE result. Set
-   before the inline IoU header so every function here shares the options. */
+   before the template (and box_iou_tmpl.h in it) so every function here shares
+   the options. */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("no-trapping-math")
 #endif
-
-#include "box_iou_inline.h"
-
-#define TLL_CAT_(a, b) a##b
-#define TLL_CAT(a, b) TLL_CAT_(a, b)
 
 /* Anchors per block: gts that cannot overlap a block's bounding box are skipped
    for the whole block (anchors in grid order make blocks spatially compact). */
@@ -32,14 +28,33 @@
 /* anchors x gts below which both passes run on one thread */
 #define TLL_ASSIGN_PARALLEL_PAIRS 65536.0
 
-#define T float
-#define S f32
-#include "assign_tmpl.h"
-#undef T
-#undef S
+/* Anchors [lo, hi) of block blk; 0 (skip the block) once thread 0 has seen the
+   caller ask to stop, so the other threads skip their remaining blocks. */
+static inline int assign_block(int *stop, int64_t blk, int64_t na, int64_t *lo, int64_t *hi)
+{
+    int s;
+#pragma omp atomic read
+    s = *stop;
+    *lo = blk * TLL_ASSIGN_BLOCK;
+    *hi = *lo + TLL_ASSIGN_BLOCK < na ? *lo + TLL_ASSIGN_BLOCK : na;
+    return !s;
+}
 
-#define T double
-#define S f64
-#include "assign_tmpl.h"
-#undef T
-#undef S
+/* Count `add` units of work on this thread; thread 0 (the caller's thread, the
+   only one with the poll function: see tll_set_poll) asks tll_poll() after
+   every TLL_POLL_WORK of its own. Returns 1 (and sets *stop) when asked to stop. */
+static inline int assign_poll(int tid, int64_t *work, int64_t add, int *stop)
+{
+    *work += add;
+    if (tid != 0 || *work < TLL_POLL_WORK)
+        return 0;
+    *work = 0;
+    if (!tll_poll())
+        return 0;
+#pragma omp atomic write
+    *stop = 1;
+    return 1;
+}
+
+#define TLL_TMPL "assign_tmpl.h"
+#include "tll_each_dtype.h"

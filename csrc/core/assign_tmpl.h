@@ -2,9 +2,11 @@
  * assign_tmpl.h -- private template of csrc/core/assign.c, included once per
  * element type with T (float / double) and S (f32 / f64) defined.
  */
-#define FN(name) TLL_CAT(name, S)
+#include "box_iou_tmpl.h"
+
 #define IOU_PAIR TLL_CAT(tll_box_iou_pair_, S)
 #define AREA TLL_CAT(tll_box_area_, S)
+#define IOU_XY TLL_CAT(tll_box_iou_xy_, S)
 
 /* Bounding box of anchors [lo, hi) into bb[4]. */
 static void FN(block_bounds_)(T *bb, const T *anchors, int64_t lo, int64_t hi)
@@ -94,10 +96,7 @@ tll_status FN(tll_assign_max_iou_)(int64_t *assigned, T *max_iou, const T *ancho
        valid-gt index for now); each gt's max IoU and first argmax anchor per thread. */
 #pragma omp parallel num_threads(nt) if (par)
     {
-        int tid = 0;
-#ifdef _OPENMP
-        tid = omp_get_thread_num();
-#endif
+        int tid = tll_thread_id();
         T *mymax = tmax + (size_t)tid * nv;
         int64_t *myarg = targ + (size_t)tid * nv;
         int64_t *cand = tcand + (size_t)tid * nv;
@@ -106,16 +105,11 @@ tll_status FN(tll_assign_max_iou_)(int64_t *assigned, T *max_iou, const T *ancho
         T ax1[TLL_ASSIGN_BLOCK], ay1[TLL_ASSIGN_BLOCK], ax2[TLL_ASSIGN_BLOCK], ay2[TLL_ASSIGN_BLOCK];
         T aar[TLL_ASSIGN_BLOCK], best[TLL_ASSIGN_BLOCK], iou[TLL_ASSIGN_BLOCK];
         int32_t barg[TLL_ASSIGN_BLOCK];
-        const T eps = (T)TLL_BOX_IOU_EPS;
-        int64_t blk, work = 0;
+        int64_t blk, lo, hi, work = 0; /* private: declared in the parallel region */
 #pragma omp for schedule(dynamic, 4)
         for (blk = 0; blk < nblk; blk++) {
-            int stopped;
-#pragma omp atomic read
-            stopped = stop;
-            if (stopped)
+            if (!assign_block(&stop, blk, na, &lo, &hi))
                 continue;
-            int64_t lo = blk * TLL_ASSIGN_BLOCK, hi = lo + TLL_ASSIGN_BLOCK < na ? lo + TLL_ASSIGN_BLOCK : na;
             int m = (int)(hi - lo);
             T bb[4];
             FN(block_bounds_)(bb, anchors, lo, hi);
@@ -124,15 +118,8 @@ tll_status FN(tll_assign_max_iou_)(int64_t *assigned, T *max_iou, const T *ancho
                 if (FN(may_overlap_)(vbox + 4 * v, bb))
                     cand[nc++] = v;
             /* anchors x gts IoUs: let the caller stop a long call (thread 0 asks) */
-            work += (int64_t)m * (nc + 1);
-            if (tid == 0 && work >= TLL_POLL_WORK) {
-                work = 0;
-                if (tll_poll()) {
-#pragma omp atomic write
-                    stop = 1;
-                    continue;
-                }
-            }
+            if (assign_poll(tid, &work, (int64_t)m * (nc + 1), &stop))
+                continue;
             for (int i = 0; i < m; i++) {
                 const T *ab = anchors + 4 * (lo + i);
                 ax1[i] = ab[0];
@@ -148,17 +135,8 @@ tll_status FN(tll_assign_max_iou_)(int64_t *assigned, T *max_iou, const T *ancho
                 const T *g = vbox + 4 * v;
                 T gx1 = g[0], gy1 = g[1], gx2 = g[2], gy2 = g[3], ga = varea[v];
                 for (int i = 0; i < m; i++) {
-                    /* tll_box_iou_pair(gt, anchor): the same operations, so the same bits
-                       (gts first, as mmdet's bbox_overlaps(gt, anchors)) */
-                    T lx = gx1 > ax1[i] ? gx1 : ax1[i], ly = gy1 > ay1[i] ? gy1 : ay1[i];
-                    T rx = gx2 < ax2[i] ? gx2 : ax2[i], ry = gy2 < ay2[i] ? gy2 : ay2[i];
-                    T w = rx - lx, h = ry - ly;
-                    w = w < (T)0 ? (T)0 : w;
-                    h = h < (T)0 ? (T)0 : h;
-                    T overlap = w * h;
-                    T u = (ga + aar[i]) - overlap;
-                    u = u < eps ? eps : u;
-                    T x = overlap / u;
+                    /* IoU(gt, anchor), gts first as mmdet's bbox_overlaps(gt, anchors) */
+                    T x = IOU_XY(gx1, gy1, gx2, gy2, ga, ax1[i], ay1[i], ax2[i], ay2[i], aar[i]);
                     iou[i] = x;
                     T b = best[i];
                     best[i] = x > b ? x : b;
@@ -225,29 +203,15 @@ tll_status FN(tll_assign_max_iou_)(int64_t *assigned, T *max_iou, const T *ancho
        is <= max_iou[a], can match: most anchors skip the scan. */
 #pragma omp parallel num_threads(nt) if (par)
     {
-        int tid = 0;
-#ifdef _OPENMP
-        tid = omp_get_thread_num();
-#endif
+        int tid = tll_thread_id();
         int64_t *cand = tcand + (size_t)tid * nv;
-        int64_t blk, work = 0;
+        int64_t blk, lo, hi, work = 0; /* private: declared in the parallel region */
 #pragma omp for schedule(dynamic, 4)
         for (blk = 0; blk < nblk; blk++) {
-            int stopped;
-#pragma omp atomic read
-            stopped = stop;
-            if (stopped)
+            if (!assign_block(&stop, blk, na, &lo, &hi))
                 continue;
-            int64_t lo = blk * TLL_ASSIGN_BLOCK, hi = lo + TLL_ASSIGN_BLOCK < na ? lo + TLL_ASSIGN_BLOCK : na;
-            work += (hi - lo) * (scan ? ne + 1 : 1);
-            if (tid == 0 && work >= TLL_POLL_WORK) {
-                work = 0;
-                if (tll_poll()) {
-#pragma omp atomic write
-                    stop = 1;
-                    continue;
-                }
-            }
+            if (assign_poll(tid, &work, (hi - lo) * (scan ? ne + 1 : 1), &stop))
+                continue;
             int64_t nc = -1; /* candidates built lazily: only blocks that need the scan */
             T bb[4];
             for (int64_t a = lo; a < hi; a++) {
@@ -307,6 +271,6 @@ done:
     return st;
 }
 
-#undef FN
 #undef IOU_PAIR
 #undef AREA
+#undef IOU_XY

@@ -15,16 +15,12 @@
 /* GCC keeps float selects (a > b ? a : b) as branches under its default
    -ftrapping-math, which stops the pair loops from vectorizing. The kernels
    raise no FP exceptions anyone observes, and the flag changes no IEEE result
-   (contraction stays off), so it is lifted for this file -- before the inline
-   IoU header, so that every function here has the same options and inlines. */
+   (contraction stays off), so it is lifted for this file -- before the
+   templates (and box_iou_tmpl.h in them), so that every function here has the
+   same options and inlines. */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("no-trapping-math")
 #endif
-
-#include "box_iou_inline.h"
-
-#define TLL_CAT_(a, b) a##b
-#define TLL_CAT(a, b) TLL_CAT_(a, b)
 
 /* Pairs per partial sum of the DIoU forward: fixed, so the sum does not depend on threads. */
 #define TLL_DIOU_BLOCK 4096
@@ -61,14 +57,5 @@ static void tll_sort_desc_stable(int64_t *order, int64_t *tmp, const double *sco
         memcpy(order, src, (size_t)n * sizeof(int64_t));
 }
 
-#define T float
-#define S f32
-#include "boxes_tmpl.h"
-#undef T
-#undef S
-
-#define T double
-#define S f64
-#include "boxes_tmpl.h"
-#undef T
-#undef S
+#define TLL_TMPL "boxes_tmpl.h"
+#include "tll_each_dtype.h"

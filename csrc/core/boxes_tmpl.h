@@ -2,9 +2,11 @@
  * boxes_tmpl.h -- private template of csrc/core/boxes.c, included once per
  * element type with T (float / double) and S (f32 / f64) defined.
  */
-#define FN(name) TLL_CAT(name, S)
+#include "box_iou_tmpl.h"
+
 #define IOU_PAIR TLL_CAT(tll_box_iou_pair_, S)
 #define AREA TLL_CAT(tll_box_area_, S)
+#define IOU_XY TLL_CAT(tll_box_iou_xy_, S)
 
 tll_status FN(tll_box_iou_forward_)(T *out, const T *a, int64_t n, const T *b, int64_t m)
 {
@@ -246,7 +248,7 @@ tll_status FN(tll_nms_forward_)(int64_t *keep, int64_t *num_kept, const T *boxes
         y2[r] = bx[3];
         ar[r] = AREA(bx);
     }
-    T thr = (T)iou_threshold, eps = (T)TLL_BOX_IOU_EPS;
+    T thr = (T)iou_threshold;
     int64_t cnt = n, k = 0, work = 0;
     for (int64_t s = 0; s < cnt; s++) {
         /* n^2 IoUs at worst (nothing suppressed): let the caller stop a long call */
@@ -263,16 +265,8 @@ tll_status FN(tll_nms_forward_)(int64_t *keep, int64_t *num_kept, const T *boxes
         T bx1 = x1[s], by1 = y1[s], bx2 = x2[s], by2 = y2[s], ba = ar[s];
         int64_t dead = 0;
         for (int64_t r = s + 1; r < cnt; r++) {
-            /* tll_box_iou_pair with box s first (same operations, same bits) */
-            T lx = bx1 > x1[r] ? bx1 : x1[r], ly = by1 > y1[r] ? by1 : y1[r];
-            T rx = bx2 < x2[r] ? bx2 : x2[r], ry = by2 < y2[r] ? by2 : y2[r];
-            T w = rx - lx, h = ry - ly;
-            w = w < (T)0 ? (T)0 : w;
-            h = h < (T)0 ? (T)0 : h;
-            T overlap = w * h;
-            T u = (ba + ar[r]) - overlap;
-            u = u < eps ? eps : u;
-            unsigned char l = !(overlap / u > thr); /* a NaN IoU does not suppress */
+            /* IoU with box s first, as tll_box_iou_pair(s, r); a NaN IoU does not suppress */
+            unsigned char l = !(IOU_XY(bx1, by1, bx2, by2, ba, x1[r], y1[r], x2[r], y2[r], ar[r]) > thr);
             live[r] = l;
             dead += !l;
         }
@@ -305,6 +299,6 @@ done:
     return st;
 }
 
-#undef FN
 #undef IOU_PAIR
 #undef AREA
+#undef IOU_XY

@@ -79,9 +79,6 @@
 #pragma GCC diagnostic ignored "-Wpsabi"
 #endif
 
-#define TLL_CAT_(a, b) a##b
-#define TLL_CAT(a, b) TLL_CAT_(a, b)
-
 /* Tile shape: 2048 pixels, whole rows up to 256 columns (long contiguous runs of
    every plane for the hardware prefetcher; squarer tiles measured slower). */
 #ifndef SEP_TILE_ROWS
@@ -216,20 +213,5 @@ static size_t sep_round(size_t n, size_t m)
     return (n + m - 1) / m * m;
 }
 
-#ifdef _OPENMP
-#define SEP_TID() omp_get_thread_num()
-#else
-#define SEP_TID() 0
-#endif
-
-#define T float
-#define S f32
-#include "separable_conv_tmpl.h"
-#undef T
-#undef S
-
-#define T double
-#define S f64
-#include "separable_conv_tmpl.h"
-#undef T
-#undef S
+#define TLL_TMPL "separable_conv_tmpl.h"
+#include "tll_each_dtype.h"

@@ -9,7 +9,6 @@
  *    (r0-1+i, c0-1+j) at i*pw + j, zero outside the image;
  *  - an owned tile: rh x rw pixels, row stride rw.
  */
-#define FN(name) TLL_CAT(name, S)
 #define CTX FN(sep_ctx_)
 #define SEP_VL (64 / sizeof(T))
 #define SEP_NB (2 * SEP_VL)
@@ -333,8 +332,11 @@ SEP_INLINE T *FN(sep_gxplane_)(const CTX *c, size_t b, size_t ci)
     return c->gx2 ? c->gx2 + (b * c->cin2 + ci - c1) * hw : NULL;
 }
 
-/* Position of tile `it`: image b, first row/col, rows/cols. */
-SEP_INLINE void FN(sep_tile_pos_)(const CTX *c, size_t it, size_t *b, size_t *r0, size_t *c0, size_t *rh, size_t *rw)
+/* Position of tile `it`: image b, first row/col, rows/cols; and its strides: the
+   halo tile's row stride pw and channel stride ldp, the owned tile's px pixels
+   and channel stride ld. */
+SEP_INLINE void FN(sep_tile_pos_)(const CTX *c, size_t it, size_t *b, size_t *r0, size_t *c0, size_t *rh, size_t *rw,
+                                  size_t *pw, size_t *ldp, size_t *px, size_t *ld)
 {
     size_t t = it % c->g.per_image;
     *b = it / c->g.per_image;
@@ -342,15 +344,18 @@ SEP_INLINE void FN(sep_tile_pos_)(const CTX *c, size_t it, size_t *b, size_t *r0
     *c0 = t % c->g.ntx * c->g.tw;
     *rh = c->h - *r0 < c->g.th ? c->h - *r0 : c->g.th;
     *rw = c->w - *c0 < c->g.tw ? c->w - *c0 : c->g.tw;
+    *pw = *rw + 2;
+    *ldp = sep_round((*rh + 2) * *pw, SEP_NB);
+    *px = *rh * *rw;
+    *ld = sep_round(*px, SEP_NB);
 }
 
 /* Forward of one tile: halo input -> d -> GEMM -> (relu) -> y. */
 SEP_INLINE void FN(sep_fwd_tile_)(const CTX *c, size_t it, T *scr)
 {
-    size_t b, r0, c0, rh, rw;
-    FN(sep_tile_pos_)(c, it, &b, &r0, &c0, &rh, &rw);
+    size_t b, r0, c0, rh, rw, pw, ldp, px, ld;
+    FN(sep_tile_pos_)(c, it, &b, &r0, &c0, &rh, &rw, &pw, &ldp, &px, &ld);
     size_t H = c->h, W = c->w, hw = H * W, cin = c->cin, cout = c->cout;
-    size_t pw = rw + 2, ldp = sep_round((rh + 2) * pw, SEP_NB), px = rh * rw, ld = sep_round(px, SEP_NB);
     T *xt = scr, *d = xt + cin * c->ldp_max, *yt = d + cin * c->ld_max;
     for (size_t ci = 0; ci < cin; ci++) {
         T *xc = xt + ci * ldp, *dc = d + ci * ld;
@@ -372,10 +377,9 @@ SEP_INLINE void FN(sep_fwd_tile_)(const CTX *c, size_t it, T *scr)
    tile's partial of every weight gradient (if c->part). */
 SEP_INLINE void FN(sep_bwd_tile_)(const CTX *c, size_t it, T *scr)
 {
-    size_t b, r0, c0, rh, rw;
-    FN(sep_tile_pos_)(c, it, &b, &r0, &c0, &rh, &rw);
+    size_t b, r0, c0, rh, rw, pw, ldp, px, ld;
+    FN(sep_tile_pos_)(c, it, &b, &r0, &c0, &rh, &rw, &pw, &ldp, &px, &ld);
     size_t H = c->h, W = c->w, hw = H * W, cin = c->cin, cout = c->cout;
-    size_t pw = rw + 2, ldp = sep_round((rh + 2) * pw, SEP_NB), px = rh * rw, ld = sep_round(px, SEP_NB);
     T *xt = scr, *gs = xt + cin * c->ldp_max, *gdt = gs + cout * c->ldp_max;
     T *go = gdt + cin * c->ldp_max, *d = go + cout * c->ld_max, *gxt = d + cin * c->ld_max;
     for (size_t co = 0; co < cout; co++) {
@@ -469,7 +473,7 @@ static FN(sep_tile_fn_) FN(sep_pick_)(int backward)
     return backward ? FN(sep_bwd_base_) : FN(sep_fwd_base_);
 }
 
-/* Run fn over every tile with per-thread scratch of `per` bytes (64-aligned). */
+/* Run fn over every tile with per-thread scratch of per_elems elements (tll_scratch). */
 static tll_status FN(sep_run_)(const CTX *c, FN(sep_tile_fn_) fn, size_t per_elems)
 {
     size_t items = c->g.items;
@@ -479,28 +483,35 @@ static tll_status FN(sep_run_)(const CTX *c, FN(sep_tile_fn_) fn, size_t per_ele
         nthreads = (int)items;
     if (nthreads < 1)
         nthreads = 1;
-    size_t per = sep_round(per_elems * sizeof(T), 64);
-    if (per > (SIZE_MAX - 64) / (size_t)nthreads)
+    if (per_elems > SIZE_MAX / sizeof(T))
         return TLL_ERR_OVERFLOW;
-    unsigned char *scratch = malloc(per * (size_t)nthreads + 64);
-    if (!scratch)
-        return TLL_ERR_NOMEM;
-    unsigned char *base = scratch + (64 - (uintptr_t)scratch % 64) % 64;
+    tll_scratch scratch;
+    tll_status st = tll_scratch_alloc(&scratch, per_elems * sizeof(T), nthreads);
+    if (st != TLL_OK)
+        return st;
 #pragma omp parallel num_threads(nthreads) if (par)
     {
-        T *scr = (T *)(base + per * (size_t)SEP_TID());
+        T *scr = tll_scratch_slot(&scratch);
         size_t it;
 #pragma omp for schedule(dynamic, 1)
         for (it = 0; it < items; it++)
             fn(c, it, scr);
     }
-    free(scratch);
+    free(scratch.block);
     return TLL_OK;
 }
 
-static void FN(sep_init_ctx_)(CTX *c, size_t batch, size_t cin, size_t cout, size_t height, size_t width, int relu)
+/* The context of a forward or backward call: sizes, grid, the inputs both read, the output row writer. */
+static void FN(sep_init_ctx_)(CTX *c, const T *x, const T *x2, const T *dw_w, const T *dw_b, const T *pw_w,
+                              size_t batch, size_t cin, size_t cin2, size_t cout, size_t height, size_t width, int relu)
 {
     memset(c, 0, sizeof *c);
+    c->x = x;
+    c->x2 = x2;
+    c->cin2 = cin2;
+    c->dw_w = dw_w;
+    c->dw_b = dw_b;
+    c->pw_w = pw_w;
     c->cin = cin;
     c->cout = cout;
     c->h = height;
@@ -526,13 +537,7 @@ tll_status FN(tll_separable_conv_forward_)(T *y, const T *x, const T *x2, const 
     if (st != TLL_OK || batch * height * width == 0)
         return st;
     CTX c;
-    FN(sep_init_ctx_)(&c, batch, cin, cout, height, width, relu);
-    c.x = x;
-    c.x2 = x2;
-    c.cin2 = cin2;
-    c.dw_w = dw_w;
-    c.dw_b = dw_b;
-    c.pw_w = pw_w;
+    FN(sep_init_ctx_)(&c, x, x2, dw_w, dw_b, pw_w, batch, cin, cin2, cout, height, width, relu);
     c.pw_b = pw_b;
     c.out = y;
     return FN(sep_run_)(&c, FN(sep_pick_)(0), cin * c.ldp_max + (cin + cout) * c.ld_max);
@@ -563,7 +568,7 @@ tll_status FN(tll_separable_conv_backward_)(T *grad_x, T *grad_x2, T *grad_dw_w,
     if (!grad_x && !grad_x2 && !want_w)
         return TLL_OK;
     CTX c;
-    FN(sep_init_ctx_)(&c, batch, cin, cout, height, width, relu);
+    FN(sep_init_ctx_)(&c, x, x2, dw_w, dw_b, pw_w, batch, cin, cin2, cout, height, width, relu);
     if (want_w && c.g.items > SIZE_MAX / sizeof(T) / c.npart)
         return TLL_ERR_OVERFLOW;
     T *wt = malloc(cin * cout * sizeof(T));
@@ -576,12 +581,6 @@ tll_status FN(tll_separable_conv_backward_)(T *grad_x, T *grad_x2, T *grad_dw_w,
     for (size_t o = 0; o < cout; o++)
         for (size_t i = 0; i < cin; i++)
             wt[i * cout + o] = pw_w[o * cin + i];
-    c.x = x;
-    c.x2 = x2;
-    c.cin2 = cin2;
-    c.dw_w = dw_w;
-    c.dw_b = dw_b;
-    c.pw_w = pw_w;
     c.wt = wt;
     c.gy = grad_y;
     c.y = y;
@@ -621,7 +620,6 @@ tll_status FN(tll_separable_conv_backward_)(T *grad_x, T *grad_x2, T *grad_dw_w,
 #if SEP_VEC
 #undef V
 #endif
-#undef FN
 #undef CTX
 #undef SEP_VL
 #undef SEP_NB

@@ -25,9 +25,8 @@
 
 #include <stdlib.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+
+#include "tll_tmpl.h" /* tll_thread_id (the file has no template: float64 only, like MATLAB) */
 
 typedef struct {
     double score;
@@ -240,11 +239,7 @@ tll_status tll_wider_eval_forward(int64_t *pr_counts, const double *pred, const 
 
 #pragma omp parallel num_threads(nthreads)
     {
-#ifdef _OPENMP
-        const int tid = omp_get_thread_num();
-#else
-        const int tid = 0;
-#endif
+        const int tid = tll_thread_id();
         scratch_t *w = &work[tid];
         int ok = scratch_alloc(w, max_np, max_ng, n_settings, n_thresh) == 0;
         if (!ok) {

@@ -14,183 +14,23 @@
  *  - the backward and the TV pass are row-parallel with per-row partials.
  * So no result depends on the number of threads.
  *
- * The element type appears only in the row kernels below, written once as a
- * macro and instantiated for float and double; everything else works on
- * double rows and `const void *` images.
+ * The element type appears only where images are read or written: the row
+ * kernels and the three parallel passes in zerodce_loss_tmpl.h (included once
+ * per type). Everything here works on double rows: the checks and allocations
+ * of each pass (a *_setup function filling a plan), the pooling of a band's
+ * row sums, and turning the pooled grids into losses (*_finish).
  */
 #include "tasklle.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
-static int thread_index(void)
-{
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
+#include "tll_tmpl.h"
 
 /* Below this many elements a parallel region costs more (thread wake-up) than
    it saves; the results are the same either way. */
 #define TLL_ZDCE_PAR_MIN ((size_t)1 << 15)
-
-/* ---- row kernels, one instantiation per element type -------------------- */
-
-/*
- * rowsum3: s[x] = a[x] + b[x] + c[x] (double); when ch != NULL, ch[k] += the row
- * sum of channel k (four interleaved accumulators per channel, a fixed order).
- * rowstore: dst[x] = (T)(v[x] + add).
- * rowneg:   dst[x] = (T)(-v[x]).
- * tvrow: the TV sums of one row (sh: with the next row, sw: within the row) and
- *   its gradient g[x] = kh*((cur-prev) - (next-cur)) + kw*(horizontal analogue),
- *   missing neighbours contributing nothing.
- */
-#define TLL_ZDCE_ROW_KERNELS(T, SUF)                                                                         \
-    static void rowsum3_##SUF(double *restrict s, double *restrict ch, const T *restrict a,                   \
-                              const T *restrict b, const T *restrict c, size_t w)                             \
-    {                                                                                                        \
-        if (!ch) {                                                                                           \
-            for (size_t x = 0; x < w; x++)                                                                   \
-                s[x] = (double)a[x] + (double)b[x] + (double)c[x];                                           \
-            return;                                                                                          \
-        }                                                                                                    \
-        double acc[3][4] = {{0}};                                                                            \
-        size_t x = 0;                                                                                        \
-        for (; x + 4 <= w; x += 4) {                                                                         \
-            for (int k = 0; k < 4; k++) {                                                                    \
-                double va = (double)a[x + k], vb = (double)b[x + k], vc = (double)c[x + k];                  \
-                s[x + k] = va + vb + vc;                                                                     \
-                acc[0][k] += va;                                                                             \
-                acc[1][k] += vb;                                                                             \
-                acc[2][k] += vc;                                                                             \
-            }                                                                                                \
-        }                                                                                                    \
-        for (int k = 0; x < w; x++, k = (k + 1) & 3) {                                                     \
-            double va = (double)a[x], vb = (double)b[x], vc = (double)c[x];                                  \
-            s[x] = va + vb + vc;                                                                             \
-            acc[0][k] += va;                                                                                 \
-            acc[1][k] += vb;                                                                                 \
-            acc[2][k] += vc;                                                                                 \
-        }                                                                                                    \
-        for (int j = 0; j < 3; j++)                                                                          \
-            ch[j] += (acc[j][0] + acc[j][1]) + (acc[j][2] + acc[j][3]);                                      \
-    }                                                                                                        \
-    static void rowstore_##SUF(T *restrict dst, const double *restrict v, double add, size_t w)              \
-    {                                                                                                        \
-        for (size_t x = 0; x < w; x++)                                                                       \
-            dst[x] = (T)(v[x] + add);                                                                        \
-    }                                                                                                        \
-    static void rowneg_##SUF(T *restrict dst, const double *restrict v, size_t w)                            \
-    {                                                                                                        \
-        for (size_t x = 0; x < w; x++)                                                                       \
-            dst[x] = (T)(-v[x]);                                                                             \
-    }                                                                                                        \
-    static void tvrow_##SUF(T *restrict g, double *sh, double *sw, const T *prev, const T *cur,              \
-                            const T *next, size_t w, double kh, double kw)                                   \
-    {                                                                                                        \
-        /* a missing neighbour row is replaced by the row itself in the sums (its                            \
-           differences are 0); the gradient leaves its term out instead, since                               \
-           c0 - c0 is NaN for an infinite c0 (the non-finite rule: only terms the                            \
-           formula has may produce NaN) */                                                                   \
-        const int has_next = next != NULL, has_prev = prev != NULL;                                          \
-        if (!prev)                                                                                           \
-            prev = cur;                                                                                      \
-        if (!next)                                                                                           \
-            next = cur;                                                                                      \
-        if (sh) {                                                                                            \
-            double a[4] = {0, 0, 0, 0}, b[4] = {0, 0, 0, 0};                                                 \
-            size_t x = 0;                                                                                    \
-            if (has_next)                                                                                    \
-                for (; x + 4 <= w; x += 4)                                                                   \
-                    for (int k = 0; k < 4; k++) {                                                            \
-                        double d = (double)next[x + k] - (double)cur[x + k];                                 \
-                        a[k] += d * d;                                                                       \
-                    }                                                                                        \
-            for (int k = 0; has_next && x < w; x++, k = (k + 1) & 3) {                                     \
-                double d = (double)next[x] - (double)cur[x];                                                 \
-                a[k] += d * d;                                                                               \
-            }                                                                                                \
-            x = 0;                                                                                           \
-            for (; x + 5 <= w; x += 4)                                                                       \
-                for (int k = 0; k < 4; k++) {                                                                \
-                    double d = (double)cur[x + k + 1] - (double)cur[x + k];                                  \
-                    b[k] += d * d;                                                                           \
-                }                                                                                            \
-            for (int k = 0; x + 1 < w; x++, k = (k + 1) & 3) {                                             \
-                double d = (double)cur[x + 1] - (double)cur[x];                                              \
-                b[k] += d * d;                                                                               \
-            }                                                                                                \
-            *sh = (a[0] + a[1]) + (a[2] + a[3]);                                                             \
-            *sw = (b[0] + b[1]) + (b[2] + b[3]);                                                             \
-        }                                                                                                    \
-        if (!g)                                                                                              \
-            return;                                                                                          \
-        /* Elementwise in T (float for float32 input, like the reference's autograd; a
-           difference of two floats is correctly rounded): vectorises without converts.
-           Vertical part and, for interior columns, the horizontal part; no branches inside. */ \
-        const T khT = (T)kh, kwT = (T)kw;                                                                    \
-        if (has_prev && has_next) {                                                                          \
-            for (size_t x = 1; x + 1 < w; x++) {                                                             \
-                const T c0 = cur[x];                                                                         \
-                g[x] = khT * ((c0 - prev[x]) - (next[x] - c0)) +                                             \
-                       kwT * ((c0 - cur[x - 1]) - (cur[x + 1] - c0));                                        \
-            }                                                                                                \
-        } else {                                                                                             \
-            for (size_t x = 1; x + 1 < w; x++) {                                                             \
-                const T c0 = cur[x];                                                                         \
-                const T vt = has_prev ? c0 - prev[x] : (has_next ? -(next[x] - c0) : (T)0);                  \
-                g[x] = khT * vt + kwT * ((c0 - cur[x - 1]) - (cur[x + 1] - c0));                             \
-            }                                                                                                \
-        }                                                                                                    \
-        for (size_t x = 0; x < w; x += (w > 1 ? w - 1 : 1)) {                                                \
-            const T c0 = cur[x];                                                                             \
-            const T vt = has_prev && has_next ? (c0 - prev[x]) - (next[x] - c0)                              \
-                                              : (has_prev ? c0 - prev[x] : (has_next ? -(next[x] - c0) : (T)0)); \
-            T v = khT * vt;                                                                                  \
-            if (x > 0)                                                                                       \
-                v += kwT * (c0 - cur[x - 1]);                                                                \
-            if (x + 1 < w)                                                                                   \
-                v -= kwT * (cur[x + 1] - c0);                                                                \
-            g[x] = v;                                                                                        \
-        }                                                                                                    \
-    }
-
-TLL_ZDCE_ROW_KERNELS(float, f32)
-TLL_ZDCE_ROW_KERNELS(double, f64)
-
-/* Dispatch on the element type (one branch per row, not per pixel). */
-static void rowsum3(int f64, double *s, double *ch, const void *base, size_t off, size_t plane, size_t w)
-{
-    if (f64) {
-        const double *p = (const double *)base + off;
-        rowsum3_f64(s, ch, p, p + plane, p + 2 * plane, w);
-    } else {
-        const float *p = (const float *)base + off;
-        rowsum3_f32(s, ch, p, p + plane, p + 2 * plane, w);
-    }
-}
-
-static void rowstore(int f64, void *base, size_t off, const double *v, double add, size_t w)
-{
-    if (f64)
-        rowstore_f64((double *)base + off, v, add, w);
-    else
-        rowstore_f32((float *)base + off, v, add, w);
-}
-
-static void rowneg(int f64, void *base, size_t off, const double *v, size_t w)
-{
-    if (f64)
-        rowneg_f64((double *)base + off, v, w);
-    else
-        rowneg_f32((float *)base + off, v, w);
-}
 
 /* ---- sizes --------------------------------------------------------------- */
 
@@ -227,17 +67,37 @@ static double *alloc_doubles(size_t n, int *fail)
     return p;
 }
 
+static int zdce_threads(void)
+{
+    int nt = tll_get_num_threads();
+    return nt < 1 ? 1 : nt;
+}
+
 /* ---- image terms: forward ------------------------------------------------ */
 
-static tll_status image_forward(double *losses, double *gspa, double *gexp, double *gcol, const void *Y,
-                                const void *I, const double *E, size_t B, size_t H, size_t W, size_t ps,
-                                size_t pe, unsigned terms, int f64)
+/* The sizes and buffers of one image forward (see tll_zerodce_loss_forward_*). */
+typedef struct {
+    size_t B, H, W, ps, pe, hs, ws, he, we, plane, image;
+    size_t R, nb;    /* rows per band, bands per image */
+    size_t tstride;  /* per-thread doubles of tbuf: row sums of Y and I, cell accumulators */
+    int do_spa, do_exp, do_col, nt;
+    double inv_s, inv_e;
+    double *dg;      /* (B, hs, ws): pool(I) - pool(Y) */
+    double *chs;     /* (B, nb, 3): per-band channel sums of Y */
+    double *rowloss; /* one partial per pooled-grid row */
+    double *tbuf;
+    double *gspa, *gexp, *gcol; /* the caller's compact gradients (gexp holds the pooled means first) */
+    const double *E;
+} zdce_fwd;
+
+static tll_status fwd_setup(zdce_fwd *f, double *gspa, double *gexp, double *gcol, int have_I, const double *E,
+                            size_t B, size_t H, size_t W, size_t ps, size_t pe, unsigned terms)
 {
     const int do_spa = (terms & TLL_ZDCE_SPA) != 0, do_exp = (terms & TLL_ZDCE_EXP) != 0,
               do_col = (terms & TLL_ZDCE_COL) != 0;
     if (B == 0 || H == 0 || W == 0)
         return TLL_ERR_ARG;
-    if (do_spa && (ps == 0 || H < ps || W < ps || !I || !gspa))
+    if (do_spa && (ps == 0 || H < ps || W < ps || !have_I || !gspa))
         return TLL_ERR_ARG;
     if (do_exp && (pe == 0 || H < pe || W < pe || !E || !gexp))
         return TLL_ERR_ARG;
@@ -264,9 +124,7 @@ static tll_status image_forward(double *losses, double *gspa, double *gexp, doub
         R = H;
     const size_t nb = (H + R - 1) / R;
 
-    int nt = tll_get_num_threads();
-    if (nt < 1)
-        nt = 1;
+    const int nt = zdce_threads();
     const size_t tstride = 2 * W + ws + we;
     int fail = 0;
     double *dg = do_spa ? alloc_doubles(mul_size(B, hs * ws), &fail) : NULL;
@@ -280,73 +138,89 @@ static tll_status image_forward(double *losses, double *gspa, double *gexp, doub
         free(tbuf);
         return TLL_ERR_NOMEM;
     }
-    const double inv_s = do_spa ? 1.0 / (3.0 * (double)ps * (double)ps) : 0.0;
-    const double inv_e = do_exp ? 1.0 / (3.0 * (double)pe * (double)pe) : 0.0;
-    const long long ntask = (long long)(B * nb);
+    *f = (zdce_fwd){
+        .B = B, .H = H, .W = W, .ps = ps, .pe = pe, .hs = hs, .ws = ws, .he = he, .we = we,
+        .plane = plane, .image = image, .R = R, .nb = nb, .tstride = tstride,
+        .do_spa = do_spa, .do_exp = do_exp, .do_col = do_col, .nt = nt,
+        .inv_s = do_spa ? 1.0 / (3.0 * (double)ps * (double)ps) : 0.0,
+        .inv_e = do_exp ? 1.0 / (3.0 * (double)pe * (double)pe) : 0.0,
+        .dg = dg, .chs = chs, .rowloss = rowloss, .tbuf = tbuf,
+        .gspa = gspa, .gexp = gexp, .gcol = gcol, .E = E,
+    };
+    return TLL_OK;
+}
 
-    /* Pass over the images: band sums of the channel mean (spa: of I - Y, exp: of Y)
-       and per-band channel sums. */
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (B * image >= TLL_ZDCE_PAR_MIN)
-    for (long long t = 0; t < ntask; t++) {
-        const size_t b = (size_t)t / nb, k = (size_t)t % nb;
-        const size_t y0 = k * R, y1 = y0 + R < H ? y0 + R : H;
-        double *sY = tbuf + (size_t)thread_index() * tstride, *sI = sY + W, *accS = sI + W, *accE = accS + ws;
-        double ch[3] = {0.0, 0.0, 0.0};
-        for (size_t j = 0; j < ws; j++)
-            accS[j] = 0.0;
-        for (size_t j = 0; j < we; j++)
-            accE[j] = 0.0;
-        for (size_t y = y0; y < y1; y++) {
-            const size_t off = b * image + y * W;
-            rowsum3(f64, sY, ch, Y, off, plane, W);
-            if (do_spa && y < hs * ps) {
-                rowsum3(f64, sI, NULL, I, off, plane, W);
-                for (size_t j = 0; j < ws; j++) {
-                    const double *py = sY + j * ps, *pi = sI + j * ps;
-                    double s = 0.0;
-                    for (size_t q = 0; q < ps; q++)
-                        s += pi[q] - py[q];
-                    accS[j] += s;
-                }
-                if ((y + 1) % ps == 0) {
-                    double *out = dg + (b * hs + y / ps) * ws;
-                    for (size_t j = 0; j < ws; j++) {
-                        out[j] = accS[j] * inv_s;
-                        accS[j] = 0.0;
-                    }
-                }
-            }
-            if (do_exp && y < he * pe) {
-                for (size_t j = 0; j < we; j++) {
-                    const double *py = sY + j * pe;
-                    double s = 0.0;
-                    for (size_t q = 0; q < pe; q++)
-                        s += py[q];
-                    accE[j] += s;
-                }
-                if ((y + 1) % pe == 0) {
-                    /* the pooled mean for now; turned into the gradient below */
-                    double *out = gexp + (b * he + y / pe) * we;
-                    for (size_t j = 0; j < we; j++) {
-                        out[j] = accE[j] * inv_e;
-                        accE[j] = 0.0;
-                    }
-                }
-            }
+/* acc[j] += the sum over the `pool` columns of cell j of one row: of sI - sY
+   (spatial consistency's pool(I) - pool(Y)), or of sY when sI is NULL. */
+static void add_cells(double *acc, const double *sY, const double *sI, size_t n, size_t pool)
+{
+    for (size_t j = 0; j < n; j++) {
+        const double *py = sY + j * pool;
+        double s = 0.0;
+        if (sI) {
+            const double *pi = sI + j * pool;
+            for (size_t q = 0; q < pool; q++)
+                s += pi[q] - py[q];
+        } else {
+            for (size_t q = 0; q < pool; q++)
+                s += py[q];
         }
-        for (int c = 0; c < 3; c++)
-            chs[((size_t)t) * 3 + c] = ch[c];
+        acc[j] += s;
     }
+}
+
+/* out[j] = acc[j] * scale (a finished row of pooled cells); acc restarts at 0. */
+static void flush_cells(double *out, double *acc, size_t n, double scale)
+{
+    for (size_t j = 0; j < n; j++) {
+        out[j] = acc[j] * scale;
+        acc[j] = 0.0;
+    }
+}
+
+/* Row y of image b, given its channel sums sY (of Y) and sI (of I, when SPA
+   wants the row): add its cells' sums to the accumulators of the cell row it
+   belongs to, and store that cell row once its last image row is in. */
+static void fwd_pool_row(const zdce_fwd *f, size_t b, size_t y, const double *sY, const double *sI, double *accS,
+                         double *accE)
+{
+    if (f->do_spa && y < f->hs * f->ps) {
+        add_cells(accS, sY, sI, f->ws, f->ps);
+        if ((y + 1) % f->ps == 0)
+            flush_cells(f->dg + (b * f->hs + y / f->ps) * f->ws, accS, f->ws, f->inv_s);
+    }
+    if (f->do_exp && y < f->he * f->pe) {
+        add_cells(accE, sY, NULL, f->we, f->pe);
+        /* the pooled mean for now; turned into the gradient by fwd_finish */
+        if ((y + 1) % f->pe == 0)
+            flush_cells(f->gexp + (b * f->he + y / f->pe) * f->we, accE, f->we, f->inv_e);
+    }
+}
+
+static double sum_in_order(const double *v, size_t n)
+{
+    double total = 0.0;
+    for (size_t i = 0; i < n; i++)
+        total += v[i];
+    return total;
+}
+
+/* The losses and compact gradients from the band pass's results; frees the plan. */
+static tll_status fwd_finish(zdce_fwd *f, double *losses)
+{
+    const size_t B = f->B, nb = f->nb, hs = f->hs, ws = f->ws, he = f->he, we = f->we;
+    const int nt = f->nt;
+    double *rowloss = f->rowloss;
 
     /* Colour constancy from the channel means (B values: serial). */
-    if (do_col) {
-        const double inv_hw = 1.0 / (double)plane;
+    if (f->do_col) {
+        const double inv_hw = 1.0 / (double)f->plane;
         double total = 0.0;
         for (size_t b = 0; b < B; b++) {
             double m[3] = {0.0, 0.0, 0.0};
             for (size_t k = 0; k < nb; k++)
                 for (int c = 0; c < 3; c++)
-                    m[c] += chs[(b * nb + k) * 3 + c];
+                    m[c] += f->chs[(b * nb + k) * 3 + c];
             for (int c = 0; c < 3; c++)
                 m[c] *= inv_hw;
             const double drg = m[0] - m[1], drb = m[0] - m[2], dgb = m[2] - m[1];
@@ -359,17 +233,19 @@ static tll_status image_forward(double *losses, double *gspa, double *gexp, doub
                passes d(k2)/dm = 4 d^3 through, so NaN reaches exactly the channels
                whose differences are NaN or meet inf - inf (the non-finite rule of
                tasklle.reference.zerodce_loss); the same factor serves both cases. */
-            const double f = kb > 0.0 ? 2.0 / (kb * (double)B) * inv_hw : 4.0 / (double)B * inv_hw;
-            gcol[b * 3 + 0] = f * (drg3 + drb3);
-            gcol[b * 3 + 1] = f * (-drg3 - dgb3);
-            gcol[b * 3 + 2] = f * (-drb3 + dgb3);
+            const double fc = kb > 0.0 ? 2.0 / (kb * (double)B) * inv_hw : 4.0 / (double)B * inv_hw;
+            f->gcol[b * 3 + 0] = fc * (drg3 + drb3);
+            f->gcol[b * 3 + 1] = fc * (-drg3 - dgb3);
+            f->gcol[b * 3 + 2] = fc * (-drb3 + dgb3);
         }
         losses[2] = total / (double)B;
     }
 
     /* Spatial consistency on the pooled difference grid dg = pool(I) - pool(Y). */
-    if (do_spa) {
-        const double n = (double)B * (double)hs * (double)ws;
+    if (f->do_spa) {
+        const double n = (double)B * (double)hs * (double)ws, inv_s = f->inv_s;
+        const double *dg = f->dg;
+        double *gspa = f->gspa;
         const long long nrows = (long long)(B * hs);
 #pragma omp parallel for schedule(static) num_threads(nt) if (B * hs * ws >= TLL_ZDCE_PAR_MIN / 4)
         for (long long r = 0; r < nrows; r++) {
@@ -392,15 +268,14 @@ static tll_status image_forward(double *losses, double *gspa, double *gexp, doub
             }
             rowloss[r] = acc;
         }
-        double total = 0.0;
-        for (long long r = 0; r < nrows; r++)
-            total += rowloss[r];
-        losses[0] = total / n;
+        losses[0] = sum_in_order(rowloss, (size_t)nrows) / n;
     }
 
     /* Exposure control: gexp holds the pooled means; make it the gradient. */
-    if (do_exp) {
-        const double n = (double)B * (double)he * (double)we;
+    if (f->do_exp) {
+        const double n = (double)B * (double)he * (double)we, inv_e = f->inv_e;
+        const double *E = f->E;
+        double *gexp = f->gexp;
         const long long nrows = (long long)(B * he);
 #pragma omp parallel for schedule(static) num_threads(nt) if (B * he * we >= TLL_ZDCE_PAR_MIN / 4)
         for (long long r = 0; r < nrows; r++) {
@@ -414,88 +289,94 @@ static tll_status image_forward(double *losses, double *gspa, double *gexp, doub
             }
             rowloss[r] = acc;
         }
-        double total = 0.0;
-        for (long long r = 0; r < nrows; r++)
-            total += rowloss[r];
-        losses[1] = total / n;
+        losses[1] = sum_in_order(rowloss, (size_t)nrows) / n;
     }
 
-    free(dg);
-    free(chs);
-    free(rowloss);
-    free(tbuf);
+    free(f->dg);
+    free(f->chs);
+    free(f->rowloss);
+    free(f->tbuf);
     return TLL_OK;
 }
 
 /* ---- image terms: backward ----------------------------------------------- */
 
-static tll_status image_backward(void *gY, void *gI, const double *gspa, const double *gexp, const double *gcol,
-                                 size_t B, size_t H, size_t W, size_t ps, size_t pe, double c_spa, double c_exp,
-                                 double c_col, int f64)
+/* The sizes and inputs of one image backward (see tll_zerodce_loss_backward_*). */
+typedef struct {
+    size_t B, H, W, ps, pe, hs, ws, he, we, plane, image;
+    int use_spa, use_exp, use_col, nt;
+    double c_spa, c_exp, c_col;
+    const double *gspa, *gexp, *gcol;
+    double *tbuf; /* per thread: 2*W doubles */
+} zdce_bwd;
+
+static tll_status bwd_setup(zdce_bwd *k, int have_gY, int have_gI, const double *gspa, const double *gexp,
+                            const double *gcol, size_t B, size_t H, size_t W, size_t ps, size_t pe, double c_spa,
+                            double c_exp, double c_col)
 {
-    if (B == 0 || H == 0 || W == 0 || !gY)
+    if (B == 0 || H == 0 || W == 0 || !have_gY)
         return TLL_ERR_ARG;
     const int use_spa = gspa && c_spa != 0.0, use_exp = gexp && c_exp != 0.0, use_col = gcol && c_col != 0.0;
-    if ((use_spa || gI) && (ps == 0 || H < ps || W < ps))
+    if ((use_spa || have_gI) && (ps == 0 || H < ps || W < ps))
         return TLL_ERR_ARG;
     if (use_exp && (pe == 0 || H < pe || W < pe))
         return TLL_ERR_ARG;
-    const size_t hs = (use_spa || gI) ? H / ps : 0, ws = (use_spa || gI) ? W / ps : 0;
-    const size_t he = use_exp ? H / pe : 0, we = use_exp ? W / pe : 0;
     const size_t plane = H * W, image = 3 * plane;
     if (mul_size(B, image) == SIZE_SAT)
         return TLL_ERR_OVERFLOW;
-    int nt = tll_get_num_threads();
-    if (nt < 1)
-        nt = 1;
+    const int nt = zdce_threads();
     int fail = 0;
     double *tbuf = alloc_doubles(mul_size((size_t)nt, 2 * W), &fail);
     if (fail)
         return TLL_ERR_NOMEM;
-    const long long nrows = (long long)(B * H);
+    *k = (zdce_bwd){
+        .B = B, .H = H, .W = W, .ps = ps, .pe = pe,
+        .hs = (use_spa || have_gI) ? H / ps : 0, .ws = (use_spa || have_gI) ? W / ps : 0,
+        .he = use_exp ? H / pe : 0, .we = use_exp ? W / pe : 0, .plane = plane, .image = image,
+        .use_spa = use_spa, .use_exp = use_exp, .use_col = use_col, .nt = nt,
+        .c_spa = c_spa, .c_exp = c_exp, .c_col = c_col, .gspa = gspa, .gexp = gexp, .gcol = gcol, .tbuf = tbuf,
+    };
+    return TLL_OK;
+}
 
-#pragma omp parallel for schedule(static) num_threads(nt) if (B * image >= TLL_ZDCE_PAR_MIN)
-    for (long long r = 0; r < nrows; r++) {
-        const size_t b = (size_t)r / H, y = (size_t)r % H;
-        double *vs = tbuf + (size_t)thread_index() * 2 * W, *v = vs + W;
-        /* vs: the spatial term (shared by Y and, negated, I); v: the whole
-           channel-independent part for Y. */
-        for (size_t x = 0; x < W; x++)
-            vs[x] = 0.0;
-        if (use_spa && y < hs * ps) {
-            const double *g = gspa + (b * hs + y / ps) * ws;
-            for (size_t j = 0; j < ws; j++) {
-                const double val = c_spa * g[j];
-                for (size_t q = 0; q < ps; q++)
-                    vs[j * ps + q] = val;
-            }
-        }
-        for (size_t x = 0; x < W; x++)
-            v[x] = vs[x];
-        if (use_exp && y < he * pe) {
-            const double *g = gexp + (b * he + y / pe) * we;
-            for (size_t j = 0; j < we; j++) {
-                const double val = c_exp * g[j];
-                for (size_t q = 0; q < pe; q++)
-                    v[j * pe + q] += val;
-            }
-        }
-        for (int c = 0; c < 3; c++) {
-            const double add = use_col ? c_col * gcol[b * 3 + c] : 0.0;
-            const size_t off = b * image + c * plane + y * W;
-            rowstore(f64, gY, off, v, add, W);
-            if (gI)
-                rowneg(f64, gI, off, vs, W);
+/* Row y of image b: vs <- the spatial term (shared by Y and, negated, I);
+   v <- the whole channel-independent part for Y. */
+static void bwd_row(const zdce_bwd *k, size_t b, size_t y, double *vs, double *v)
+{
+    const size_t W = k->W, ps = k->ps, pe = k->pe;
+    for (size_t x = 0; x < W; x++)
+        vs[x] = 0.0;
+    if (k->use_spa && y < k->hs * ps) {
+        const double *g = k->gspa + (b * k->hs + y / ps) * k->ws;
+        for (size_t j = 0; j < k->ws; j++) {
+            const double val = k->c_spa * g[j];
+            for (size_t q = 0; q < ps; q++)
+                vs[j * ps + q] = val;
         }
     }
-    free(tbuf);
-    return TLL_OK;
+    for (size_t x = 0; x < W; x++)
+        v[x] = vs[x];
+    if (k->use_exp && y < k->he * pe) {
+        const double *g = k->gexp + (b * k->he + y / pe) * k->we;
+        for (size_t j = 0; j < k->we; j++) {
+            const double val = k->c_exp * g[j];
+            for (size_t q = 0; q < pe; q++)
+                v[j * pe + q] += val;
+        }
+    }
 }
 
 /* ---- illumination smoothness ------------------------------------------------ */
 
-static tll_status tv_run(double *loss, void *grad, const void *A, size_t B, size_t C, size_t H, size_t W,
-                         double coef, int f64)
+/* The plan of one TV pass over curve maps (B, C, H, W). */
+typedef struct {
+    size_t B, H, W, rows; /* rows = B*C*H */
+    double kh, kw, cnt_h, cnt_w;
+    double *part; /* per row: its vertical and horizontal sums (when a loss is wanted) */
+    int nt;
+} zdce_tv;
+
+static tll_status tv_setup(zdce_tv *v, int want_loss, size_t B, size_t C, size_t H, size_t W, double coef)
 {
     if (B == 0 || C == 0 || H == 0 || W == 0)
         return TLL_ERR_ARG;
@@ -504,114 +385,39 @@ static tll_status tv_run(double *loss, void *grad, const void *A, size_t B, size
     if (mul_size(rows, W) == SIZE_SAT)
         return TLL_ERR_OVERFLOW;
     int fail = 0;
-    double *part = loss ? alloc_doubles(mul_size(rows, 2), &fail) : NULL;
+    double *part = want_loss ? alloc_doubles(mul_size(rows, 2), &fail) : NULL;
     if (fail)
         return TLL_ERR_NOMEM;
     const double cnt_h = (double)(H - 1) * (double)W, cnt_w = (double)H * (double)(W - 1);
     /* L = (2/B) (Sh/cnt_h + Sw/cnt_w); dSh/dA = 2*(...) -> factor 4/(B*cnt). */
-    const double kh = cnt_h > 0 ? coef * 4.0 / ((double)B * cnt_h) : 0.0;
-    const double kw = cnt_w > 0 ? coef * 4.0 / ((double)B * cnt_w) : 0.0;
-    int nt = tll_get_num_threads();
-    if (nt < 1)
-        nt = 1;
-
-#pragma omp parallel for schedule(static) num_threads(nt) if (rows * W >= TLL_ZDCE_PAR_MIN)
-    for (long long r = 0; r < (long long)rows; r++) {
-        const size_t y = (size_t)r % H, off = (size_t)r * W;
-        double *sh = part ? part + 2 * (size_t)r : NULL, *sw = part ? part + 2 * (size_t)r + 1 : NULL;
-        if (f64) {
-            const double *cur = (const double *)A + off;
-            tvrow_f64(grad ? (double *)grad + off : NULL, sh, sw, y > 0 ? cur - W : NULL, cur,
-                      y + 1 < H ? cur + W : NULL, W, kh, kw);
-        } else {
-            const float *cur = (const float *)A + off;
-            tvrow_f32(grad ? (float *)grad + off : NULL, sh, sw, y > 0 ? cur - W : NULL, cur,
-                      y + 1 < H ? cur + W : NULL, W, kh, kw);
-        }
-    }
-    if (loss) {
-        double th = 0.0, tw = 0.0;
-        for (size_t r = 0; r < rows; r++) {
-            th += part[2 * r];
-            tw += part[2 * r + 1];
-        }
-        double l = 0.0;
-        if (cnt_h > 0)
-            l += th / cnt_h;
-        if (cnt_w > 0)
-            l += tw / cnt_w;
-        *loss = 2.0 * l / (double)B;
-        free(part);
-    }
+    *v = (zdce_tv){
+        .B = B, .H = H, .W = W, .rows = rows, .cnt_h = cnt_h, .cnt_w = cnt_w,
+        .kh = cnt_h > 0 ? coef * 4.0 / ((double)B * cnt_h) : 0.0,
+        .kw = cnt_w > 0 ? coef * 4.0 / ((double)B * cnt_w) : 0.0,
+        .part = part, .nt = zdce_threads(),
+    };
     return TLL_OK;
 }
 
-/* ---- public entry points ------------------------------------------------------ */
-
-tll_status tll_zerodce_loss_forward_f32(double *losses, double *grad_spa, double *grad_exp, double *grad_col,
-                                        const float *enhanced, const float *original, const double *exposure,
-                                        size_t batch, size_t height, size_t width, size_t spa_pool,
-                                        size_t exp_pool, unsigned terms)
-{
-    return image_forward(losses, grad_spa, grad_exp, grad_col, enhanced, original, exposure, batch, height, width,
-                         spa_pool, exp_pool, terms, 0);
-}
-
-tll_status tll_zerodce_loss_forward_f64(double *losses, double *grad_spa, double *grad_exp, double *grad_col,
-                                        const double *enhanced, const double *original, const double *exposure,
-                                        size_t batch, size_t height, size_t width, size_t spa_pool,
-                                        size_t exp_pool, unsigned terms)
-{
-    return image_forward(losses, grad_spa, grad_exp, grad_col, enhanced, original, exposure, batch, height, width,
-                         spa_pool, exp_pool, terms, 1);
-}
-
-tll_status tll_zerodce_loss_backward_f32(float *grad_enhanced, float *grad_original, const double *grad_spa,
-                                         const double *grad_exp, const double *grad_col, size_t batch,
-                                         size_t height, size_t width, size_t spa_pool, size_t exp_pool,
-                                         double c_spa, double c_exp, double c_col)
-{
-    return image_backward(grad_enhanced, grad_original, grad_spa, grad_exp, grad_col, batch, height, width,
-                          spa_pool, exp_pool, c_spa, c_exp, c_col, 0);
-}
-
-tll_status tll_zerodce_loss_backward_f64(double *grad_enhanced, double *grad_original, const double *grad_spa,
-                                         const double *grad_exp, const double *grad_col, size_t batch,
-                                         size_t height, size_t width, size_t spa_pool, size_t exp_pool,
-                                         double c_spa, double c_exp, double c_col)
-{
-    return image_backward(grad_enhanced, grad_original, grad_spa, grad_exp, grad_col, batch, height, width,
-                          spa_pool, exp_pool, c_spa, c_exp, c_col, 1);
-}
-
-tll_status tll_zerodce_tv_forward_f32(double *loss, float *grad, const float *A, size_t batch, size_t channels,
-                                      size_t height, size_t width, double coef)
+/* *loss from the per-row sums (when wanted); frees the plan. */
+static tll_status tv_finish(zdce_tv *v, double *loss)
 {
     if (!loss)
-        return TLL_ERR_ARG;
-    return tv_run(loss, grad, A, batch, channels, height, width, coef, 0);
+        return TLL_OK;
+    double th = 0.0, tw = 0.0;
+    for (size_t r = 0; r < v->rows; r++) {
+        th += v->part[2 * r];
+        tw += v->part[2 * r + 1];
+    }
+    double l = 0.0;
+    if (v->cnt_h > 0)
+        l += th / v->cnt_h;
+    if (v->cnt_w > 0)
+        l += tw / v->cnt_w;
+    *loss = 2.0 * l / (double)v->B;
+    free(v->part);
+    return TLL_OK;
 }
 
-tll_status tll_zerodce_tv_forward_f64(double *loss, double *grad, const double *A, size_t batch,
-                                      size_t channels, size_t height, size_t width, double coef)
-{
-    if (!loss)
-        return TLL_ERR_ARG;
-    return tv_run(loss, grad, A, batch, channels, height, width, coef, 1);
-}
-
-tll_status tll_zerodce_tv_backward_f32(float *grad, const float *A, size_t batch, size_t channels, size_t height,
-                                       size_t width, double coef)
-{
-    if (!grad)
-        return TLL_ERR_ARG;
-    return tv_run(NULL, grad, A, batch, channels, height, width, coef, 0);
-}
-
-tll_status tll_zerodce_tv_backward_f64(double *grad, const double *A, size_t batch, size_t channels,
-                                       size_t height, size_t width, double coef)
-{
-    if (!grad)
-        return TLL_ERR_ARG;
-    return tv_run(NULL, grad, A, batch, channels, height, width, coef, 1);
-}
+#define TLL_TMPL "zerodce_loss_tmpl.h"
+#include "tll_each_dtype.h"

@@ -48,17 +48,11 @@ static PyObject *py_assign_max_iou(PyObject *self, PyObject *args)
     tll_status st;
     tll_set_poll(tll_poll_signals, NULL); /* anchors x gts work: Ctrl-C must stop it */
     Py_BEGIN_ALLOW_THREADS
-    if (PyArray_TYPE(anchors) == NPY_FLOAT32)
-        st = tll_assign_max_iou_f32(PyArray_DATA(assigned), PyArray_DATA(max_iou), PyArray_DATA(anchors), na,
-                                    PyArray_DATA(gts), ng, ig, pos, neg, min_pos, all, lowq);
-    else
-        st = tll_assign_max_iou_f64(PyArray_DATA(assigned), PyArray_DATA(max_iou), PyArray_DATA(anchors), na,
-                                    PyArray_DATA(gts), ng, ig, pos, neg, min_pos, all, lowq);
+    st = TLL_CALL_BY_DTYPE(anchors, tll_assign_max_iou, PyArray_DATA(assigned), PyArray_DATA(max_iou),
+                           PyArray_DATA(anchors), na, PyArray_DATA(gts), ng, ig, pos, neg, min_pos, all, lowq);
     Py_END_ALLOW_THREADS
     tll_set_poll(NULL, NULL);
-    if (st != TLL_OK)
-        return tll_raise_status(st, "assign_max_iou");
-    Py_RETURN_NONE;
+    return tll_none_or_raise(st, "assign_max_iou");
 }
 
 PyMethodDef tll_assign_methods[] = {

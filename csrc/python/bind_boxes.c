@@ -55,14 +55,9 @@ static PyObject *py_boxes_iou(PyObject *self, PyObject *args)
         return NULL;
     tll_status st;
     Py_BEGIN_ALLOW_THREADS
-    if (PyArray_TYPE(a) == NPY_FLOAT32)
-        st = tll_box_iou_forward_f32(PyArray_DATA(out), PyArray_DATA(a), n, PyArray_DATA(b), m);
-    else
-        st = tll_box_iou_forward_f64(PyArray_DATA(out), PyArray_DATA(a), n, PyArray_DATA(b), m);
+    st = TLL_CALL_BY_DTYPE(a, tll_box_iou_forward, PyArray_DATA(out), PyArray_DATA(a), n, PyArray_DATA(b), m);
     Py_END_ALLOW_THREADS
-    if (st != TLL_OK)
-        return tll_raise_status(st, "boxes_iou");
-    Py_RETURN_NONE;
+    return tll_none_or_raise(st, "boxes_iou");
 }
 
 static PyObject *py_boxes_iou_aligned(PyObject *self, PyObject *args)
@@ -82,14 +77,9 @@ static PyObject *py_boxes_iou_aligned(PyObject *self, PyObject *args)
         return NULL;
     tll_status st;
     Py_BEGIN_ALLOW_THREADS
-    if (PyArray_TYPE(a) == NPY_FLOAT32)
-        st = tll_box_iou_aligned_forward_f32(PyArray_DATA(out), PyArray_DATA(a), PyArray_DATA(b), n);
-    else
-        st = tll_box_iou_aligned_forward_f64(PyArray_DATA(out), PyArray_DATA(a), PyArray_DATA(b), n);
+    st = TLL_CALL_BY_DTYPE(a, tll_box_iou_aligned_forward, PyArray_DATA(out), PyArray_DATA(a), PyArray_DATA(b), n);
     Py_END_ALLOW_THREADS
-    if (st != TLL_OK)
-        return tll_raise_status(st, "boxes_iou_aligned");
-    Py_RETURN_NONE;
+    return tll_none_or_raise(st, "boxes_iou_aligned");
 }
 
 /* pred, target (N, 4) same dtype and shape; weight optional (N,). */
@@ -115,8 +105,6 @@ static int diou_inputs(PyObject *po, PyObject *to, PyObject *wo, PyObject *eps_o
     return 0;
 }
 
-#define DATA_OR_NULL(a) ((a) ? PyArray_DATA(a) : NULL)
-
 static PyObject *py_boxes_diou_forward(PyObject *self, PyObject *args)
 {
     PyObject *lo, *po, *to, *wo, *eps_o;
@@ -135,12 +123,8 @@ static PyObject *py_boxes_diou_forward(PyObject *self, PyObject *args)
     double total = 0.0;
     tll_status st;
     Py_BEGIN_ALLOW_THREADS
-    if (PyArray_TYPE(p) == NPY_FLOAT32)
-        st = tll_diou_forward_f32(DATA_OR_NULL(loss), &total, PyArray_DATA(p), PyArray_DATA(t), DATA_OR_NULL(w), n,
-                                  eps);
-    else
-        st = tll_diou_forward_f64(DATA_OR_NULL(loss), &total, PyArray_DATA(p), PyArray_DATA(t), DATA_OR_NULL(w), n,
-                                  eps);
+    st = TLL_CALL_BY_DTYPE(p, tll_diou_forward, tll_data(loss), &total, PyArray_DATA(p), PyArray_DATA(t), tll_data(w),
+                           n, eps);
     Py_END_ALLOW_THREADS
     if (st != TLL_OK)
         return tll_raise_status(st, "boxes_diou_forward");
@@ -168,16 +152,10 @@ static PyObject *py_boxes_diou_backward(PyObject *self, PyObject *args)
     /* grad_loss is not checked for finiteness: a NaN upstream gradient propagates, as in torch */
     tll_status st;
     Py_BEGIN_ALLOW_THREADS
-    if (PyArray_TYPE(p) == NPY_FLOAT32)
-        st = tll_diou_backward_f32(DATA_OR_NULL(gp), DATA_OR_NULL(gt), DATA_OR_NULL(gl), scale, PyArray_DATA(p),
-                                   PyArray_DATA(t), DATA_OR_NULL(w), n, eps);
-    else
-        st = tll_diou_backward_f64(DATA_OR_NULL(gp), DATA_OR_NULL(gt), DATA_OR_NULL(gl), scale, PyArray_DATA(p),
-                                   PyArray_DATA(t), DATA_OR_NULL(w), n, eps);
+    st = TLL_CALL_BY_DTYPE(p, tll_diou_backward, tll_data(gp), tll_data(gt), tll_data(gl), scale, PyArray_DATA(p),
+                           PyArray_DATA(t), tll_data(w), n, eps);
     Py_END_ALLOW_THREADS
-    if (st != TLL_OK)
-        return tll_raise_status(st, "boxes_diou_backward");
-    Py_RETURN_NONE;
+    return tll_none_or_raise(st, "boxes_diou_backward");
 }
 
 static PyObject *py_boxes_nms(PyObject *self, PyObject *args)
@@ -203,10 +181,7 @@ static PyObject *py_boxes_nms(PyObject *self, PyObject *args)
     tll_status st;
     tll_set_poll(tll_poll_signals, NULL); /* n^2 work at worst: Ctrl-C must stop it */
     Py_BEGIN_ALLOW_THREADS
-    if (PyArray_TYPE(b) == NPY_FLOAT32)
-        st = tll_nms_forward_f32(PyArray_DATA(keep), &k, PyArray_DATA(b), PyArray_DATA(s), n, thr);
-    else
-        st = tll_nms_forward_f64(PyArray_DATA(keep), &k, PyArray_DATA(b), PyArray_DATA(s), n, thr);
+    st = TLL_CALL_BY_DTYPE(b, tll_nms_forward, PyArray_DATA(keep), &k, PyArray_DATA(b), PyArray_DATA(s), n, thr);
     Py_END_ALLOW_THREADS
     tll_set_poll(NULL, NULL);
     if (st != TLL_OK)

@@ -183,3 +183,10 @@ PyObject *tll_raise_status(tll_status s, const char *what)
         PyErr_Format(PyExc_ValueError, "%s: %s", what, tll_status_string(s));
     return NULL;
 }
+
+PyObject *tll_none_or_raise(tll_status s, const char *what)
+{
+    if (s != TLL_OK)
+        return tll_raise_status(s, what);
+    Py_RETURN_NONE;
+}

@@ -82,6 +82,33 @@ int tll_poll_signals(void *ctx);
  * TLL_ERR_INTERRUPTED keeps the exception the poll function set. */
 PyObject *tll_raise_status(tll_status s, const char *what);
 
+/* A binding's result when its kernel returns nothing: None for TLL_OK, else
+ * tll_raise_status(s, what). */
+PyObject *tll_none_or_raise(tll_status s, const char *what);
+
+/*
+ * Calling a kernel of the array's dtype. Every kernel family has a _f32 and a
+ * _f64 entry point with the same parameters but the element type, and the
+ * binding has checked (tll_array_arg, tll_same_dtype) that `a` and every
+ * array passed are float32 or float64 alike. So the arguments are written
+ * once, array data as `void *` (tll_data / tll_data_at, which C converts to
+ * either element type), and TLL_CALL_BY_DTYPE(a, tll_x_forward, args...) calls
+ * tll_x_forward_f32(args...) or tll_x_forward_f64(args...).
+ */
+#define TLL_CALL_BY_DTYPE(a, k, ...) (PyArray_TYPE(a) == NPY_FLOAT32 ? k##_f32(__VA_ARGS__) : k##_f64(__VA_ARGS__))
+
+/* The data of an optional array: NULL for a NULL (absent) array. */
+static inline void *tll_data(PyArrayObject *a)
+{
+    return a ? PyArray_DATA(a) : NULL;
+}
+
+/* The data of an optional array from byte `offset` on (a batch chunk); NULL for a NULL array. */
+static inline void *tll_data_at(PyArrayObject *a, size_t offset)
+{
+    return a ? (char *)PyArray_DATA(a) + offset : NULL;
+}
+
 /* Method tables of each kernel family (one binding file each). */
 extern PyMethodDef tll_curve_methods[];
 extern PyMethodDef tll_zerodce_loss_methods[];

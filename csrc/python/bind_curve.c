@@ -27,36 +27,43 @@ static int optional_like(PyObject *obj, const char *name, PyArrayObject *shape_o
     return 0;
 }
 
-/* Validate x, A and the scalars; sets the sizes and the layout. */
-static int check_inputs(PyObject *xo, PyObject *Ao, PyObject *it_o, PyObject *ha_o, int *iterations_out,
-                        int *half_after_out, PyArrayObject **x, PyArrayObject **A, int *per_iteration)
+/* One curve call: the checked arrays (absent optional ones NULL) and scalars. */
+typedef struct {
+    PyArrayObject *x, *A;
+    PyArrayObject *out, *half;        /* forward outputs */
+    PyArrayObject *gx, *gA, *go, *gh; /* backward outputs, then incoming gradients */
+    int iterations, half_after, per_iteration;
+} curve_args;
+
+/* Validate x, A and the scalars into c; the layout follows from A's channels. */
+static int check_inputs(PyObject *xo, PyObject *Ao, PyObject *it_o, PyObject *ha_o, curve_args *c)
 {
     long long it, ha;
+    *c = (curve_args){0};
     if (tll_int_arg(it_o, "iterations", 1, TLL_MAX_CURVE_ITERATIONS, &it) ||
         tll_int_arg(ha_o, "half_after", 0, it, &ha))
         return -1;
-    int iterations = (int)it;
-    *iterations_out = iterations;
-    *half_after_out = (int)ha;
-    *x = tll_array_arg(xo, "x", 4, TLL_DT_FLOAT, 0);
-    if (!*x)
+    c->iterations = (int)it;
+    c->half_after = (int)ha;
+    PyArrayObject *x = c->x = tll_array_arg(xo, "x", 4, TLL_DT_FLOAT, 0);
+    if (!x)
         return -1;
-    *A = tll_array_arg(Ao, "A", 4, TLL_DT_FLOAT, 0);
-    if (!*A || tll_same_dtype(*A, "A", *x, "x") || tll_dim_is(*x, "x", 1, 3))
+    PyArrayObject *A = c->A = tll_array_arg(Ao, "A", 4, TLL_DT_FLOAT, 0);
+    if (!A || tll_same_dtype(A, "A", x, "x") || tll_dim_is(x, "x", 1, 3))
         return -1;
-    npy_intp ca = PyArray_DIM(*A, 1);
-    if (ca != 3 && ca != 3 * (npy_intp)iterations) {
+    npy_intp ca = PyArray_DIM(A, 1);
+    if (ca != 3 && ca != 3 * (npy_intp)it) {
         PyErr_Format(PyExc_ValueError,
                      "A must have 3 channels (shared map) or 3*iterations = %zd (one map per iteration), got %zd",
-                     (Py_ssize_t)(3 * (npy_intp)iterations), (Py_ssize_t)ca);
+                     (Py_ssize_t)(3 * (npy_intp)it), (Py_ssize_t)ca);
         return -1;
     }
-    if (PyArray_DIM(*A, 0) != PyArray_DIM(*x, 0) || PyArray_DIM(*A, 2) != PyArray_DIM(*x, 2) ||
-        PyArray_DIM(*A, 3) != PyArray_DIM(*x, 3)) {
+    if (PyArray_DIM(A, 0) != PyArray_DIM(x, 0) || PyArray_DIM(A, 2) != PyArray_DIM(x, 2) ||
+        PyArray_DIM(A, 3) != PyArray_DIM(x, 3)) {
         PyErr_SetString(PyExc_ValueError, "A must have the batch size, height and width of x");
         return -1;
     }
-    *per_iteration = ca != 3;
+    c->per_iteration = ca != 3;
     return 0;
 }
 
@@ -69,94 +76,71 @@ static size_t chunk_items(size_t b, size_t h, size_t w, int iterations)
     return n < 1 ? 1 : (n > b ? b : n);
 }
 
-static PyObject *py_curve_forward(PyObject *self, PyObject *args)
+/* The forward or the backward of a checked call, one batch chunk at a time
+   with a signal check between chunks (so Ctrl-C stops a large call). */
+static PyObject *run_chunked(const curve_args *c, int backward)
 {
-    PyObject *oo, *ho, *xo, *Ao, *ito, *hao;
-    int iterations, half_after;
-    if (!PyArg_ParseTuple(args, "OOOOOO:curve_forward", &oo, &ho, &xo, &Ao, &ito, &hao))
-        return NULL;
-    PyArrayObject *x, *A, *out, *half;
-    int per_iteration;
-    if (check_inputs(xo, Ao, ito, hao, &iterations, &half_after, &x, &A, &per_iteration))
-        return NULL;
-    out = tll_array_arg(oo, "out", 4, TLL_DT_FLOAT, 1);
-    if (!out || tll_same_dtype(out, "out", x, "x") || tll_same_shape(out, "out", x, "x"))
-        return NULL;
-    if (optional_like(ho, "half", x, "x", 1, &half))
-        return NULL;
-    PyArrayObject *outs[2] = {out, half}, *ins[2] = {x, A};
-    const char *out_names[2] = {"out", "half"}, *in_names[2] = {"x", "A"};
-    if (tll_outputs_disjoint(outs, out_names, 2, ins, in_names, 2))
-        return NULL;
+    PyArrayObject *x = c->x;
     size_t b = (size_t)PyArray_DIM(x, 0), h = (size_t)PyArray_DIM(x, 2), w = (size_t)PyArray_DIM(x, 3);
-    size_t ca = (size_t)PyArray_DIM(A, 1), es = (size_t)PyArray_ITEMSIZE(x);
-    size_t xstep = 3 * h * w * es, astep = ca * h * w * es, step = chunk_items(b, h, w, iterations);
-    char *po = PyArray_DATA(out), *ph = half ? PyArray_DATA(half) : NULL;
-    const char *px = PyArray_DATA(x), *pa = PyArray_DATA(A);
+    size_t ca = (size_t)PyArray_DIM(c->A, 1), es = (size_t)PyArray_ITEMSIZE(x);
+    size_t xstep = 3 * h * w * es, astep = ca * h * w * es, step = chunk_items(b, h, w, c->iterations);
+    const int it = c->iterations, pi = c->per_iteration, ha = c->half_after;
     for (size_t i0 = 0; i0 < b; i0 += step) {
-        size_t nb = b - i0 < step ? b - i0 : step;
+        size_t nb = b - i0 < step ? b - i0 : step, xo = i0 * xstep, ao = i0 * astep;
         tll_status st;
         Py_BEGIN_ALLOW_THREADS;
-        if (PyArray_TYPE(x) == NPY_FLOAT32)
-            st = tll_curve_forward_f32((float *)(po + i0 * xstep), ph ? (float *)(ph + i0 * xstep) : NULL,
-                                       (const float *)(px + i0 * xstep), (const float *)(pa + i0 * astep), nb, h,
-                                       w, iterations, per_iteration, half_after);
+        if (backward)
+            st = TLL_CALL_BY_DTYPE(x, tll_curve_backward, tll_data_at(c->gx, xo), tll_data_at(c->gA, ao),
+                                   tll_data_at(c->go, xo), tll_data_at(c->gh, xo), tll_data_at(x, xo),
+                                   tll_data_at(c->A, ao), nb, h, w, it, pi, ha);
         else
-            st = tll_curve_forward_f64((double *)(po + i0 * xstep), ph ? (double *)(ph + i0 * xstep) : NULL,
-                                       (const double *)(px + i0 * xstep), (const double *)(pa + i0 * astep), nb,
-                                       h, w, iterations, per_iteration, half_after);
+            st = TLL_CALL_BY_DTYPE(x, tll_curve_forward, tll_data_at(c->out, xo), tll_data_at(c->half, xo),
+                                   tll_data_at(x, xo), tll_data_at(c->A, ao), nb, h, w, it, pi, ha);
         Py_END_ALLOW_THREADS;
         if (st != TLL_OK)
-            return tll_raise_status(st, "curve_forward");
+            return tll_raise_status(st, backward ? "curve_backward" : "curve_forward");
         if (PyErr_CheckSignals())
             return NULL;
     }
     Py_RETURN_NONE;
 }
 
+static PyObject *py_curve_forward(PyObject *self, PyObject *args)
+{
+    PyObject *oo, *ho, *xo, *Ao, *ito, *hao;
+    if (!PyArg_ParseTuple(args, "OOOOOO:curve_forward", &oo, &ho, &xo, &Ao, &ito, &hao))
+        return NULL;
+    curve_args c;
+    if (check_inputs(xo, Ao, ito, hao, &c))
+        return NULL;
+    c.out = tll_array_arg(oo, "out", 4, TLL_DT_FLOAT, 1);
+    if (!c.out || tll_same_dtype(c.out, "out", c.x, "x") || tll_same_shape(c.out, "out", c.x, "x"))
+        return NULL;
+    if (optional_like(ho, "half", c.x, "x", 1, &c.half))
+        return NULL;
+    PyArrayObject *outs[2] = {c.out, c.half}, *ins[2] = {c.x, c.A};
+    const char *out_names[2] = {"out", "half"}, *in_names[2] = {"x", "A"};
+    if (tll_outputs_disjoint(outs, out_names, 2, ins, in_names, 2))
+        return NULL;
+    return run_chunked(&c, 0);
+}
+
 static PyObject *py_curve_backward(PyObject *self, PyObject *args)
 {
     PyObject *gxo, *gAo, *goo, *gho, *xo, *Ao, *ito, *hao;
-    int iterations, half_after;
     if (!PyArg_ParseTuple(args, "OOOOOOOO:curve_backward", &gxo, &gAo, &goo, &gho, &xo, &Ao, &ito, &hao))
         return NULL;
-    PyArrayObject *x, *A, *gx, *gA, *go, *gh;
-    int per_iteration;
-    if (check_inputs(xo, Ao, ito, hao, &iterations, &half_after, &x, &A, &per_iteration))
+    curve_args c;
+    if (check_inputs(xo, Ao, ito, hao, &c))
         return NULL;
-    if (optional_like(gxo, "grad_x", x, "x", 1, &gx) || optional_like(gAo, "grad_A", A, "A", 1, &gA) ||
-        optional_like(goo, "grad_out", x, "x", 0, &go) || optional_like(gho, "grad_half", x, "x", 0, &gh))
+    if (optional_like(gxo, "grad_x", c.x, "x", 1, &c.gx) || optional_like(gAo, "grad_A", c.A, "A", 1, &c.gA) ||
+        optional_like(goo, "grad_out", c.x, "x", 0, &c.go) || optional_like(gho, "grad_half", c.x, "x", 0, &c.gh))
         return NULL;
-    PyArrayObject *ins[4] = {x, A, go, gh}, *outs[2] = {gx, gA};
+    PyArrayObject *ins[4] = {c.x, c.A, c.go, c.gh}, *outs[2] = {c.gx, c.gA};
     const char *in_names[4] = {"x", "A", "grad_out", "grad_half"}, *out_names[2] = {"grad_x", "grad_A"};
     if (tll_outputs_disjoint(outs, out_names, 2, ins, in_names, 4))
         return NULL;
-    size_t b = (size_t)PyArray_DIM(x, 0), h = (size_t)PyArray_DIM(x, 2), w = (size_t)PyArray_DIM(x, 3);
-    size_t ca = (size_t)PyArray_DIM(A, 1), es = (size_t)PyArray_ITEMSIZE(x);
-    size_t xstep = 3 * h * w * es, astep = ca * h * w * es, step = chunk_items(b, h, w, iterations);
-    /* pointer to batch item i0 of an optional array with `st` bytes per item */
-#define AT(a, T, st) ((a) ? (T *)((char *)PyArray_DATA(a) + i0 * (st)) : NULL)
-    for (size_t i0 = 0; i0 < b; i0 += step) {
-        size_t nb = b - i0 < step ? b - i0 : step;
-        tll_status st;
-        Py_BEGIN_ALLOW_THREADS;
-        if (PyArray_TYPE(x) == NPY_FLOAT32)
-            st = tll_curve_backward_f32(AT(gx, float, xstep), AT(gA, float, astep), AT(go, const float, xstep),
-                                        AT(gh, const float, xstep), AT(x, const float, xstep),
-                                        AT(A, const float, astep), nb, h, w, iterations, per_iteration, half_after);
-        else
-            st = tll_curve_backward_f64(AT(gx, double, xstep), AT(gA, double, astep), AT(go, const double, xstep),
-                                        AT(gh, const double, xstep), AT(x, const double, xstep),
-                                        AT(A, const double, astep), nb, h, w, iterations, per_iteration,
-                                        half_after);
-        Py_END_ALLOW_THREADS;
-        if (st != TLL_OK)
-            return tll_raise_status(st, "curve_backward");
-        if (PyErr_CheckSignals())
-            return NULL;
-    }
-#undef AT
-    Py_RETURN_NONE;
+    return run_chunked(&c, 1);
 }
 
 PyMethodDef tll_curve_methods[] = {

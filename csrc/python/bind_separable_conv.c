@@ -104,25 +104,13 @@ static PyObject *py_separable_conv_forward(PyObject *self, PyObject *args)
     const char *names[6] = {"x", "x2", "dw_w", "dw_b", "pw_w", "pw_b"}, *yname = "y";
     if (tll_outputs_disjoint(&y, &yname, 1, ins, names, 6))
         return NULL;
-    size_t B = (size_t)in.B, C = (size_t)in.C, C2 = (size_t)in.C2, O = (size_t)in.O, H = (size_t)in.H,
-           W = (size_t)in.W;
-#define DATA(a, T) ((a) ? (T *)PyArray_DATA(a) : NULL)
     tll_status st;
     Py_BEGIN_ALLOW_THREADS;
-    if (PyArray_TYPE(in.x) == NPY_FLOAT32)
-        st = tll_separable_conv_forward_f32(DATA(y, float), DATA(in.x, const float), DATA(in.x2, const float),
-                                            DATA(in.dw_w, const float), DATA(in.dw_b, const float),
-                                            DATA(in.pw_w, const float), DATA(pb, const float), B, C, C2, O, H, W, relu);
-    else
-        st = tll_separable_conv_forward_f64(DATA(y, double), DATA(in.x, const double), DATA(in.x2, const double),
-                                            DATA(in.dw_w, const double), DATA(in.dw_b, const double),
-                                            DATA(in.pw_w, const double), DATA(pb, const double), B, C, C2, O, H, W,
-                                            relu);
+    st = TLL_CALL_BY_DTYPE(in.x, tll_separable_conv_forward, tll_data(y), tll_data(in.x), tll_data(in.x2),
+                           tll_data(in.dw_w), tll_data(in.dw_b), tll_data(in.pw_w), tll_data(pb), (size_t)in.B,
+                           (size_t)in.C, (size_t)in.C2, (size_t)in.O, (size_t)in.H, (size_t)in.W, relu);
     Py_END_ALLOW_THREADS;
-#undef DATA
-    if (st != TLL_OK)
-        return tll_raise_status(st, "separable_conv_forward");
-    Py_RETURN_NONE;
+    return tll_none_or_raise(st, "separable_conv_forward");
 }
 
 static PyObject *py_separable_conv_backward(PyObject *self, PyObject *args)
@@ -164,30 +152,14 @@ static PyObject *py_separable_conv_backward(PyObject *self, PyObject *args)
     const char *inames[7] = {"grad_y", "y", "x", "x2", "dw_w", "dw_b", "pw_w"};
     if (tll_outputs_disjoint(out, onames, 6, ins, inames, 7))
         return NULL;
-    size_t B = (size_t)in.B, C = (size_t)in.C, C2 = (size_t)in.C2, O = (size_t)in.O, H = (size_t)in.H,
-           W = (size_t)in.W;
-#define DATA(a, T) ((a) ? (T *)PyArray_DATA(a) : NULL)
     tll_status st;
     Py_BEGIN_ALLOW_THREADS;
-    if (PyArray_TYPE(in.x) == NPY_FLOAT32)
-        st = tll_separable_conv_backward_f32(DATA(out[0], float), DATA(out[1], float), DATA(out[2], float),
-                                             DATA(out[3], float), DATA(out[4], float), DATA(out[5], float),
-                                             DATA(gy, const float), DATA(y, const float), DATA(in.x, const float),
-                                             DATA(in.x2, const float), DATA(in.dw_w, const float),
-                                             DATA(in.dw_b, const float), DATA(in.pw_w, const float), B, C, C2, O, H,
-                                             W, relu);
-    else
-        st = tll_separable_conv_backward_f64(DATA(out[0], double), DATA(out[1], double), DATA(out[2], double),
-                                             DATA(out[3], double), DATA(out[4], double), DATA(out[5], double),
-                                             DATA(gy, const double), DATA(y, const double), DATA(in.x, const double),
-                                             DATA(in.x2, const double), DATA(in.dw_w, const double),
-                                             DATA(in.dw_b, const double), DATA(in.pw_w, const double), B, C, C2, O,
-                                             H, W, relu);
+    st = TLL_CALL_BY_DTYPE(in.x, tll_separable_conv_backward, tll_data(out[0]), tll_data(out[1]), tll_data(out[2]),
+                           tll_data(out[3]), tll_data(out[4]), tll_data(out[5]), tll_data(gy), tll_data(y),
+                           tll_data(in.x), tll_data(in.x2), tll_data(in.dw_w), tll_data(in.dw_b), tll_data(in.pw_w),
+                           (size_t)in.B, (size_t)in.C, (size_t)in.C2, (size_t)in.O, (size_t)in.H, (size_t)in.W, relu);
     Py_END_ALLOW_THREADS;
-#undef DATA
-    if (st != TLL_OK)
-        return tll_raise_status(st, "separable_conv_backward");
-    Py_RETURN_NONE;
+    return tll_none_or_raise(st, "separable_conv_backward");
 }
 
 PyMethodDef tll_separable_conv_methods[] = {

@@ -30,6 +30,15 @@ static int check_offsets(PyArrayObject *a, const char *name, npy_intp total)
     return 0;
 }
 
+/* An input array (tll_array_arg) whose dimension 1 is `cols` when cols >= 0. */
+static PyArrayObject *input_arg(PyObject *obj, const char *name, int ndim, int typenum, npy_intp cols)
+{
+    PyArrayObject *a = tll_array_arg(obj, name, ndim, typenum, 0);
+    if (!a || (cols >= 0 && tll_dim_is(a, name, 1, cols)))
+        return NULL;
+    return a;
+}
+
 static int check_finite(PyArrayObject *a, const char *name)
 {
     const double *d = (const double *)PyArray_DATA(a);
@@ -61,22 +70,13 @@ static PyObject *py_forward(PyObject *self, PyObject *args)
     if (tll_double_arg(o_smin, "score_min", 1, &score_min) || tll_double_arg(o_smax, "score_max", 1, &score_max) ||
         tll_double_arg(o_iou, "iou_thresh", 0, &iou_thresh))
         return NULL;
+    /* checked in argument order; the first failure raises */
     PyArrayObject *out = tll_array_arg(o_out, "pr_counts", 3, NPY_INT64, 1);
-    if (!out)
-        return NULL;
-    PyArrayObject *pred = tll_array_arg(o_pred, "pred", 2, NPY_FLOAT64, 0);
-    if (!pred || tll_dim_is(pred, "pred", 1, 5))
-        return NULL;
-    PyArrayObject *poff = tll_array_arg(o_poff, "pred_offsets", 1, NPY_INT64, 0);
-    if (!poff)
-        return NULL;
-    PyArrayObject *gt = tll_array_arg(o_gt, "gt", 2, NPY_FLOAT64, 0);
-    if (!gt || tll_dim_is(gt, "gt", 1, 4))
-        return NULL;
-    PyArrayObject *goff = tll_array_arg(o_goff, "gt_offsets", 1, NPY_INT64, 0);
-    if (!goff)
-        return NULL;
-    PyArrayObject *cnt = tll_array_arg(o_cnt, "counted", 2, NPY_UINT8, 0);
+    PyArrayObject *pred = out ? input_arg(o_pred, "pred", 2, NPY_FLOAT64, 5) : NULL;
+    PyArrayObject *poff = pred ? input_arg(o_poff, "pred_offsets", 1, NPY_INT64, -1) : NULL;
+    PyArrayObject *gt = poff ? input_arg(o_gt, "gt", 2, NPY_FLOAT64, 4) : NULL;
+    PyArrayObject *goff = gt ? input_arg(o_goff, "gt_offsets", 1, NPY_INT64, -1) : NULL;
+    PyArrayObject *cnt = goff ? input_arg(o_cnt, "counted", 2, NPY_UINT8, -1) : NULL;
     if (!cnt)
         return NULL;
     PyArrayObject *ins[5] = {pred, poff, gt, goff, cnt};
@@ -116,9 +116,7 @@ static PyObject *py_forward(PyObject *self, PyObject *args)
                                 (int64_t)n_images, (int64_t)n_settings, (int64_t)n_thresh, score_min, score_max,
                                 iou_thresh);
     Py_END_ALLOW_THREADS
-    if (st != TLL_OK)
-        return tll_raise_status(st, "wider_eval_forward");
-    Py_RETURN_NONE;
+    return tll_none_or_raise(st, "wider_eval_forward");
 }
 
 PyMethodDef tll_wider_eval_methods[] = {

@@ -126,23 +126,13 @@ static PyObject *py_forward(PyObject *self, PyObject *args)
     const char *inames[3] = {"enhanced", "original", "exposure"};
     if (tll_outputs_disjoint(outs, onames, 4, ins, inames, 3))
         return NULL;
-    double *lp = (double *)PyArray_DATA(L);
-#define DATA(a) ((a) ? (double *)PyArray_DATA(a) : NULL)
     tll_status st;
     Py_BEGIN_ALLOW_THREADS;
-    if (PyArray_TYPE(Y) == NPY_FLOAT32)
-        st = tll_zerodce_loss_forward_f32(lp, DATA(gs), DATA(ge), DATA(gc), (const float *)PyArray_DATA(Y),
-                                          Iarr ? (const float *)PyArray_DATA(Iarr) : NULL, DATA(E), (size_t)B,
-                                          (size_t)H, (size_t)W, (size_t)ps, (size_t)pe, terms);
-    else
-        st = tll_zerodce_loss_forward_f64(lp, DATA(gs), DATA(ge), DATA(gc), (const double *)PyArray_DATA(Y),
-                                          Iarr ? (const double *)PyArray_DATA(Iarr) : NULL, DATA(E), (size_t)B,
-                                          (size_t)H, (size_t)W, (size_t)ps, (size_t)pe, terms);
+    st = TLL_CALL_BY_DTYPE(Y, tll_zerodce_loss_forward, PyArray_DATA(L), tll_data(gs), tll_data(ge), tll_data(gc),
+                           PyArray_DATA(Y), tll_data(Iarr), tll_data(E), (size_t)B, (size_t)H, (size_t)W, (size_t)ps,
+                           (size_t)pe, terms);
     Py_END_ALLOW_THREADS;
-#undef DATA
-    if (st != TLL_OK)
-        return tll_raise_status(st, "zerodce_loss_forward");
-    Py_RETURN_NONE;
+    return tll_none_or_raise(st, "zerodce_loss_forward");
 }
 
 static PyObject *py_backward(PyObject *self, PyObject *args)
@@ -189,36 +179,28 @@ static PyObject *py_backward(PyObject *self, PyObject *args)
     const char *onames[2] = {"grad_enhanced", "grad_original"}, *inames[3] = {"grad_spa", "grad_exp", "grad_col"};
     if (tll_outputs_disjoint(outs, onames, 2, ins, inames, 3))
         return NULL;
-#define DATA(a) ((a) ? (const double *)PyArray_DATA(a) : NULL)
     tll_status st;
     Py_BEGIN_ALLOW_THREADS;
-    if (PyArray_TYPE(gY) == NPY_FLOAT32)
-        st = tll_zerodce_loss_backward_f32((float *)PyArray_DATA(gY), gI ? (float *)PyArray_DATA(gI) : NULL,
-                                           DATA(gs), DATA(ge), DATA(gc), (size_t)B, (size_t)H, (size_t)W,
-                                           (size_t)ps, (size_t)pe, cs, ce, cc);
-    else
-        st = tll_zerodce_loss_backward_f64((double *)PyArray_DATA(gY), gI ? (double *)PyArray_DATA(gI) : NULL,
-                                           DATA(gs), DATA(ge), DATA(gc), (size_t)B, (size_t)H, (size_t)W,
-                                           (size_t)ps, (size_t)pe, cs, ce, cc);
+    st = TLL_CALL_BY_DTYPE(gY, tll_zerodce_loss_backward, PyArray_DATA(gY), tll_data(gI), tll_data(gs), tll_data(ge),
+                           tll_data(gc), (size_t)B, (size_t)H, (size_t)W, (size_t)ps, (size_t)pe, cs, ce, cc);
     Py_END_ALLOW_THREADS;
-#undef DATA
-    if (st != TLL_OK)
-        return tll_raise_status(st, "zerodce_loss_backward");
-    Py_RETURN_NONE;
+    return tll_none_or_raise(st, "zerodce_loss_backward");
 }
 
-/* curve_maps (B,C,H,W) non-empty; grad (same shape and dtype) optional. */
-static int tv_args(PyObject *go, int grad_required, PyObject *ao, PyArrayObject **A, PyArrayObject **g)
+/* curve_maps (B,C,H,W) non-empty, its shape into dims; grad (same shape and dtype) optional. */
+static int tv_args(PyObject *go, int grad_required, PyObject *ao, PyArrayObject **A, PyArrayObject **g, size_t *dims)
 {
     *g = NULL;
     *A = tll_array_arg(ao, "curve_maps", 4, TLL_DT_FLOAT, 0);
     if (!*A)
         return -1;
-    for (int d = 0; d < 4; d++)
+    for (int d = 0; d < 4; d++) {
         if (PyArray_DIM(*A, d) < 1) {
             PyErr_SetString(PyExc_ValueError, "curve_maps must not be empty");
             return -1;
         }
+        dims[d] = (size_t)PyArray_DIM(*A, d);
+    }
     if (go == Py_None) {
         if (grad_required) {
             PyErr_SetString(PyExc_ValueError, "grad is required");
@@ -239,28 +221,21 @@ static PyObject *py_tv_forward(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "OOOO:zerodce_loss_tv_forward", &lo, &go, &ao, &co))
         return NULL;
     PyArrayObject *A, *g;
+    size_t d[4];
     npy_intp one = 1;
     PyArrayObject *L = f64_shaped(lo, "loss", 1, &one, 1);
-    if (!L || tv_args(go, 0, ao, &A, &g) || tll_double_arg(co, "coef", 0, &coef))
+    if (!L || tv_args(go, 0, ao, &A, &g, d) || tll_double_arg(co, "coef", 0, &coef))
         return NULL;
     PyArrayObject *outs[2] = {L, g};
     const char *onames[2] = {"loss", "grad"}, *iname = "curve_maps";
     if (tll_outputs_disjoint(outs, onames, 2, &A, &iname, 1))
         return NULL;
-    size_t b = (size_t)PyArray_DIM(A, 0), c = (size_t)PyArray_DIM(A, 1), h = (size_t)PyArray_DIM(A, 2),
-           w = (size_t)PyArray_DIM(A, 3);
     tll_status st;
     Py_BEGIN_ALLOW_THREADS;
-    if (PyArray_TYPE(A) == NPY_FLOAT32)
-        st = tll_zerodce_tv_forward_f32((double *)PyArray_DATA(L), g ? (float *)PyArray_DATA(g) : NULL,
-                                        (const float *)PyArray_DATA(A), b, c, h, w, coef);
-    else
-        st = tll_zerodce_tv_forward_f64((double *)PyArray_DATA(L), g ? (double *)PyArray_DATA(g) : NULL,
-                                        (const double *)PyArray_DATA(A), b, c, h, w, coef);
+    st = TLL_CALL_BY_DTYPE(A, tll_zerodce_tv_forward, PyArray_DATA(L), tll_data(g), PyArray_DATA(A), d[0], d[1], d[2],
+                           d[3], coef);
     Py_END_ALLOW_THREADS;
-    if (st != TLL_OK)
-        return tll_raise_status(st, "zerodce_loss_tv_forward");
-    Py_RETURN_NONE;
+    return tll_none_or_raise(st, "zerodce_loss_tv_forward");
 }
 
 static PyObject *py_tv_backward(PyObject *self, PyObject *args)
@@ -270,23 +245,16 @@ static PyObject *py_tv_backward(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "OOO:zerodce_loss_tv_backward", &go, &ao, &co))
         return NULL;
     PyArrayObject *A, *g;
+    size_t d[4];
     const char *oname = "grad", *iname = "curve_maps";
-    if (tv_args(go, 1, ao, &A, &g) || tll_double_arg(co, "coef", 0, &coef) ||
+    if (tv_args(go, 1, ao, &A, &g, d) || tll_double_arg(co, "coef", 0, &coef) ||
         tll_outputs_disjoint(&g, &oname, 1, &A, &iname, 1))
         return NULL;
-    size_t b = (size_t)PyArray_DIM(A, 0), c = (size_t)PyArray_DIM(A, 1), h = (size_t)PyArray_DIM(A, 2),
-           w = (size_t)PyArray_DIM(A, 3);
     tll_status st;
     Py_BEGIN_ALLOW_THREADS;
-    if (PyArray_TYPE(A) == NPY_FLOAT32)
-        st = tll_zerodce_tv_backward_f32((float *)PyArray_DATA(g), (const float *)PyArray_DATA(A), b, c, h, w, coef);
-    else
-        st = tll_zerodce_tv_backward_f64((double *)PyArray_DATA(g), (const double *)PyArray_DATA(A), b, c, h, w,
-                                         coef);
+    st = TLL_CALL_BY_DTYPE(A, tll_zerodce_tv_backward, PyArray_DATA(g), PyArray_DATA(A), d[0], d[1], d[2], d[3], coef);
     Py_END_ALLOW_THREADS;
-    if (st != TLL_OK)
-        return tll_raise_status(st, "zerodce_loss_tv_backward");
-    Py_RETURN_NONE;
+    return tll_none_or_raise(st, "zerodce_loss_tv_backward");
 }
 
 PyMethodDef tll_zerodce_loss_methods[] = {

@@ -110,10 +110,14 @@ static int stop_now(void *ctx)
 }
 
 /* A poll function that says stop ends the assignment with TLL_ERR_INTERRUPTED
-   (also when the work runs on several threads: only the caller's thread polls). */
+   (also when the work runs on several threads: only the caller's thread polls,
+   after TLL_POLL_WORK of its own work). Each pass is NA*(NG+1) = 32M units here,
+   so the caller's thread polls if it gets 1/8 of the blocks of either pass; with
+   8M units (NA = 20000) it needed half of them, which a loaded machine's
+   dynamic schedule often did not give it. */
 static void test_poll(void)
 {
-    enum { NA = 20000, NG = 400 };
+    enum { NA = 80000, NG = 400 };
     double *an = malloc(NA * 4 * sizeof(double)), *gt = malloc(NG * 4 * sizeof(double)), *mx = malloc(NA * sizeof(double));
     int64_t *out = malloc(NA * sizeof(int64_t));
     grid_boxes(an, NA, 4.0, 0);

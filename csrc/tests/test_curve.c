@@ -41,6 +41,19 @@ static double loss(const double *x, const double *A, const double *wo, const dou
     return s;
 }
 
+/* Central difference of loss() in the element *p (an element of x or A), restored after. */
+static double numeric_grad(double *p, const double *x, const double *A, const double *wo, const double *wh, size_t B,
+                           size_t H, size_t W, int n, int per, int h)
+{
+    const double eps = 1e-6, v = *p;
+    *p = v + eps;
+    double lp = loss(x, A, wo, wh, B, H, W, n, per, h);
+    *p = v - eps;
+    double lm = loss(x, A, wo, wh, B, H, W, n, per, h);
+    *p = v;
+    return (lp - lm) / (2 * eps);
+}
+
 static void test_forward(int per, int n, int h)
 {
     size_t B = 2, H = 3, W = 5, HW = H * W, maps = per ? (size_t)n : 1;
@@ -79,24 +92,13 @@ static void test_backward_fd(int per, int n, int h)
     double *wo = rand_buf(N, -1, 1), *wh = rand_buf(N, -1, 1);
     double *gx = malloc(N * sizeof(double)), *gA = malloc(NA * sizeof(double));
     CHECK(tll_curve_backward_f64(gx, gA, wo, wh, x, A, B, H, W, n, per, h) == TLL_OK);
-    const double eps = 1e-6;
     for (size_t i = 0; i < N; i++) {
-        double v = x[i];
-        x[i] = v + eps;
-        double lp = loss(x, A, wo, wh, B, H, W, n, per, h);
-        x[i] = v - eps;
-        double lm = loss(x, A, wo, wh, B, H, W, n, per, h);
-        x[i] = v;
-        CHECK_CLOSE(gx[i], (lp - lm) / (2 * eps), 1e-6);
+        double num = numeric_grad(x + i, x, A, wo, wh, B, H, W, n, per, h);
+        CHECK_CLOSE(gx[i], num, 1e-6);
     }
     for (size_t i = 0; i < NA; i++) {
-        double v = A[i];
-        A[i] = v + eps;
-        double lp = loss(x, A, wo, wh, B, H, W, n, per, h);
-        A[i] = v - eps;
-        double lm = loss(x, A, wo, wh, B, H, W, n, per, h);
-        A[i] = v;
-        CHECK_CLOSE(gA[i], (lp - lm) / (2 * eps), 1e-6);
+        double num = numeric_grad(A + i, x, A, wo, wh, B, H, W, n, per, h);
+        CHECK_CLOSE(gA[i], num, 1e-6);
     }
     /* NULL grad_half equals a zero grad_half; NULL grad_x leaves grad_A unchanged */
     double *zero = calloc(N, sizeof(double)), *gA1 = malloc(NA * sizeof(double)),
