@@ -189,6 +189,7 @@ def ensure_dark(root, dark=None, seed=0, exposure=None, noise="default", workers
 def train_enhancer(dark_root, detector, out, w_up, w_down, train_kwargs, verbose=True):
     """Train (or reuse) a Zero-DCE++ with :func:`tasklle.train.joint`; returns (model, info)."""
     from ..train.joint import joint, load_upstream, state_dict_sha256
+    from ..train.run import ResumeMismatch
 
     out = Path(out)
     det_hash = state_dict_sha256(detector) if (w_down > 0 and detector is not None) else None
@@ -204,9 +205,7 @@ def train_enhancer(dark_root, detector, out, w_up, w_down, train_kwargs, verbose
     try:
         res = joint(dark_root, detector if w_down > 0 else None, out, w_up=w_up, w_down=w_down, resume=True,
                     verbose=verbose, **train_kwargs)
-    except ValueError as e:
-        if not str(e).startswith("resume:"):
-            raise
+    except ResumeMismatch as e:
         # a checkpoint from other settings: this stage starts again
         if verbose:
             print(f"  {out}: {e}; starting this training again")

@@ -75,8 +75,8 @@ steps and at the end: model, optimiser, step, normaliser state), ``final.pt``
 (one row per step), ``log.json`` (config, summary and rows), ``loss.png``.
 """
 import copy
-import csv
 import hashlib
+import inspect
 import json
 import math
 import os
@@ -85,8 +85,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from .._alloc import with_fast_alloc
+from ..reference.zerodce_loss import DEFAULT_WEIGHTS
+from .run import (ResumeMismatch, RunFolder, all_mean, dist_env, finish_distributed, positive_count_reduce, read_csv,
+                  setup_distributed, write_csv)
 
 CHECKPOINT_FORMAT = "tasklle.joint/1"
 LOG_FIELDS = ["step", "epoch", "l_total", "l_up", "spa", "exp", "col", "tv", "l_down", "cls", "reg", "iou",
@@ -103,8 +107,6 @@ def state_dict_sha256(module):
     """SHA-256 over a module's state_dict (parameters and buffers, sorted by
     name; names, dtypes, shapes and raw bytes all enter). Equal hashes mean
     bit-identical weights."""
-    import torch
-
     h = hashlib.sha256()
     state = module.state_dict()
     for name in sorted(state):
@@ -176,8 +178,6 @@ def load_upstream(path_or_model=None, scale_factor=None):
     """A :class:`tasklle.models.ZeroDCEPP` from a module, a tasklle checkpoint
     (``final.pt`` / ``checkpoint.pt`` of this module or ``train_upstream``'s)
     or an official Zero-DCE++ state_dict (``Epoch99.pth``). Eval mode."""
-    import torch
-
     from ..models import ZeroDCEPP
 
     if path_or_model is None:
@@ -196,7 +196,6 @@ class _ResizeSquare:
         self.size = int(size)
 
     def __call__(self, item):
-        import torch
         import torch.nn.functional as F
 
         img = item["image"]
@@ -235,8 +234,6 @@ class _SampleStream:
         self._perm = None
 
     def index(self, position):
-        import torch
-
         epoch, k = divmod(position, self.n)
         if self._perm_epoch != epoch:
             g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
@@ -248,8 +245,6 @@ class _SampleStream:
 def _seeded_call(fn, item, seed):
     """Call fn(item) with python, numpy and torch global RNGs seeded by ``seed``,
     restoring the callers' RNG states afterwards (transforms draw from them)."""
-    import torch
-
     py_state, np_state = random.getstate(), np.random.get_state()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -323,8 +318,6 @@ class JointBatches:
         if self.transform is not None:
             s = (self.seed * 7_919 + position) % (2 ** 62)
             if self._takes_generator:
-                import torch
-
                 item = self.transform(item, generator=torch.Generator().manual_seed(s))
             else:  # a transform drawing from the global RNGs
                 item = _seeded_call(self.transform, item, s)
@@ -334,8 +327,6 @@ class JointBatches:
         return (step * self.batch_size * self.world_size) // self.stream.n
 
     def batch(self, step):
-        import torch
-
         first = (step * self.world_size + self.rank) * self.batch_size
         positions = list(range(first, first + self.batch_size))
         for p in positions:  # resolve permutations in order (cheap, keeps the cache simple)
@@ -419,66 +410,7 @@ def joint_losses(model, detector, images, targets, w_up=1.0, w_down=0.5, exposur
     return l_total, rec
 
 
-# --------------------------------------------------------------------------- distributed
-
-def _dist_env():
-    """(rank, world_size, local_rank) from torchrun's environment (1 process otherwise)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    return int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0"))
-
-
-def _dist_init(device):
-    import torch.distributed as dist
-
-    rank, world, local = _dist_env()
-    if world <= 1:
-        return rank, world, False
-    if not dist.is_initialized():
-        backend = os.environ.get("TASKLLE_DIST_BACKEND") or ("nccl" if device.type == "cuda" else "gloo")
-        dist.init_process_group(backend=backend)
-        return dist.get_rank(), dist.get_world_size(), True
-    return dist.get_rank(), dist.get_world_size(), False
-
-
-def _all_mean(values, device, world):
-    """Average a list of floats over processes (NaN-safe: NaN stays NaN)."""
-    if world <= 1:
-        return values
-    import torch
-    import torch.distributed as dist
-
-    t = torch.tensor(values, dtype=torch.float64, device=device)
-    dist.all_reduce(t)
-    return (t / world).tolist()
-
-
 # --------------------------------------------------------------------------- logging
-
-def _read_log(path, upto):
-    if not path.is_file():
-        return []
-    rows = []
-    with open(path, newline="") as f:
-        for r in csv.DictReader(f):
-            try:
-                step = int(r["step"])
-            except (KeyError, ValueError):
-                continue
-            if step <= upto:
-                rows.append({k: (int(v) if k in ("step", "epoch") else float(v)) for k, v in r.items()
-                             if k in LOG_FIELDS and v != ""})
-    return rows
-
-
-def _write_log_csv(path, rows):
-    from ..io import atomic_write
-
-    with atomic_write(path, "w") as f:
-        w = csv.DictWriter(f, fieldnames=LOG_FIELDS, extrasaction="ignore")
-        w.writeheader()
-        for r in rows:
-            w.writerow(r)
-
 
 def plot_losses(rows, path, title=None):
     """Loss curves (L_total, L_up with its weighted terms, L_down with its
@@ -497,8 +429,8 @@ def plot_losses(rows, path, title=None):
     axes[0].plot(steps, series("l_total"), color="k", lw=1)
     axes[0].set_title("L_total")
     axes[1].plot(steps, series("l_up"), color="k", lw=1.2, label="L_up")
-    for k, w in (("spa", 1), ("exp", 10), ("col", 5), ("tv", 1600)):
-        axes[1].plot(steps, [w * v for v in series(k)], lw=0.8, label=f"{w}*L_{k}" if w != 1 else f"L_{k}")
+    for k, w in DEFAULT_WEIGHTS.items():  # the weights L_up uses in joint training
+        axes[1].plot(steps, [w * v for v in series(k)], lw=0.8, label=f"{w:g}*L_{k}" if w != 1 else f"L_{k}")
     axes[1].set_title("L_up and its weighted terms")
     axes[1].legend(fontsize=7)
     if any(math.isfinite(v) for v in series("l_down")):
@@ -565,9 +497,7 @@ def joint(data, detector=None, out="runs/joint", *, w_up=1.0, w_down=0.5, steps=
         dict with 'model' (the trained ZeroDCEPP, eval mode), 'out', 'final',
         'rows' (the per-step log), 'steps', 'detector_sha256', 'seconds'.
     """
-    import torch
-
-    from ..io import load_checkpoint, save_checkpoint, write_json
+    from ..io import save_checkpoint, write_json
     from ..models import ZeroDCEPP
     from ..progress import progress
 
@@ -584,17 +514,16 @@ def joint(data, detector=None, out="runs/joint", *, w_up=1.0, w_down=0.5, steps=
 
     recipe, weight_decay, grad_clip = resolve_recipe(recipe, weight_decay, grad_clip)
 
-    _, world, local_rank = _dist_env()
+    _, world, local_rank = dist_env()
     if device is None:
         # CUDA when present (one GPU per process under torchrun), else CPU.
         use_cuda = torch.cuda.is_available() and os.environ.get("TASKLLE_DEVICE", "") != "cpu"
         device = f"cuda:{local_rank if world > 1 else 0}" if use_cuda else "cpu"
     device = torch.device(device)
-    rank, world, own_group = _dist_init(device)
+    rank, world, _, own_group = setup_distributed(device)
     main = rank == 0
     out = Path(out)
-    if main:
-        out.mkdir(parents=True, exist_ok=True)
+    run = RunFolder(out, "joint", main=main)
 
     # ---- detector: frozen, hashed
     det = None
@@ -639,57 +568,37 @@ def joint(data, detector=None, out="runs/joint", *, w_up=1.0, w_down=0.5, steps=
     normaliser = RunningRatio(ema_decay) if normalise == "running-ratio" else None
     start = 0
     rows = []
-    ckpt_path = out / "checkpoint.pt"
-    if resume and ckpt_path.is_file():
-        ck = load_checkpoint(ckpt_path, map_location=device)
-        if ck.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(f"{ckpt_path}: not a joint-training checkpoint")
-        for k in _RESUME_KEYS:
-            if ck["config"].get(k) != config.get(k):
-                raise ValueError(f"resume: {k} differs from the checkpoint ({config.get(k)!r} vs "
-                                 f"{ck['config'].get(k)!r}); use another --out or the same settings")
-        if det_hash is not None and ck["config"].get("detector_sha256") not in (None, det_hash):
-            raise ValueError("resume: the detector differs from the one the checkpoint was trained with")
+    ck = run.open(config, _RESUME_KEYS, resume, map_location=device)
+    if ck is not None:
+        if det_hash is not None and ck["run"]["settings"].get("detector_sha256") not in (None, det_hash):
+            raise ResumeMismatch("resume: the detector differs from the one the checkpoint was trained with")
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         if normaliser is not None and ck.get("normaliser"):
             normaliser.load_state_dict(ck["normaliser"])
         start = int(ck["step"])
         if start > steps:
-            raise ValueError(f"resume: {ckpt_path} is at step {start}, beyond steps={steps}")
+            raise ResumeMismatch(f"resume: {run.checkpoint} is at step {start}, beyond steps={steps}")
         if main:
-            rows = _read_log(out / "log.csv", start)
+            rows = read_csv(out / "log.csv", LOG_FIELDS, upto=start)
             if verbose:
                 print(f"resuming {out} at step {start}/{steps}")
     ddp_model = model
-    loss_kwargs = None
     if world > 1:
-        import inspect
-
-        import torch.distributed as dist
         from torch.nn.parallel import DistributedDataParallel as DDP
 
         ddp_model = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
-        if det is not None and "num_pos_reduce" in inspect.signature(det.loss).parameters:
-            # TinaFace divides by the number of positives: averaging that
-            # normaliser over processes makes N processes on N shards give the
-            # gradient of one process on the whole batch.
-            def num_pos_reduce(n):
-                t = torch.tensor([float(n)], dtype=torch.float64, device=device)
-                dist.all_reduce(t)
-                return float(t.item()) / world
-
-            loss_kwargs = {"num_pos_reduce": num_pos_reduce}
+    loss_kwargs = None
+    if det is not None and world > 1 and "num_pos_reduce" in inspect.signature(det.loss).parameters:
+        loss_kwargs = {"num_pos_reduce": positive_count_reduce(device, world)}
 
     def save(step):
         if not main:
             return
-        save_checkpoint(ckpt_path, {
-            "format": CHECKPOINT_FORMAT, "step": step, "config": config,
-            "model": model.state_dict(), "optimizer": opt.state_dict(),
-            "normaliser": normaliser.state_dict() if normaliser is not None else None,
-        })
-        _write_log_csv(out / "log.csv", rows)
+        run.save({"format": CHECKPOINT_FORMAT, "step": step, "config": config,
+                  "model": model.state_dict(), "optimizer": opt.state_dict(),
+                  "normaliser": normaliser.state_dict() if normaliser is not None else None})
+        write_csv(out / "log.csv", rows, LOG_FIELDS)
 
     t_start = time.perf_counter()
     bar = progress(total=steps, initial=start, desc=f"joint {w_up:g}:{w_down:g}", leave=False,
@@ -706,7 +615,7 @@ def joint(data, detector=None, out="runs/joint", *, w_up=1.0, w_down=0.5, steps=
                 # r includes this step's values: compute the losses first, then scale.
                 l_total, rec = joint_losses(ddp_model, det, images, targets, w_up, w_down, exposure, 1.0,
                                             loss_kwargs)
-                up, down = _all_mean([rec["l_up"], rec["l_down"]], device, world)
+                up, down = all_mean([rec["l_up"], rec["l_down"]], device, world)
                 ratio = normaliser.update(up, down)
                 l_total = w_up * rec["_l_up"] + (w_down * ratio) * rec["_l_down"]
                 rec["l_total"] = float(l_total.detach())
@@ -723,7 +632,7 @@ def joint(data, detector=None, out="runs/joint", *, w_up=1.0, w_down=0.5, steps=
                                                            if p.grad is not None]))
             opt.step()
             keys = ["l_total", "l_up", "spa", "exp", "col", "tv", "l_down", "cls", "reg", "iou"]
-            vals = _all_mean([rec[k] for k in keys], device, world)
+            vals = all_mean([rec[k] for k in keys], device, world)
             row = dict(zip(keys, vals))
             row.update(step=step + 1, epoch=loader.epoch_of(step), ratio=float(ratio), grad_norm=float(gn),
                        lr=float(lr), seconds=time.perf_counter() - t0)
@@ -765,11 +674,8 @@ def joint(data, detector=None, out="runs/joint", *, w_up=1.0, w_down=0.5, steps=
                   + f" -> {final}")
     else:
         seconds = time.perf_counter() - t_start
-    if world > 1 and own_group:
-        import torch.distributed as dist
-
-        dist.barrier()
-        dist.destroy_process_group()
+    if own_group:
+        finish_distributed(world, own_group)
     model.eval()
     return {"model": model, "out": out, "final": final, "rows": rows, "steps": steps,
             "detector_sha256": det_hash, "seconds": seconds, "config": config}
@@ -806,4 +712,4 @@ def read_log(out):
     if (out / "log.json").is_file():
         rows = json.loads((out / "log.json").read_text())["rows"]
         return [{k: float("nan") if v is None else v for k, v in r.items()} for r in rows]
-    return _read_log(out / "log.csv", 1 << 62)
+    return read_csv(out / "log.csv", LOG_FIELDS)
