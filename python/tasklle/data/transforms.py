@@ -386,3 +386,33 @@ class TestTransform:
         out["scale_factor"] = (nw / w, nh / h)
         return out
 
+
+class ResizeSquare:
+    """Squash an item to (size, size) and scale its boxes (Zero-DCE's resize)."""
+
+    def __init__(self, size):
+        self.size = int(size)
+
+    def __call__(self, item):
+        img = item["image"]
+        _, h, w = img.shape
+        out = dict(item)
+        out["image"] = F.interpolate(img[None], size=(self.size, self.size), mode="bilinear",
+                                     align_corners=False, antialias=True)[0].clamp_(0, 1)
+        boxes = torch.as_tensor(item["boxes"], dtype=torch.float32).reshape(-1, 4).clone()
+        boxes[:, 0::2] *= self.size / w
+        boxes[:, 1::2] *= self.size / h
+        out["boxes"] = boxes
+        return out
+
+
+def make_transform(crop, image_size):
+    """The fixed-size transform of joint training: 'random' (the detector's
+    training crop and flip, no photometric distortion: the low-light
+    statistics are what the enhancer must learn) or 'resize' (``ResizeSquare``)."""
+    if crop == "resize":
+        return ResizeSquare(image_size)
+    if crop != "random":
+        raise ValueError(f"crop must be 'random' or 'resize', got {crop!r}")
+    # The detector's own training crop and flip, without its photometric distortion.
+    return TrainTransform(size=image_size, photometric=False)

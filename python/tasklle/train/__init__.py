@@ -12,7 +12,7 @@ __getattr__, __dir__ = lazy_module(__name__, {
     "train_upstream": ".upstream",
     "train_darkener": ".darkener",
     "train_detector": ".detector",
-    "JointBatches": ".joint",
+    "JointBatches": "..data.sampling",
     "make_transform": ".joint",
     "joint_losses": ".joint",
     "state_dict_sha256": ".joint",

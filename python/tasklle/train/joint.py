@@ -62,7 +62,7 @@ photometric distortion (the low-light statistics are what the enhancer must
 learn); ``crop='resize'`` squashes the whole image to ``image_size`` square
 (Zero-DCE's own recipe) and scales the boxes.
 
-Determinism: the sample order is a permutation per epoch drawn from
+Determinism (:mod:`tasklle.data.sampling`): the sample order is a permutation per epoch drawn from
 ``seed``; the random crop of sample position ``p`` is drawn from its own seed
 ``(seed, p)``. So a run is reproducible, a resumed run continues exactly as an
 uninterrupted one, and the samples seen do not depend on the number of data
@@ -80,15 +80,15 @@ import inspect
 import json
 import math
 import os
-import random
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from .._alloc import with_fast_alloc
 from ..reference.zerodce_loss import DEFAULT_WEIGHTS
+from ..data.sampling import JointBatches, open_dataset
+from ..data.transforms import make_transform  # noqa: F401  (public here: tasklle.train.make_transform)
 from .run import (ResumeMismatch, RunFolder, all_mean, dist_env, finish_distributed, positive_count_reduce, read_csv,
                   setup_distributed, write_csv)
 
@@ -185,192 +185,6 @@ def load_upstream(path_or_model=None, scale_factor=None):
     if isinstance(path_or_model, torch.nn.Module):
         return path_or_model
     return ZeroDCEPP.load(path_or_model, scale_factor=scale_factor)
-
-
-# --------------------------------------------------------------------------- data
-
-class _ResizeSquare:
-    """Squash an item to (size, size) and scale its boxes (Zero-DCE's resize)."""
-
-    def __init__(self, size):
-        self.size = int(size)
-
-    def __call__(self, item):
-        import torch.nn.functional as F
-
-        img = item["image"]
-        _, h, w = img.shape
-        out = dict(item)
-        out["image"] = F.interpolate(img[None], size=(self.size, self.size), mode="bilinear",
-                                     align_corners=False, antialias=True)[0].clamp_(0, 1)
-        boxes = torch.as_tensor(item["boxes"], dtype=torch.float32).reshape(-1, 4).clone()
-        boxes[:, 0::2] *= self.size / w
-        boxes[:, 1::2] *= self.size / h
-        out["boxes"] = boxes
-        return out
-
-
-def make_transform(crop, image_size):
-    """The fixed-size transform for joint training (see module docstring)."""
-    if crop == "resize":
-        return _ResizeSquare(image_size)
-    if crop != "random":
-        raise ValueError(f"crop must be 'random' or 'resize', got {crop!r}")
-    from ..data import transforms as T
-
-    # The detector's own training crop and flip, without its photometric distortion.
-    return T.TrainTransform(size=image_size, photometric=False)
-
-
-class _SampleStream:
-    """Deterministic infinite stream of (epoch, sample position, dataset index)."""
-
-    def __init__(self, n, seed):
-        if n <= 0:
-            raise ValueError("data: the dataset is empty")
-        self.n = n
-        self.seed = seed
-        self._perm_epoch = None
-        self._perm = None
-
-    def index(self, position):
-        epoch, k = divmod(position, self.n)
-        if self._perm_epoch != epoch:
-            g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-            self._perm = torch.randperm(self.n, generator=g).tolist()
-            self._perm_epoch = epoch
-        return epoch, self._perm[k]
-
-
-def _seeded_call(fn, item, seed):
-    """Call fn(item) with python, numpy and torch global RNGs seeded by ``seed``,
-    restoring the callers' RNG states afterwards (transforms draw from them)."""
-    py_state, np_state = random.getstate(), np.random.get_state()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        random.seed(seed)
-        np.random.seed(seed % (2 ** 32))
-        try:
-            return fn(item)
-        finally:
-            random.setstate(py_state)
-            np.random.set_state(np_state)
-
-
-def _accepts_generator(fn):
-    import inspect
-
-    if fn is None:
-        return False
-    try:
-        return "generator" in inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
-
-
-class JointBatches:
-    """The batches joint training sees: ``batch(step)`` -> ``(images, targets)``.
-
-    ``images`` is a (batch_size, 3, S, S) float32 tensor in [0, 1] (S: the
-    transform's size); ``targets`` a list of ``{'boxes': (N, 4) x1 y1 x2 y2,
-    'ignore': (N,) bool}``, the form ``TinaFace.loss`` takes. The batch of a
-    step depends only on (seed, step, rank): samples in a per-epoch seeded
-    permutation, each cropped with its own seed (see the module docstring), so
-    a notebook sees exactly what :func:`joint` trains on.
-
-    Args:
-        dataset: map-style dataset of item dicts (``'image'``, ``'boxes'``, ``'ignore'``).
-        transform: makes items one size (:func:`make_transform`); None: as they are.
-        batch_size: images per step per process.
-        seed: the sample order and crops.
-        rank, world_size: this process among ``world_size`` (torchrun).
-        num_workers: threads loading items (0: in the caller's thread).
-
-    Example:
-        >>> batches = JointBatches.from_data(tasklle.data.builtin(), image_size=96, batch_size=2)
-        >>> images, targets = batches.batch(0)
-        >>> images.shape
-        torch.Size([2, 3, 96, 96])
-    """
-
-    def __init__(self, dataset, transform, batch_size, seed, rank=0, world_size=1, num_workers=0):
-        self.dataset = dataset
-        self.transform = transform
-        self.batch_size = batch_size
-        self.seed = seed
-        self.rank = rank
-        self.world_size = world_size
-        self.stream = _SampleStream(len(dataset), seed)
-        self.num_workers = num_workers
-        self._pool = None
-        self._takes_generator = _accepts_generator(transform)
-
-    @classmethod
-    def from_data(cls, data, image_size=640, batch_size=4, crop="random", split="train", seed=0):
-        """The batches :func:`joint` makes from ``data`` (a WIDER-format root or a
-        dataset) with the same ``image_size``, ``batch_size``, ``crop``, ``split``, ``seed``."""
-        dataset, _ = _open_dataset(data, split)
-        return cls(dataset, make_transform(crop, image_size), batch_size, seed)
-
-    def _item(self, position):
-        _, idx = self.stream.index(position)
-        item = self.dataset[idx]
-        if self.transform is not None:
-            s = (self.seed * 7_919 + position) % (2 ** 62)
-            if self._takes_generator:
-                item = self.transform(item, generator=torch.Generator().manual_seed(s))
-            else:  # a transform drawing from the global RNGs
-                item = _seeded_call(self.transform, item, s)
-        return item
-
-    def epoch_of(self, step):
-        return (step * self.batch_size * self.world_size) // self.stream.n
-
-    def batch(self, step):
-        first = (step * self.world_size + self.rank) * self.batch_size
-        positions = list(range(first, first + self.batch_size))
-        for p in positions:  # resolve permutations in order (cheap, keeps the cache simple)
-            self.stream.index(p)
-        if self.num_workers > 0:
-            if self._pool is None:
-                from concurrent.futures import ThreadPoolExecutor
-
-                self._pool = ThreadPoolExecutor(self.num_workers)
-            items = list(self._pool.map(self._item, positions))
-        else:
-            items = [self._item(p) for p in positions]
-        images = []
-        targets = []
-        for p, it in zip(positions, items):
-            img = torch.as_tensor(it["image"], dtype=torch.float32)
-            if images and img.shape != images[0].shape:
-                raise ValueError(f"data: items have different sizes {tuple(img.shape)} vs {tuple(images[0].shape)} "
-                                 "after the transform; use crop='random' or 'resize'")
-            images.append(img)
-            boxes = torch.as_tensor(it["boxes"], dtype=torch.float32).reshape(-1, 4)
-            ignore = it.get("ignore")
-            ignore = (torch.zeros(len(boxes), dtype=torch.bool) if ignore is None
-                      else torch.as_tensor(ignore, dtype=torch.bool).reshape(-1))
-            targets.append({"boxes": boxes, "ignore": ignore})
-        return torch.stack(images), targets
-
-    def close(self):
-        if self._pool is not None:
-            self._pool.shutdown()
-            self._pool = None
-
-
-def _open_dataset(data, split):
-    if isinstance(data, (str, os.PathLike)):
-        from ..data import WiderFace
-
-        root = Path(data)
-        if not root.is_dir():
-            raise FileNotFoundError(f"data: folder not found: {root}")
-        return WiderFace(root, split=split, transform=None), str(root)
-    if not hasattr(data, "__getitem__") or not hasattr(data, "__len__"):
-        raise TypeError(f"data must be a WIDER-format root or a map-style dataset, got {type(data).__name__}")
-    return data, type(data).__name__
 
 
 # --------------------------------------------------------------------------- one step
@@ -541,7 +355,7 @@ def joint(data, detector=None, out="runs/joint", *, w_up=1.0, w_down=0.5, steps=
         det_hash = state_dict_sha256(det)
 
     # ---- data
-    dataset, data_name = _open_dataset(data, split)
+    dataset, data_name = open_dataset(data, split)
     transform = make_transform(crop, image_size)
     loader = JointBatches(dataset, transform, batch_size, seed, rank, world, num_workers)
 

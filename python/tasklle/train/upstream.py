@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from .._alloc import with_fast_alloc
+from ..data.sampling import epoch_order
 from ..io import ImageReadError, atomic_write, list_images, read_image, save_checkpoint, write_json
 from ..progress import progress as _progress
 from .run import RunFolder, check_float as _check_float, check_int as _check_int, write_csv
@@ -73,12 +74,6 @@ def _collate(items):
     imgs = [im for im, _ in items if im is not None]
     bad = [k for im, k in items if im is None]
     return (torch.stack(imgs) if imgs else None), bad
-
-
-def _epoch_order(n, seed, epoch):
-    """The shuffled order of epoch ``epoch``: a function of (seed, epoch) only, so resuming needs no RNG state."""
-    g = torch.Generator().manual_seed(int(seed) * 1_000_003 + int(epoch))
-    return torch.randperm(n, generator=g).tolist()
 
 
 def _make_model(name, scale_factor):
@@ -259,7 +254,7 @@ def train_upstream(data, out, model="zero-dce++", epochs=1, batch_size=8, image_
     try:
         while step < stop_at:
             epoch, pos = divmod(step, steps_per_epoch)
-            order = _epoch_order(len(paths), seed, epoch)
+            order = epoch_order(len(paths), seed, epoch)
             batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
             n_batches = min(len(batches), pos + (stop_at - step))
             loader = torch.utils.data.DataLoader(dataset, batch_sampler=batches[pos:n_batches],
