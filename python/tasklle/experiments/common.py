@@ -8,34 +8,20 @@ settings skips the stage, a rerun with different settings redoes it.
 """
 import hashlib
 import json
-import math
 import os
 import time
 from pathlib import Path
 
-import numpy as np
+
+from ..io import json_safe
 
 
 GROUPS = ("low-light", "zero-dce++", "joint", "original")
 SETTINGS = ("easy", "medium", "hard")
 
 
-def clean_json(obj):
-    """NaN/inf -> None, numpy scalars -> Python, tuples -> lists, paths -> str (strict JSON)."""
-    if isinstance(obj, dict):
-        return {str(k): clean_json(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [clean_json(v) for v in obj]
-    if isinstance(obj, (np.floating, float)):
-        v = float(obj)
-        return v if math.isfinite(v) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.ndarray):
-        return clean_json(obj.tolist())
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
+# one converter for every JSON file (the stage keys hash its output)
+clean_json = json_safe
 
 
 def settings_key(settings):

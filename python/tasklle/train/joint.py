@@ -477,8 +477,8 @@ def joint(data, detector=None, out="runs/joint", *, w_up=1.0, w_down=0.5, steps=
                                 "scale_factor": scale_factor, "config": config, "model": model.state_dict()})
         seconds = time.perf_counter() - t_start
         summary = _summary(rows)
-        write_json(out / "log.json", _json_safe({"config": config, "summary": summary, "detector_sha256_after":
-                                                 det_hash, "fields": LOG_FIELDS, "rows": rows}))
+        write_json(out / "log.json", {"config": config, "summary": summary, "detector_sha256_after": det_hash,
+                                    "fields": LOG_FIELDS, "rows": rows})
         if plot and rows:
             plot_losses(rows, out / "loss.png", title=f"joint training W_up:W_down = {w_up:g}:{w_down:g}")
         if verbose:
@@ -507,17 +507,6 @@ def _summary(rows, window=20):
     keys = ["l_total", "l_up", "spa", "exp", "col", "tv", "l_down", "cls", "reg", "iou", "ratio", "seconds"]
     return {"first": {k: mean(rows[:window], k) for k in keys}, "last": {k: mean(rows[-window:], k) for k in keys},
             "steps": rows[-1]["step"]}
-
-
-def _json_safe(obj):
-    """NaN/inf -> None so log.json is strict JSON (NaN marks 'not computed', e.g. L_down at W_down 0)."""
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
 
 
 def read_log(out):
