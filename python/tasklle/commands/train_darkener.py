@@ -1,11 +1,7 @@
 """``tasklle train-darkener``: train the exposure-conditioned darkener (EC-Zero-DCE), zero-reference."""
 
 
-from ._args import module_constant, signature_defaults
-
-
 def register(subparsers):
-    D = signature_defaults("tasklle.train.darkener", "train_darkener")  # the function's defaults are the command's
     p = subparsers.add_parser(
         "train-darkener", help="train the exposure-conditioned darkener (EC-Zero-DCE)",
         description="Zero-reference training of ECZeroDCE: each crop gets E ~ U(LO, HI); loss = spatial "
@@ -13,18 +9,25 @@ def register(subparsers):
                     "--data builtin uses photographs shipped with scikit-image and scikit-learn (held-out ones "
                     "measure fidelity at the end, OUT/fidelity.json). Writes OUT/checkpoint.pt (atomic, every "
                     "--checkpoint-every steps), OUT/log.jsonl and OUT/ec_zero_dce.pt; --resume continues.")
+    from ._args import module_constant, signature_defaults
+
+    D = signature_defaults("tasklle.train.darkener", "train_darkener")  # one source: the function's defaults
     p.add_argument("--data", required=True, help="'builtin' or a folder of images (searched recursively)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--epochs", type=int, default=D["epochs"], help=f"epochs (default {D['epochs']})")
     p.add_argument("--steps-per-epoch", type=int, default=D["steps_per_epoch"],
                    help=f"steps per epoch (default {D['steps_per_epoch']}; 0: one pass over the images)")
-    p.add_argument("--batch-size", type=int, default=D["batch_size"], help=f"crops per step (default {D['batch_size']})")
-    p.add_argument("--image-size", type=int, default=D["image_size"], help=f"crop side in pixels (default {D['image_size']})")
+    p.add_argument("--batch-size", type=int, default=D["batch_size"],
+                   help=f"crops per step (default {D['batch_size']})")
+    p.add_argument("--image-size", type=int, default=D["image_size"],
+                   help=f"crop side in pixels (default {D['image_size']})")
     p.add_argument("--exposure-range", type=float, nargs=2, default=D["exposure_range"], metavar=("LO", "HI"),
                    help="E ~ U(LO, HI) per crop (default {:g} {:g})".format(*D["exposure_range"]))
-    p.add_argument("--lr", type=float, default=D["lr"], help=f"Adam learning rate, cosine-decayed to lr/10 ({D['lr']:g})")
+    p.add_argument("--lr", type=float, default=D["lr"],
+                   help=f"Adam learning rate, cosine-decayed to lr/10 ({D['lr']:g})")
     p.add_argument("--seed", type=int, default=D["seed"], help=f"seed (default {D['seed']})")
-    p.add_argument("--checkpoint-every", type=int, default=D["checkpoint_every"], help=f"steps between checkpoints ({D['checkpoint_every']})")
+    p.add_argument("--checkpoint-every", type=int, default=D["checkpoint_every"],
+                   help=f"steps between checkpoints ({D['checkpoint_every']})")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     for term, default in module_constant("tasklle.train.darkener", "DEFAULT_WEIGHTS").items():
         p.add_argument(f"--w-{term}", type=float, default=default, help=f"weight of L_{term} (default {default:g})")

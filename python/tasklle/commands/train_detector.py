@@ -3,21 +3,22 @@ WIDER-format tree. Under ``torchrun --nproc_per_node N -m tasklle
 train-detector ...`` it trains data-parallel (gloo on CPU, NCCL on GPU)."""
 
 
-from ._args import signature_defaults
-
-
 def register(subparsers):
-    D = signature_defaults("tasklle.train.detector", "train_detector")  # the function's defaults are the command's
     p = subparsers.add_parser(
         "train-detector", help="train the TinaFace face detector on a WIDER-format tree",
         description="Train TinaFace (REFERENCE §4 train pipeline: square crop, photometric distortion, flip, "
                     "resize). Writes OUT/checkpoint.pt (resumable), OUT/detector.pt and OUT/loss_log.json. "
                     "Run under torchrun for data-parallel training.")
+    from ._args import signature_defaults
+
+    D = signature_defaults("tasklle.train.detector", "train_detector")  # one source: the function's defaults
     p.add_argument("--data", required=True, help="WIDER-format root (WIDER_train/images, wider_face_split)")
     p.add_argument("--out", default=D["out"], help=f"output folder (default: {D['out']})")
-    p.add_argument("--config", choices=["lite", "full"], default=D["config"], help=f"model size (default: {D['config']})")
+    p.add_argument("--config", choices=["lite", "full"], default=D["config"],
+                   help=f"model size (default: {D['config']})")
     p.add_argument("--epochs", type=int, default=D["epochs"])
-    p.add_argument("--batch-size", type=int, default=D["batch_size"], help=f"images per process (default: {D['batch_size']})")
+    p.add_argument("--batch-size", type=int, default=D["batch_size"],
+                   help=f"images per process (default: {D['batch_size']})")
     p.add_argument("--lr", type=float, default=D["lr"],
                    help="learning rate (default: SGD 3.75e-3 per 12 images of total batch; Adam 1e-3)")
     p.add_argument("--optimizer", choices=["sgd", "adam"], default=D["optimizer"])
@@ -25,11 +26,13 @@ def register(subparsers):
     p.add_argument("--schedule", choices=["cosine", "step", "constant"], default=D["schedule"])
     p.add_argument("--restart-period", type=int, default=D["restart_period"],
                    help="cosine restart period in epochs (vedadet: 30; default: none)")
-    p.add_argument("--step-epochs", type=int, nargs="+", default=D["step_epochs"], help="epochs where 'step' divides lr by 10")
+    p.add_argument("--step-epochs", type=int, nargs="+", default=D["step_epochs"],
+                   help="epochs where 'step' divides lr by 10")
     p.add_argument("--min-lr-ratio", type=float, default=D["min_lr_ratio"])
     p.add_argument("--warmup-iters", type=int, default=D["warmup_iters"])
     p.add_argument("--warmup-ratio", type=float, default=D["warmup_ratio"])
-    p.add_argument("--image-size", type=int, default=D["image_size"], help=f"training side (default: {D['image_size']})")
+    p.add_argument("--image-size", type=int, default=D["image_size"],
+                   help=f"training side (default: {D['image_size']})")
     p.add_argument("--workers", type=int, default=D["workers"], help=f"DataLoader workers (default: {D['workers']})")
     p.add_argument("--seed", type=int, default=D["seed"])
     p.add_argument("--checkpoint-every", type=int, default=D["checkpoint_every"], help="epochs between checkpoints")

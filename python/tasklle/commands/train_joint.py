@@ -5,17 +5,16 @@ Single process, or DDP with ``torchrun --nproc_per_node N -m tasklle train-joint
 """
 
 
-from ._args import add_recipe_args, signature_defaults
-
-
 def register(subparsers):
-    D = signature_defaults("tasklle.train.joint", "joint")  # the function's defaults are the command's
     p = subparsers.add_parser(
         "train-joint", help="train Zero-DCE++ jointly with a frozen detector's loss",
         description="Train the Zero-DCE++ enhancer on a darkened WIDER-format tree with "
                     "L_total = W_up*L_up + W_down*L_down, L_down being the frozen detector's training loss on "
                     "the enhanced images (the detector is checked bit-identical afterwards). W_down 0 trains "
                     "with L_up only. Writes checkpoint.pt, final.pt, log.csv, log.json and loss.png to --out.")
+    from ._args import add_recipe_args, signature_defaults
+
+    D = signature_defaults("tasklle.train.joint", "joint")  # one source: the function's defaults
     p.add_argument("--data", required=True, help="darkened WIDER-format root (images dark, boxes from annotations)")
     p.add_argument("--split", default=D["split"], choices=("train", "val"))
     g = p.add_mutually_exclusive_group()
@@ -27,14 +26,18 @@ def register(subparsers):
     p.add_argument("--w-down", type=float, default=D["w_down"], help=f"W_down (default {D['w_down']:g}; 0 = L_up only)")
     p.add_argument("--normalise", default=D["normalise"], choices=("none", "running-ratio"),
                    help="L_down normalisation: none, or scaled by the detached ratio EMA(L_up)/EMA(L_down)")
-    p.add_argument("--ema-decay", type=float, default=D["ema_decay"], help=f"decay of the running averages ({D['ema_decay']:g})")
+    p.add_argument("--ema-decay", type=float, default=D["ema_decay"],
+                   help=f"decay of the running averages ({D['ema_decay']:g})")
     p.add_argument("--steps", type=int, default=D["steps"], help=f"optimiser steps in total ({D['steps']})")
-    p.add_argument("--batch-size", type=int, default=D["batch_size"], help=f"images per step per process ({D['batch_size']})")
+    p.add_argument("--batch-size", type=int, default=D["batch_size"],
+                   help=f"images per step per process ({D['batch_size']})")
     p.add_argument("--lr", type=float, default=D["lr"])
     add_recipe_args(p)
-    p.add_argument("--image-size", type=int, default=D["image_size"], help=f"side of the square training crops ({D['image_size']})")
+    p.add_argument("--image-size", type=int, default=D["image_size"],
+                   help=f"side of the square training crops ({D['image_size']})")
     p.add_argument("--crop", default=D["crop"], choices=("random", "resize"))
-    p.add_argument("--exposure", type=float, default=D["exposure"], help=f"exposure target E of L_exp ({D['exposure']:g})")
+    p.add_argument("--exposure", type=float, default=D["exposure"],
+                   help=f"exposure target E of L_exp ({D['exposure']:g})")
     p.add_argument("--upstream", default=None, help="start from this Zero-DCE++ checkpoint (ours or official); "
                                                     "default: from scratch, conv weights ~ N(0, 0.02) as the report")
     p.add_argument("--seed", type=int, default=D["seed"])
