@@ -27,8 +27,9 @@ def signature_defaults(module, function):
     raise LookupError(f"{module} has no function {function}")
 
 
-def add_recipe_args(p):
-    """--recipe, --weight-decay, --grad-clip (``tasklle.train.recipes``)."""
+def add_optimiser_args(p, defaults):
+    """--lr (default from ``defaults``), --recipe, --weight-decay, --grad-clip (``tasklle.train.recipes``)."""
+    p.add_argument("--lr", type=float, default=defaults["lr"], help=f"Adam learning rate ({defaults['lr']:g})")
     p.add_argument("--recipe", default="method", choices=("method", "zero-dce++"),
                    help="optimiser recipe: method = the report's Adam with default parameters (no weight decay, "
                         "no clipping; default); zero-dce++ = the official Zero-DCE++ script's weight decay 1e-4 "

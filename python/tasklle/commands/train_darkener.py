@@ -1,7 +1,9 @@
 """``tasklle train-darkener``: train the exposure-conditioned darkener (EC-Zero-DCE), zero-reference."""
+from ._args import module_constant, signature_defaults
 
 
 def register(subparsers):
+    D = signature_defaults("tasklle.train.darkener", "train_darkener")  # one source: the function's defaults
     p = subparsers.add_parser(
         "train-darkener", help="train the exposure-conditioned darkener (EC-Zero-DCE)",
         description="Zero-reference training of ECZeroDCE: each crop gets E ~ U(LO, HI); loss = spatial "
@@ -9,9 +11,6 @@ def register(subparsers):
                     "--data builtin uses photographs shipped with scikit-image and scikit-learn (held-out ones "
                     "measure fidelity at the end, OUT/fidelity.json). Writes OUT/checkpoint.pt (atomic, every "
                     "--checkpoint-every steps), OUT/log.jsonl and OUT/ec_zero_dce.pt; --resume continues.")
-    from ._args import module_constant, signature_defaults
-
-    D = signature_defaults("tasklle.train.darkener", "train_darkener")  # one source: the function's defaults
     p.add_argument("--data", required=True, help="'builtin' or a folder of images (searched recursively)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--epochs", type=int, default=D["epochs"], help=f"epochs (default {D['epochs']})")

@@ -12,7 +12,7 @@ def register(subparsers):
                     "L_total = W_up*L_up + W_down*L_down, L_down being the frozen detector's training loss on "
                     "the enhanced images (the detector is checked bit-identical afterwards). W_down 0 trains "
                     "with L_up only. Writes checkpoint.pt, final.pt, log.csv, log.json and loss.png to --out.")
-    from ._args import add_recipe_args, signature_defaults
+    from ._args import add_optimiser_args, signature_defaults
 
     D = signature_defaults("tasklle.train.joint", "joint")  # one source: the function's defaults
     p.add_argument("--data", required=True, help="darkened WIDER-format root (images dark, boxes from annotations)")
@@ -31,8 +31,7 @@ def register(subparsers):
     p.add_argument("--steps", type=int, default=D["steps"], help=f"optimiser steps in total ({D['steps']})")
     p.add_argument("--batch-size", type=int, default=D["batch_size"],
                    help=f"images per step per process ({D['batch_size']})")
-    p.add_argument("--lr", type=float, default=D["lr"])
-    add_recipe_args(p)
+    add_optimiser_args(p, D)
     p.add_argument("--image-size", type=int, default=D["image_size"],
                    help=f"side of the square training crops ({D['image_size']})")
     p.add_argument("--crop", default=D["crop"], choices=("random", "resize"))

@@ -13,7 +13,7 @@ def register(subparsers):
                     "below --data (unreadable files are reported and skipped). Writes checkpoint.pt (every "
                     "--checkpoint-every steps, on Ctrl-C and at the end), final.pt, log.csv, loss_curve.png and "
                     "summary.json to --out; --resume continues exactly where a checkpoint left off.")
-    from ._args import add_recipe_args, signature_defaults
+    from ._args import add_optimiser_args, signature_defaults
 
     D = signature_defaults("tasklle.train.upstream", "train_upstream")  # one source: the function's defaults
     p.add_argument("--data", required=True, help="folder of images (searched recursively) or one image")
@@ -25,8 +25,7 @@ def register(subparsers):
                    help=f"images per step ({D['batch_size']}, the official)")
     p.add_argument("--image-size", type=int, default=D["image_size"],
                    help=f"side of the square images ({D['image_size']}, the official)")
-    p.add_argument("--lr", type=float, default=D["lr"])
-    add_recipe_args(p)
+    add_optimiser_args(p, D)
     p.add_argument("--scale-factor", type=float, default=D["scale_factor"],
                    help=f"Zero-DCE++ scale factor ({D['scale_factor']}, the official training's)")
     p.add_argument("--exposure", type=float, default=D["exposure"],
