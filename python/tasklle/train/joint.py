@@ -77,7 +77,6 @@ steps and at the end: model, optimiser, step, normaliser state), ``final.pt``
 import copy
 import hashlib
 import inspect
-import json
 import math
 import os
 import time
@@ -86,15 +85,18 @@ from pathlib import Path
 import torch
 
 from .._alloc import with_fast_alloc
-from ..reference.zerodce_loss import DEFAULT_WEIGHTS
+from ..io import save_checkpoint, write_json
+from ..models import ZeroDCEPP
+from ..models.shipped import load_detector
+from ..progress import progress
 from ..data.sampling import JointBatches, open_dataset
 from ..data.transforms import make_transform  # noqa: F401  (public here: tasklle.train.make_transform)
-from .run import (ResumeMismatch, RunFolder, all_mean, dist_env, finish_distributed, positive_count_reduce, read_csv,
-                  setup_distributed, write_csv)
+from .joint_log import LOG_FIELDS, plot_losses, read_log, summary as _summary  # noqa: F401  (public here too)
+from .recipes import describe, resolve_recipe
+from .run import (ResumeMismatch, RunFolder, all_mean, check_float, check_int, dist_env, finish_distributed,
+                  positive_count_reduce, read_csv, setup_distributed, write_csv)
 
 CHECKPOINT_FORMAT = "tasklle.joint/1"
-LOG_FIELDS = ["step", "epoch", "l_total", "l_up", "spa", "exp", "col", "tv", "l_down", "cls", "reg", "iou",
-              "ratio", "grad_norm", "lr", "seconds"]
 # Config entries that must match when resuming (others, e.g. steps, may change).
 _RESUME_KEYS = ("w_up", "w_down", "batch_size", "lr", "weight_decay", "grad_clip", "image_size", "exposure",
                 "normalise", "ema_decay", "seed", "crop", "scale_factor", "world_size")
@@ -226,48 +228,6 @@ def joint_losses(model, detector, images, targets, w_up=1.0, w_down=0.5, exposur
 
 # --------------------------------------------------------------------------- logging
 
-def plot_losses(rows, path, title=None):
-    """Loss curves (L_total, L_up with its weighted terms, L_down with its
-    parts) from log rows, written atomically to ``path`` (PNG)."""
-    from matplotlib.figure import Figure  # no pyplot: the global backend is left alone
-
-    from ..io import atomic_write
-
-    steps = [r["step"] for r in rows]
-
-    def series(k):
-        return [r.get(k, float("nan")) for r in rows]
-
-    fig = Figure(figsize=(13, 3.6))
-    axes = fig.subplots(1, 3)
-    axes[0].plot(steps, series("l_total"), color="k", lw=1)
-    axes[0].set_title("L_total")
-    axes[1].plot(steps, series("l_up"), color="k", lw=1.2, label="L_up")
-    for k, w in DEFAULT_WEIGHTS.items():  # the weights L_up uses in joint training
-        axes[1].plot(steps, [w * v for v in series(k)], lw=0.8, label=f"{w:g}*L_{k}" if w != 1 else f"L_{k}")
-    axes[1].set_title("L_up and its weighted terms")
-    axes[1].legend(fontsize=7)
-    if any(math.isfinite(v) for v in series("l_down")):
-        axes[2].plot(steps, series("l_down"), color="k", lw=1.2, label="L_down")
-        for k in ("cls", "reg", "iou"):
-            axes[2].plot(steps, series(k), lw=0.8, label=k)
-        axes[2].legend(fontsize=7)
-    else:
-        axes[2].text(0.5, 0.5, "W_down = 0:\ndetector not used", ha="center", va="center",
-                     transform=axes[2].transAxes)
-    axes[2].set_title("L_down and its parts")
-    for ax in axes:
-        ax.set_xlabel("step")
-        ax.grid(alpha=0.3)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    with atomic_write(path) as f:
-        fig.savefig(f, format="png", dpi=90)
-    return path
-
-
 # --------------------------------------------------------------------------- the loop
 
 @with_fast_alloc  # large buffers stay in the heap for the run (tasklle._alloc)
@@ -311,54 +271,23 @@ def joint(data, detector=None, out="runs/joint", *, w_up=1.0, w_down=0.5, steps=
         dict with 'model' (the trained ZeroDCEPP, eval mode), 'out', 'final',
         'rows' (the per-step log), 'steps', 'detector_sha256', 'seconds'.
     """
-    from ..io import save_checkpoint, write_json
-    from ..models import ZeroDCEPP
-    from ..progress import progress
-
     _check_weights(w_up, w_down)
     if normalise not in NORMALISATIONS:
         raise ValueError(f"normalise must be one of {NORMALISATIONS}, got {normalise!r}")
-    for name, v in (("steps", steps), ("batch_size", batch_size), ("image_size", image_size),
-                    ("checkpoint_every", checkpoint_every)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < (0 if name == "steps" else 1):
-            raise ValueError(f"{name} must be a positive int, got {v!r}")
-    if not (lr > 0):
-        raise ValueError(f"lr must be > 0, got {lr}")
-    from .recipes import describe, resolve_recipe
-
+    check_int(steps, "steps", lo=0)
+    for name, v in (("batch_size", batch_size), ("image_size", image_size), ("checkpoint_every", checkpoint_every)):
+        check_int(v, name)
+    check_float(lr, "lr", positive=True)
     recipe, weight_decay, grad_clip = resolve_recipe(recipe, weight_decay, grad_clip)
 
-    _, world, local_rank = dist_env()
-    if device is None:
-        # CUDA when present (one GPU per process under torchrun), else CPU.
-        use_cuda = torch.cuda.is_available() and os.environ.get("TASKLLE_DEVICE", "") != "cpu"
-        device = f"cuda:{local_rank if world > 1 else 0}" if use_cuda else "cpu"
-    device = torch.device(device)
-    rank, world, _, own_group = setup_distributed(device)
+    # ---- set up: processes, the frozen detector, the data, the enhancer, the run folder
+    device, rank, world, own_group = _device_and_group(device)
     main = rank == 0
     out = Path(out)
     run = RunFolder(out, "joint", main=main)
-
-    # ---- detector: frozen, hashed
-    det = None
-    det_hash = None
-    if w_down > 0:
-        if detector is None:
-            raise ValueError("detector is required when w_down > 0")
-        from ..models.shipped import load_detector
-
-        det = load_detector(detector)
-        det.freeze()
-        det.to(device)
-        if any(p.requires_grad for p in det.parameters()):
-            raise RuntimeError("detector.freeze() left parameters with requires_grad=True")
-        det_hash = state_dict_sha256(det)
-
-    # ---- data
+    det, det_hash = _frozen_detector(detector, w_down, device)
     dataset, data_name = open_dataset(data, split)
-    transform = make_transform(crop, image_size)
-    loader = JointBatches(dataset, transform, batch_size, seed, rank, world, num_workers)
-
+    loader = JointBatches(dataset, make_transform(crop, image_size), batch_size, seed, rank, world, num_workers)
     config = dict(data=data_name, split=split, w_up=float(w_up), w_down=float(w_down), steps=steps,
                   batch_size=batch_size, lr=float(lr), weight_decay=float(weight_decay),
                   grad_clip=None if grad_clip is None else float(grad_clip), image_size=image_size, crop=crop,
@@ -368,151 +297,179 @@ def joint(data, detector=None, out="runs/joint", *, w_up=1.0, w_down=0.5, steps=
                   init_std=float(init_std), scale_factor=scale_factor, seed=seed, world_size=world,
                   detector_sha256=det_hash, recipe=recipe,
                   optimizer=describe(recipe, float(lr), float(weight_decay), grad_clip))
-
-    # ---- model and optimiser
     torch.manual_seed(seed)
-    if upstream is None:
-        model = ZeroDCEPP(scale_factor=scale_factor)
-        model.init_weights(std=init_std)
-    else:
-        model = copy.deepcopy(load_upstream(upstream))  # never train the caller's module in place
+    model = _enhancer(upstream, scale_factor, init_std)
+    if upstream is not None:
         config["scale_factor"] = scale_factor = getattr(model, "scale_factor", scale_factor)
     model.to(device).train()
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     normaliser = RunningRatio(ema_decay) if normalise == "running-ratio" else None
-    start = 0
-    rows = []
-    ck = run.open(config, _RESUME_KEYS, resume, map_location=device)
-    if ck is not None:
-        if det_hash is not None and ck["run"]["settings"].get("detector_sha256") not in (None, det_hash):
-            raise ResumeMismatch("resume: the detector differs from the one the checkpoint was trained with")
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        if normaliser is not None and ck.get("normaliser"):
-            normaliser.load_state_dict(ck["normaliser"])
-        start = int(ck["step"])
-        if start > steps:
-            raise ResumeMismatch(f"resume: {run.checkpoint} is at step {start}, beyond steps={steps}")
-        if main:
-            rows = read_csv(out / "log.csv", LOG_FIELDS, upto=start)
-            if verbose:
-                print(f"resuming {out} at step {start}/{steps}")
-    ddp_model = model
-    if world > 1:
-        from torch.nn.parallel import DistributedDataParallel as DDP
-
-        ddp_model = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
-    loss_kwargs = None
-    if det is not None and world > 1 and "num_pos_reduce" in inspect.signature(det.loss).parameters:
-        loss_kwargs = {"num_pos_reduce": positive_count_reduce(device, world)}
+    start, rows = _resume(run, config, resume, det_hash, model, opt, normaliser, steps, device, verbose)
+    step_fn = _Step(model, det, opt, world, device, w_up, w_down, exposure, grad_clip, normaliser)
 
     def save(step):
-        if not main:
-            return
-        run.save({"format": CHECKPOINT_FORMAT, "step": step, "config": config,
-                  "model": model.state_dict(), "optimizer": opt.state_dict(),
-                  "normaliser": normaliser.state_dict() if normaliser is not None else None})
-        write_csv(out / "log.csv", rows, LOG_FIELDS)
+        if main:
+            run.save({"format": CHECKPOINT_FORMAT, "step": step, "config": config,
+                      "model": model.state_dict(), "optimizer": opt.state_dict(),
+                      "normaliser": normaliser.state_dict() if normaliser is not None else None})
+            write_csv(out / "log.csv", rows, LOG_FIELDS)
 
+    # ---- the loop: one step per batch, a checkpoint every checkpoint_every steps
     t_start = time.perf_counter()
     bar = progress(total=steps, initial=start, desc=f"joint {w_up:g}:{w_down:g}", leave=False,
                    disable=(not show_progress) or not main)
     try:
         for step in range(start, steps):
             t0 = time.perf_counter()
-            images, targets = loader.batch(step)
-            images = images.to(device)
-            targets = [{k: v.to(device) for k, v in t.items()} for t in targets]
-            opt.zero_grad(set_to_none=True)
-            ratio = normaliser.value() if normaliser is not None else 1.0
-            if normaliser is not None and w_down > 0:
-                # r includes this step's values: compute the losses first, then scale.
-                l_total, rec = joint_losses(ddp_model, det, images, targets, w_up, w_down, exposure, 1.0,
-                                            loss_kwargs)
-                up, down = all_mean([rec["l_up"], rec["l_down"]], device, world)
-                ratio = normaliser.update(up, down)
-                l_total = w_up * rec["_l_up"] + (w_down * ratio) * rec["_l_down"]
-                rec["l_total"] = float(l_total.detach())
-            else:
-                l_total, rec = joint_losses(ddp_model, det, images, targets, w_up, w_down, exposure, ratio,
-                                            loss_kwargs)
-            if not torch.isfinite(l_total):
-                raise FloatingPointError(f"step {step}: L_total is {float(l_total)}; lower lr or check the data")
-            l_total.backward()
-            if grad_clip is not None:
-                gn = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-            else:
-                gn = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in model.parameters()
-                                                           if p.grad is not None]))
-            opt.step()
-            keys = ["l_total", "l_up", "spa", "exp", "col", "tv", "l_down", "cls", "reg", "iou"]
-            vals = all_mean([rec[k] for k in keys], device, world)
-            row = dict(zip(keys, vals))
-            row.update(step=step + 1, epoch=loader.epoch_of(step), ratio=float(ratio), grad_norm=float(gn),
-                       lr=float(lr), seconds=time.perf_counter() - t0)
+            row = step_fn(*loader.batch(step), step)
+            row.update(step=step + 1, epoch=loader.epoch_of(step), lr=float(lr), seconds=time.perf_counter() - t0)
             if main:
                 rows.append(row)
                 bar.update(1)
-                post = {"L": f"{row['l_total']:.3f}", "up": f"{row['l_up']:.3f}"}
-                if w_down > 0:
-                    post["down"] = f"{row['l_down']:.3f}"
-                bar.set_postfix(post, refresh=False)
+                bar.set_postfix({"L": f"{row['l_total']:.3f}", "up": f"{row['l_up']:.3f}",
+                                 **({"down": f"{row['l_down']:.3f}"} if w_down > 0 else {})}, refresh=False)
             if (step + 1) % checkpoint_every == 0 and step + 1 < steps:
                 save(step + 1)
     finally:
         bar.close()
         loader.close()
 
-    # ---- the detector must be exactly as it was
-    if det is not None:
-        after = state_dict_sha256(det)
-        if after != det_hash:
-            raise RuntimeError("the detector's weights changed during joint training "
-                               f"(sha256 {det_hash[:12]} -> {after[:12]}); it must stay frozen")
+    # ---- save: the detector must be exactly as it was; then the final model and the logs
+    if det is not None and state_dict_sha256(det) != det_hash:
+        raise RuntimeError("the detector's weights changed during joint training "
+                           f"(sha256 {det_hash[:12]} -> {state_dict_sha256(det)[:12]}); it must stay frozen")
     final = out / "final.pt"
+    model.eval()
     if main:
         save(steps)
-        model.eval()
         save_checkpoint(final, {"format": "tasklle.zero_dce_pp/1", "kind": "ZeroDCEPP",
                                 "scale_factor": scale_factor, "config": config, "model": model.state_dict()})
-        seconds = time.perf_counter() - t_start
-        summary = _summary(rows)
-        write_json(out / "log.json", {"config": config, "summary": summary, "detector_sha256_after": det_hash,
-                                    "fields": LOG_FIELDS, "rows": rows})
-        if plot and rows:
-            plot_losses(rows, out / "loss.png", title=f"joint training W_up:W_down = {w_up:g}:{w_down:g}")
-        if verbose:
-            last = summary.get("last", {})
-            print(f"joint {w_up:g}:{w_down:g}: {steps} steps, L_up {last.get('l_up', float('nan')):.4f}"
-                  + (f", L_down {last.get('l_down', float('nan')):.4f}" if w_down > 0 else "")
-                  + f" -> {final}")
-    else:
-        seconds = time.perf_counter() - t_start
+        _write_logs(out, rows, config, det_hash, plot, verbose, w_up, w_down, steps, final)
+    seconds = time.perf_counter() - t_start
     if own_group:
         finish_distributed(world, own_group)
-    model.eval()
     return {"model": model, "out": out, "final": final, "rows": rows, "steps": steps,
             "detector_sha256": det_hash, "seconds": seconds, "config": config}
 
 
-def _summary(rows, window=20):
-    """Mean of the first and last ``window`` steps for each logged value."""
-    if not rows:
-        return {}
+# --------------------------------------------------------------------------- the pieces of joint()
 
-    def mean(rs, k):
-        v = [r[k] for r in rs if k in r and math.isfinite(r[k])]
-        return sum(v) / len(v) if v else float("nan")
+def _device_and_group(device):
+    """The device (default: CUDA when present, one GPU per process under torchrun; else CPU) and
+    the process group: (device, rank, world_size, owns_group)."""
+    _, world, local_rank = dist_env()
+    if device is None:
+        use_cuda = torch.cuda.is_available() and os.environ.get("TASKLLE_DEVICE", "") != "cpu"
+        device = f"cuda:{local_rank if world > 1 else 0}" if use_cuda else "cpu"
+    device = torch.device(device)
+    rank, world, _, own_group = setup_distributed(device)
+    return device, rank, world, own_group
 
-    keys = ["l_total", "l_up", "spa", "exp", "col", "tv", "l_down", "cls", "reg", "iou", "ratio", "seconds"]
-    return {"first": {k: mean(rows[:window], k) for k in keys}, "last": {k: mean(rows[-window:], k) for k in keys},
-            "steps": rows[-1]["step"]}
+
+def _frozen_detector(detector, w_down, device):
+    """(detector frozen on ``device``, SHA-256 of its weights), or (None, None) when W_down is 0."""
+    if w_down == 0:
+        return None, None
+    if detector is None:
+        raise ValueError("detector is required when w_down > 0")
+    det = load_detector(detector)
+    det.freeze()
+    det.to(device)
+    if any(p.requires_grad for p in det.parameters()):
+        raise RuntimeError("detector.freeze() left parameters with requires_grad=True")
+    return det, state_dict_sha256(det)
 
 
-def read_log(out):
-    """The per-step rows of a joint run (from ``out/log.json`` or ``out/log.csv``)."""
-    out = Path(out)
-    if (out / "log.json").is_file():
-        rows = json.loads((out / "log.json").read_text())["rows"]
-        return [{k: float("nan") if v is None else v for k, v in r.items()} for r in rows]
-    return read_csv(out / "log.csv", LOG_FIELDS)
+def _enhancer(upstream, scale_factor, init_std):
+    """A new ZeroDCEPP with conv weights ~ N(0, init_std), or a copy of ``upstream``
+    (never train the caller's module in place)."""
+    if upstream is None:
+        model = ZeroDCEPP(scale_factor=scale_factor)
+        model.init_weights(std=init_std)
+        return model
+    return copy.deepcopy(load_upstream(upstream))
+
+
+def _resume(run, config, resume, det_hash, model, opt, normaliser, steps, device, verbose):
+    """Apply the run folder's resume policy; restore the state; returns (start step, log rows)."""
+    ck = run.open(config, _RESUME_KEYS, resume, map_location=device)
+    if ck is None:
+        return 0, []
+    if det_hash is not None and ck["run"]["settings"].get("detector_sha256") not in (None, det_hash):
+        raise ResumeMismatch("resume: the detector differs from the one the checkpoint was trained with")
+    model.load_state_dict(ck["model"])
+    opt.load_state_dict(ck["optimizer"])
+    if normaliser is not None and ck.get("normaliser"):
+        normaliser.load_state_dict(ck["normaliser"])
+    start = int(ck["step"])
+    if start > steps:
+        raise ResumeMismatch(f"resume: {run.checkpoint} is at step {start}, beyond steps={steps}")
+    rows = []
+    if run.main:
+        rows = read_csv(run.out / "log.csv", LOG_FIELDS, upto=start)
+        if verbose:
+            print(f"resuming {run.out} at step {start}/{steps}")
+    return start, rows
+
+
+class _Step:
+    """One optimiser step of joint training on a batch; returns the step's log row
+    (values averaged over processes)."""
+
+    KEYS = ("l_total", "l_up", "spa", "exp", "col", "tv", "l_down", "cls", "reg", "iou")
+
+    def __init__(self, model, det, opt, world, device, w_up, w_down, exposure, grad_clip, normaliser):
+        self.model, self.det, self.opt, self.world, self.device = model, det, opt, world, device
+        self.w_up, self.w_down, self.exposure, self.grad_clip = w_up, w_down, exposure, grad_clip
+        self.normaliser = normaliser
+        self.ddp_model = model
+        if world > 1:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            self.ddp_model = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
+        self.loss_kwargs = None
+        if det is not None and world > 1 and "num_pos_reduce" in inspect.signature(det.loss).parameters:
+            self.loss_kwargs = {"num_pos_reduce": positive_count_reduce(device, world)}
+
+    def __call__(self, images, targets, step):
+        device, norm = self.device, self.normaliser
+        images = images.to(device)
+        targets = [{k: v.to(device) for k, v in t.items()} for t in targets]
+        self.opt.zero_grad(set_to_none=True)
+        ratio = norm.value() if norm is not None else 1.0
+        if norm is not None and self.w_down > 0:
+            # r includes this step's values: compute the losses first, then scale.
+            l_total, rec = joint_losses(self.ddp_model, self.det, images, targets, self.w_up, self.w_down,
+                                        self.exposure, 1.0, self.loss_kwargs)
+            up, down = all_mean([rec["l_up"], rec["l_down"]], device, self.world)
+            ratio = norm.update(up, down)
+            l_total = self.w_up * rec["_l_up"] + (self.w_down * ratio) * rec["_l_down"]
+            rec["l_total"] = float(l_total.detach())
+        else:
+            l_total, rec = joint_losses(self.ddp_model, self.det, images, targets, self.w_up, self.w_down,
+                                        self.exposure, ratio, self.loss_kwargs)
+        if not torch.isfinite(l_total):
+            raise FloatingPointError(f"step {step}: L_total is {float(l_total)}; lower lr or check the data")
+        l_total.backward()
+        params = self.model.parameters()
+        if self.grad_clip is not None:
+            gn = torch.nn.utils.clip_grad_norm_(params, self.grad_clip)
+        else:
+            gn = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params if p.grad is not None]))
+        self.opt.step()
+        row = dict(zip(self.KEYS, all_mean([rec[k] for k in self.KEYS], device, self.world)))
+        row.update(ratio=float(ratio), grad_norm=float(gn))
+        return row
+
+
+def _write_logs(out, rows, config, det_hash, plot, verbose, w_up, w_down, steps, final):
+    summary = _summary(rows)
+    write_json(out / "log.json", {"config": config, "summary": summary, "detector_sha256_after": det_hash,
+                                  "fields": LOG_FIELDS, "rows": rows})
+    if plot and rows:
+        plot_losses(rows, out / "loss.png", title=f"joint training W_up:W_down = {w_up:g}:{w_down:g}")
+    if verbose:
+        last = summary.get("last", {})
+        print(f"joint {w_up:g}:{w_down:g}: {steps} steps, L_up {last.get('l_up', float('nan')):.4f}"
+              + (f", L_down {last.get('l_down', float('nan')):.4f}" if w_down > 0 else "")
+              + f" -> {final}")
