@@ -14,7 +14,7 @@ __getattr__, __dir__ = lazy_module(__name__, {
     "train_detector": ".detector",
     "JointBatches": "..data.sampling",
     "make_transform": ".joint",
-    "joint_losses": ".joint",
+    "joint_losses": ".joint_step",
     "state_dict_sha256": ".joint",
     "load_upstream": ".joint",
     "read_log": ".joint",

@@ -76,7 +76,6 @@ steps and at the end: model, optimiser, step, normaliser state), ``final.pt``
 """
 import copy
 import hashlib
-import inspect
 import math
 import os
 import time
@@ -92,9 +91,10 @@ from ..progress import progress
 from ..data.sampling import JointBatches, open_dataset
 from ..data.transforms import make_transform  # noqa: F401  (public here: tasklle.train.make_transform)
 from .joint_log import LOG_FIELDS, plot_losses, read_log, summary as _summary  # noqa: F401  (public here too)
+from .joint_step import RunningRatio, Step, joint_losses  # noqa: F401  (public here too)
 from .recipes import describe, resolve_recipe
-from .run import (ResumeMismatch, RunFolder, all_mean, check_float, check_int, dist_env, finish_distributed,
-                  positive_count_reduce, read_csv, setup_distributed, write_csv)
+from .run import (ResumeMismatch, RunFolder, check_float, check_int, dist_env, finish_distributed, read_csv,
+                  setup_distributed, write_csv)
 
 CHECKPOINT_FORMAT = "tasklle.joint/1"
 # Config entries that must match when resuming (others, e.g. steps, may change).
@@ -124,48 +124,6 @@ def state_dict_sha256(module):
     return h.hexdigest()
 
 
-class RunningRatio:
-    """Detached running ratio ``r = EMA(L_up) / EMA(L_down)`` (bias-corrected).
-
-    ``update(l_up, l_down)`` folds in the current values (floats) and returns
-    ``r``. ``state_dict`` / ``load_state_dict`` make it resumable.
-    """
-
-    def __init__(self, decay=0.99, eps=1e-12):
-        if not (0.0 <= decay < 1.0):
-            raise ValueError(f"ema_decay must be in [0, 1), got {decay}")
-        self.decay = float(decay)
-        self.eps = float(eps)
-        self.up = 0.0
-        self.down = 0.0
-        self.count = 0
-
-    def update(self, l_up, l_down):
-        if not (math.isfinite(l_up) and math.isfinite(l_down)):
-            return self.value()  # a non-finite step must not poison the average
-        d = self.decay
-        self.up = d * self.up + (1 - d) * float(l_up)
-        self.down = d * self.down + (1 - d) * float(l_down)
-        self.count += 1
-        return self.value()
-
-    def value(self):
-        if self.count == 0:
-            return 1.0
-        corr = 1.0 - self.decay ** self.count  # the same correction cancels in the ratio, kept for clarity
-        up, down = self.up / corr, self.down / corr
-        return up / max(down, self.eps)
-
-    def state_dict(self):
-        return {"decay": self.decay, "up": self.up, "down": self.down, "count": self.count}
-
-    def load_state_dict(self, state):
-        self.decay = float(state["decay"])
-        self.up = float(state["up"])
-        self.down = float(state["down"])
-        self.count = int(state["count"])
-
-
 def _check_weights(w_up, w_down):
     for name, w in (("w_up", w_up), ("w_down", w_down)):
         if isinstance(w, bool) or not isinstance(w, (int, float)):
@@ -188,45 +146,6 @@ def load_upstream(path_or_model=None, scale_factor=None):
         return path_or_model
     return ZeroDCEPP.load(path_or_model, scale_factor=scale_factor)
 
-
-# --------------------------------------------------------------------------- one step
-
-def joint_losses(model, detector, images, targets, w_up=1.0, w_down=0.5, exposure=0.6, ratio=1.0,
-                 loss_kwargs=None):
-    """Forward pass of one joint-training step (no backward, no update).
-
-    images: (B, 3, H, W) low-light inputs in [0, 1]; targets: B dicts with
-    'boxes' (N, 4) and 'ignore' (N,). ``ratio`` multiplies L_down (the
-    normaliser's r; 1 for 'none'). The detector is skipped when ``w_down == 0``.
-    ``loss_kwargs`` go to ``detector.loss`` (e.g. TinaFace's ``num_pos_reduce``
-    under DDP).
-
-    Returns ``(l_total, record)``: the scalar tensor to backpropagate and a dict
-    of detached floats (l_up and its terms spa/exp/col/tv, l_down and its parts
-    cls/reg/iou (NaN when skipped), l_total), plus the raw ``l_up`` / ``l_down``
-    tensors under ``'_l_up'`` / ``'_l_down'``.
-    """
-    from ..losses.zero_dce_loss import zero_dce_loss
-
-    enhanced, curve_maps = model(images)
-    l_up, terms = zero_dce_loss(enhanced, images, curve_maps, exposure=exposure)
-    rec = {"l_up": float(l_up.detach()), **{k: float(terms[k].detach()) for k in ("spa", "exp", "col", "tv")}}
-    l_total = w_up * l_up
-    if w_down > 0:
-        l_down, parts = detector.loss(enhanced, targets, **(loss_kwargs or {}))
-        rec["l_down"] = float(l_down.detach())
-        for k in ("cls", "reg", "iou"):
-            rec[k] = float(parts[k].detach()) if k in parts else float("nan")
-        l_total = l_total + (w_down * ratio) * l_down
-    else:
-        l_down = None
-        rec.update(l_down=float("nan"), cls=float("nan"), reg=float("nan"), iou=float("nan"))
-    rec["l_total"] = float(l_total.detach())
-    rec["_l_up"], rec["_l_down"] = l_up, l_down
-    return l_total, rec
-
-
-# --------------------------------------------------------------------------- logging
 
 # --------------------------------------------------------------------------- the loop
 
@@ -305,7 +224,7 @@ def joint(data, detector=None, out="runs/joint", *, w_up=1.0, w_down=0.5, steps=
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     normaliser = RunningRatio(ema_decay) if normalise == "running-ratio" else None
     start, rows = _resume(run, config, resume, det_hash, model, opt, normaliser, steps, device, verbose)
-    step_fn = _Step(model, det, opt, world, device, w_up, w_down, exposure, grad_clip, normaliser)
+    step_fn = Step(model, det, opt, world, device, w_up, w_down, exposure, grad_clip, normaliser)
 
     def save(step):
         if main:
@@ -410,56 +329,6 @@ def _resume(run, config, resume, det_hash, model, opt, normaliser, steps, device
         if verbose:
             print(f"resuming {run.out} at step {start}/{steps}")
     return start, rows
-
-
-class _Step:
-    """One optimiser step of joint training on a batch; returns the step's log row
-    (values averaged over processes)."""
-
-    KEYS = ("l_total", "l_up", "spa", "exp", "col", "tv", "l_down", "cls", "reg", "iou")
-
-    def __init__(self, model, det, opt, world, device, w_up, w_down, exposure, grad_clip, normaliser):
-        self.model, self.det, self.opt, self.world, self.device = model, det, opt, world, device
-        self.w_up, self.w_down, self.exposure, self.grad_clip = w_up, w_down, exposure, grad_clip
-        self.normaliser = normaliser
-        self.ddp_model = model
-        if world > 1:
-            from torch.nn.parallel import DistributedDataParallel as DDP
-
-            self.ddp_model = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
-        self.loss_kwargs = None
-        if det is not None and world > 1 and "num_pos_reduce" in inspect.signature(det.loss).parameters:
-            self.loss_kwargs = {"num_pos_reduce": positive_count_reduce(device, world)}
-
-    def __call__(self, images, targets, step):
-        device, norm = self.device, self.normaliser
-        images = images.to(device)
-        targets = [{k: v.to(device) for k, v in t.items()} for t in targets]
-        self.opt.zero_grad(set_to_none=True)
-        ratio = norm.value() if norm is not None else 1.0
-        if norm is not None and self.w_down > 0:
-            # r includes this step's values: compute the losses first, then scale.
-            l_total, rec = joint_losses(self.ddp_model, self.det, images, targets, self.w_up, self.w_down,
-                                        self.exposure, 1.0, self.loss_kwargs)
-            up, down = all_mean([rec["l_up"], rec["l_down"]], device, self.world)
-            ratio = norm.update(up, down)
-            l_total = self.w_up * rec["_l_up"] + (self.w_down * ratio) * rec["_l_down"]
-            rec["l_total"] = float(l_total.detach())
-        else:
-            l_total, rec = joint_losses(self.ddp_model, self.det, images, targets, self.w_up, self.w_down,
-                                        self.exposure, ratio, self.loss_kwargs)
-        if not torch.isfinite(l_total):
-            raise FloatingPointError(f"step {step}: L_total is {float(l_total)}; lower lr or check the data")
-        l_total.backward()
-        params = self.model.parameters()
-        if self.grad_clip is not None:
-            gn = torch.nn.utils.clip_grad_norm_(params, self.grad_clip)
-        else:
-            gn = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params if p.grad is not None]))
-        self.opt.step()
-        row = dict(zip(self.KEYS, all_mean([rec[k] for k in self.KEYS], device, self.world)))
-        row.update(ratio=float(ratio), grad_norm=float(gn))
-        return row
 
 
 def _write_logs(out, rows, config, det_hash, plot, verbose, w_up, w_down, steps, final):
