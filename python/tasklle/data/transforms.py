@@ -23,6 +23,10 @@ The training pipeline (REFERENCE §4, vedadet ``tinaface_r50_fpn_gn_dcn``):
 4. ``Resize`` to size x size without keeping the aspect ratio (bilinear,
    antialiased when shrinking); boxes scaled and clipped to the image.
 
+Joint training's fixed-size transforms (``make_transform``: this pipeline
+without its photometric step, or ``ResizeSquare``) are here too, with the
+pipeline they reuse; that puts the module a little over 400 lines.
+
 Randomness comes from one ``torch.Generator`` (``seed=`` or ``generator=``),
 so a pipeline is reproducible; with neither, torch's global generator is used
 (what DataLoader workers seed differently per worker -- a transform holding

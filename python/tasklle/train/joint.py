@@ -69,6 +69,10 @@ uninterrupted one, and the samples seen do not depend on the number of data
 workers. Under ``torchrun`` with W processes of batch B, the processes
 together see exactly the samples a single process with batch W*B sees.
 
+Layout: this module is the method (set up, loop, save); the step is
+:mod:`.joint_step`, the log and plot :mod:`.joint_log`, the run folder and
+resume policy :mod:`.run`, the batches :mod:`tasklle.data.sampling`.
+
 Outputs in ``out``: ``checkpoint.pt`` (atomic, every ``checkpoint_every``
 steps and at the end: model, optimiser, step, normaliser state), ``final.pt``
 (the trained enhancer, loadable with :func:`load_upstream`), ``log.csv``
