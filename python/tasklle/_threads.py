@@ -33,6 +33,7 @@ OpenMP runtimes (measured, torch 2.13.0+cpu on Linux, 2 cores; reproduce with
   op on 120k floats took 8-16 ms with 2 threads vs 0.03-0.3 ms with 1 thread
   (load average about 4 on 2 cores). Use ``set_num_threads(1)`` there.
 """
+import contextlib
 import os
 import platform
 import sys
@@ -54,6 +55,21 @@ def set_num_threads(n, torch_too=True):
         import torch
 
         torch.set_num_threads(_C.get_num_threads())
+
+
+@contextlib.contextmanager
+def threads(n):
+    """Run a block with the C core and torch on ``n`` threads, restoring both
+    counts afterwards (also on an exception)."""
+    import torch
+
+    before_c, before_torch = _C.get_num_threads(), torch.get_num_threads()
+    set_num_threads(n)
+    try:
+        yield
+    finally:
+        _C.set_num_threads(before_c)
+        torch.set_num_threads(before_torch)
 
 
 def get_num_threads():

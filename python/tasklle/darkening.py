@@ -44,6 +44,7 @@ from pathlib import Path
 import torch
 
 from . import _alloc
+from ._threads import threads
 from ._alloc import with_fast_alloc
 
 __all__ = ["darken", "darken_dataset", "image_seed", "MANIFEST", "REPORT", "DARKENERS"]
@@ -153,25 +154,6 @@ def _check_exposure_range(exposure):
     if lo > hi:
         raise ValueError(f"exposure range must have lo <= hi, got {exposure!r}")
     return lo, hi
-
-
-class _SingleThread:
-    """Run a block with torch and the C core on one thread (results do not depend on threads)."""
-
-    def __enter__(self):
-        from . import _C
-
-        self.torch_threads = torch.get_num_threads()
-        self.c_threads = _C.get_num_threads()
-        torch.set_num_threads(1)
-        _C.set_num_threads(1)
-
-    def __exit__(self, *exc):
-        from . import _C
-
-        torch.set_num_threads(self.torch_threads)
-        _C.set_num_threads(self.c_threads)
-        return False
 
 
 def _darkener_kind(model):
@@ -559,7 +541,7 @@ def darken_dataset(src, dst, exposure=(0.05, 0.3), noise=None, seed=0, workers=N
                      "quality": quality}
     try:
         if workers == 1 or backend == "thread":
-            with _SingleThread():
+            with threads(1):  # results do not depend on threads; workers must not oversubscribe
                 if workers == 1:
                     for rel in todo:
                         handle(_process_one(src / rel, dst / rel, rel, task_settings, net))

@@ -9,6 +9,7 @@
   from users are untrusted.
 """
 import contextlib
+import math
 import os
 import re
 import tempfile
@@ -252,10 +253,30 @@ def load_checkpoint(path, map_location="cpu"):
         raise ValueError(f"cannot load checkpoint {path}: {msg}") from e
 
 
+def json_safe(obj):
+    """``obj`` as strict JSON values: NaN/inf -> None (NaN marks 'not computed'),
+    numpy scalars and arrays -> Python, tuples -> lists, paths -> str, keys -> str."""
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, (np.floating, float)):
+        v = float(obj)
+        return v if math.isfinite(v) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.ndarray):
+        return json_safe(obj.tolist())
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
 def write_json(path, obj):
-    """Write JSON atomically (indented, UTF-8)."""
+    """Write strict JSON atomically (indented, UTF-8; values through :func:`json_safe`,
+    so no file tasklle writes holds NaN or Infinity tokens)."""
     import json
 
     with atomic_write(path, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=False)
+        json.dump(json_safe(obj), f, indent=2, sort_keys=False, allow_nan=False)
         f.write("\n")

@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from tasklle.experiments import budget, common, four_groups, ratio_sweep
+from tasklle.experiments import budget, four_groups, ratio_sweep
+from tasklle.experiments import detect_eval, stages
 
 
 @pytest.fixture
@@ -17,7 +18,7 @@ def tiny(tmp_path, tmp_path_factory, monkeypatch):
     train = four_groups.train_settings(steps=2, batch_size=2, image_size=64, checkpoint_every=1,
                                        show_progress=False)
     opts = dict(n_train=b["n_train"], n_val=b["n_val"], darken_workers=1, figure_images=1, max_val=4,
-                detect_kwargs=common.detect_kwargs(b["detect_scale"], b["score_thr"]), show_progress=False, verbose=False)
+                detect_kwargs=detect_eval.detect_kwargs(b["detect_scale"], b["score_thr"]), show_progress=False, verbose=False)
     return tmp_path, train, opts
 
 
@@ -107,18 +108,18 @@ def test_dark_copies_are_keyed_by_their_settings(tmp_path):
     (root / "wider_face_split").mkdir(parents=True)
     (root / "wider_face_split/wider_face_val_bbx_gt.txt").write_text(
         "0--Parade/0--Parade_0.jpg\n0\n0 0 0 0 0 0 0 0 0 0 \n")
-    clean = common.ensure_dark(root, workers=1, verbose=False)
-    again = common.ensure_dark(root, workers=1, verbose=False)
-    noisy = common.ensure_dark(root, workers=1, verbose=False, darkening={"noise": "lednet"})
-    brighter = common.ensure_dark(root, workers=1, verbose=False, darkening={"exposure": (0.2, 0.3)})
+    clean = stages.ensure_dark(root, workers=1, verbose=False)
+    again = stages.ensure_dark(root, workers=1, verbose=False)
+    noisy = stages.ensure_dark(root, workers=1, verbose=False, darkening={"noise": "lednet"})
+    brighter = stages.ensure_dark(root, workers=1, verbose=False, darkening={"exposure": (0.2, 0.3)})
     assert clean == again and len({clean, noisy, brighter}) == 3
     man = json.loads((noisy / "darken_manifest.json").read_text())
     assert man["settings"]["noise"] == "lednet"
     assert json.loads((clean / "darken_manifest.json").read_text())["settings"]["noise"] is None
     with pytest.raises(ValueError, match="ce_zerodce.pth"):
-        common.ensure_dark(root, workers=1, verbose=False, darkening={"darkener": "lednet"})
+        stages.ensure_dark(root, workers=1, verbose=False, darkening={"darkener": "lednet"})
     with pytest.raises(ValueError, match="unknown keys"):
-        common.darkening_settings({"nois": "lednet"})
+        stages.darkening_settings({"nois": "lednet"})
 
 
 def test_readme_shows_the_packaged_reference_tables():

@@ -104,3 +104,18 @@ def test_shipped_weights_reproduce(tmp_path):
     for e, r in shipped["extra"]["fidelity_heldout"].items():
         if e != "monotone":
             assert new["extra"]["fidelity_heldout"][e]["patch_mae"] == pytest.approx(r["patch_mae"], abs=2e-3)
+
+
+def test_resume_policy(tmp_path, one_thread):
+    """The shared policy (tasklle.train.run): an existing checkpoint without resume is refused and left
+    as it was; resuming with a changed fixed setting is a ResumeMismatch."""
+    from tasklle.train.run import CheckpointExists, ResumeMismatch
+
+    kw = dict(TINY, epochs=1, steps_per_epoch=2)
+    td.train_darkener("builtin", tmp_path, **kw)
+    before = (tmp_path / "checkpoint.pt").read_bytes()
+    with pytest.raises(CheckpointExists, match="resume"):
+        td.train_darkener("builtin", tmp_path, **kw)
+    assert (tmp_path / "checkpoint.pt").read_bytes() == before
+    with pytest.raises(ResumeMismatch, match="zoom differs"):
+        td.train_darkener("builtin", tmp_path, resume=True, **dict(kw, zoom=3.0))

@@ -142,3 +142,18 @@ def test_ddp_two_processes_match_one_process_on_the_combined_batch(tmp_path):
     assert diff < 1e-6
     log_ddp = json.loads((out_ddp / "loss_log.json").read_text())
     assert log_ddp["hyper"]["world_size"] == 2 and len(log_ddp["iterations"]) == 2
+
+
+def test_resume_policy(tmp_path):
+    """The shared policy (tasklle.train.run): an existing checkpoint without resume is refused and left
+    as it was; resuming with a changed fixed setting is a ResumeMismatch."""
+    from tasklle.train.run import CheckpointExists, ResumeMismatch
+
+    data = Synthetic(n=2)
+    train_detector(dataset=data, out=tmp_path, epochs=1, batch_size=2, **COMMON)
+    before = (tmp_path / "checkpoint.pt").read_bytes()
+    with pytest.raises(CheckpointExists, match="resume"):
+        train_detector(dataset=data, out=tmp_path, epochs=1, batch_size=2, **COMMON)
+    assert (tmp_path / "checkpoint.pt").read_bytes() == before
+    with pytest.raises(ResumeMismatch, match="batch_size differs"):
+        train_detector(dataset=data, out=tmp_path, epochs=2, batch_size=1, resume=True, **COMMON)

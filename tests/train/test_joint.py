@@ -227,3 +227,17 @@ def test_tinaface_lite_stays_bit_identical(tmp_path):
                 show_progress=False, verbose=False, plot=False)
     assert state_dict_sha256(det) == before
     assert all(r["l_down"] == r["l_down"] for r in res["rows"])
+
+
+def test_resume_policy(tmp_path):
+    """The shared policy (tasklle.train.run): an existing checkpoint without resume is refused and left
+    as it was; resuming with a changed fixed setting is a ResumeMismatch."""
+    from tasklle.train.run import CheckpointExists, ResumeMismatch
+
+    joint(ListData(), None, tmp_path, w_down=0.0, steps=1, **COMMON)
+    before = (tmp_path / "checkpoint.pt").read_bytes()
+    with pytest.raises(CheckpointExists, match="resume"):
+        joint(ListData(), None, tmp_path, w_down=0.0, steps=1, **COMMON)
+    assert (tmp_path / "checkpoint.pt").read_bytes() == before
+    with pytest.raises(ResumeMismatch, match="lr differs"):
+        joint(ListData(), None, tmp_path, w_down=0.0, steps=2, lr=2e-4, resume=True, **COMMON)

@@ -106,3 +106,17 @@ def test_recipes(image_dir, tmp_path):
     train_upstream(image_dir, tmp_path / "o", **_kw(epochs=1, max_steps=1, recipe="zero-dce++", grad_clip=0))
     assert json.loads((tmp_path / "o" / "summary.json").read_text())["config"]["grad_clip"] == 0.0
     assert len(res["history"]) == 1
+
+
+def test_resume_policy(image_dir, tmp_path):
+    """The shared policy (tasklle.train.run): an existing checkpoint without resume is refused and left
+    as it was; resuming with a changed fixed setting is a ResumeMismatch."""
+    from tasklle.train.run import CheckpointExists, ResumeMismatch
+
+    train_upstream(image_dir, tmp_path, **_kw(epochs=1, max_steps=2))
+    before = (tmp_path / "checkpoint.pt").read_bytes()
+    with pytest.raises(CheckpointExists, match="resume"):
+        train_upstream(image_dir, tmp_path, **_kw(epochs=1))
+    assert (tmp_path / "checkpoint.pt").read_bytes() == before
+    with pytest.raises(ResumeMismatch, match="lr differs"):
+        train_upstream(image_dir, tmp_path, **_kw(epochs=1, lr=2e-3, resume=True))

@@ -79,13 +79,14 @@ def _model(args):
 
 def _single(src, dst, exposure, noise, args, model):
     """One image, computed exactly as darken_dataset computes a file named like SRC at the tree's root."""
-    from ..darkening import _check_exposure_range, _check_seed_quality, _process_one, _SingleThread
+    from .._threads import threads
+    from ..darkening import _check_exposure_range, _check_seed_quality, _process_one
 
     lo, hi = _check_exposure_range(exposure)
     _check_seed_quality(args.seed, args.quality)  # the same rules as the folder mode
     settings = {"seed": args.seed, "exposure": (lo, hi), "noise": noise, "keep_saturated": args.keep_saturated,
                 "quality": args.quality}
-    with _SingleThread():
+    with threads(1):
         status, _, rec = _process_one(src, dst, src.name, settings, model.eval())
     if status != "ok":
         raise ValueError(rec)

@@ -107,7 +107,7 @@ def darkening(args):
 def resolve(args, builtin):
     """(train settings, run options) from a budget preset and explicit flags."""
     from ..experiments.budgets import budget
-    from ..experiments.common import detect_kwargs
+    from ..experiments.detect_eval import detect_kwargs
     from ..experiments.four_groups import train_settings
 
     name = args.budget or ("default" if builtin else None)

@@ -1,7 +1,9 @@
 """``tasklle train-darkener``: train the exposure-conditioned darkener (EC-Zero-DCE), zero-reference."""
+from ._args import module_constant, signature_defaults
 
 
 def register(subparsers):
+    D = signature_defaults("tasklle.train.darkener", "train_darkener")  # one source: the function's defaults
     p = subparsers.add_parser(
         "train-darkener", help="train the exposure-conditioned darkener (EC-Zero-DCE)",
         description="Zero-reference training of ECZeroDCE: each crop gets E ~ U(LO, HI); loss = spatial "
@@ -11,18 +13,22 @@ def register(subparsers):
                     "--checkpoint-every steps), OUT/log.jsonl and OUT/ec_zero_dce.pt; --resume continues.")
     p.add_argument("--data", required=True, help="'builtin' or a folder of images (searched recursively)")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--epochs", type=int, default=6, help="epochs (default 6)")
-    p.add_argument("--steps-per-epoch", type=int, default=100,
-                   help="steps per epoch (default 100; 0: one pass over the images)")
-    p.add_argument("--batch-size", type=int, default=8, help="crops per step (default 8)")
-    p.add_argument("--image-size", type=int, default=128, help="crop side in pixels (default 128)")
-    p.add_argument("--exposure-range", type=float, nargs=2, default=(0.05, 0.3), metavar=("LO", "HI"),
-                   help="E ~ U(LO, HI) per crop (default 0.05 0.3)")
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate, cosine-decayed to lr/10 (1e-3)")
-    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
-    p.add_argument("--checkpoint-every", type=int, default=100, help="steps between checkpoints (100)")
+    p.add_argument("--epochs", type=int, default=D["epochs"], help=f"epochs (default {D['epochs']})")
+    p.add_argument("--steps-per-epoch", type=int, default=D["steps_per_epoch"],
+                   help=f"steps per epoch (default {D['steps_per_epoch']}; 0: one pass over the images)")
+    p.add_argument("--batch-size", type=int, default=D["batch_size"],
+                   help=f"crops per step (default {D['batch_size']})")
+    p.add_argument("--image-size", type=int, default=D["image_size"],
+                   help=f"crop side in pixels (default {D['image_size']})")
+    p.add_argument("--exposure-range", type=float, nargs=2, default=D["exposure_range"], metavar=("LO", "HI"),
+                   help="E ~ U(LO, HI) per crop (default {:g} {:g})".format(*D["exposure_range"]))
+    p.add_argument("--lr", type=float, default=D["lr"],
+                   help=f"Adam learning rate, cosine-decayed to lr/10 ({D['lr']:g})")
+    p.add_argument("--seed", type=int, default=D["seed"], help=f"seed (default {D['seed']})")
+    p.add_argument("--checkpoint-every", type=int, default=D["checkpoint_every"],
+                   help=f"steps between checkpoints ({D['checkpoint_every']})")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
-    for term, default in (("spa", 1.0), ("exp", 10.0), ("col", 0.5), ("tv", 10.0)):
+    for term, default in module_constant("tasklle.train.darkener", "DEFAULT_WEIGHTS").items():
         p.add_argument(f"--w-{term}", type=float, default=default, help=f"weight of L_{term} (default {default:g})")
     p.set_defaults(func=run)
 

@@ -9,32 +9,39 @@ def register(subparsers):
         description="Train TinaFace (REFERENCE §4 train pipeline: square crop, photometric distortion, flip, "
                     "resize). Writes OUT/checkpoint.pt (resumable), OUT/detector.pt and OUT/loss_log.json. "
                     "Run under torchrun for data-parallel training.")
+    from ._args import signature_defaults
+
+    D = signature_defaults("tasklle.train.detector", "train_detector")  # one source: the function's defaults
     p.add_argument("--data", required=True, help="WIDER-format root (WIDER_train/images, wider_face_split)")
-    p.add_argument("--out", default="runs/detector", help="output folder (default: runs/detector)")
-    p.add_argument("--config", choices=["lite", "full"], default="lite", help="model size (default: lite)")
-    p.add_argument("--epochs", type=int, default=12)
-    p.add_argument("--batch-size", type=int, default=4, help="images per process (default: 4)")
-    p.add_argument("--lr", type=float, default=None,
+    p.add_argument("--out", default=D["out"], help=f"output folder (default: {D['out']})")
+    p.add_argument("--config", choices=["lite", "full"], default=D["config"],
+                   help=f"model size (default: {D['config']})")
+    p.add_argument("--epochs", type=int, default=D["epochs"])
+    p.add_argument("--batch-size", type=int, default=D["batch_size"],
+                   help=f"images per process (default: {D['batch_size']})")
+    p.add_argument("--lr", type=float, default=D["lr"],
                    help="learning rate (default: SGD 3.75e-3 per 12 images of total batch; Adam 1e-3)")
-    p.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd")
-    p.add_argument("--weight-decay", type=float, default=None, help="default: 5e-4 for SGD, 0 for Adam")
-    p.add_argument("--schedule", choices=["cosine", "step", "constant"], default="cosine")
-    p.add_argument("--restart-period", type=int, default=None,
+    p.add_argument("--optimizer", choices=["sgd", "adam"], default=D["optimizer"])
+    p.add_argument("--weight-decay", type=float, default=D["weight_decay"], help="default: 5e-4 for SGD, 0 for Adam")
+    p.add_argument("--schedule", choices=["cosine", "step", "constant"], default=D["schedule"])
+    p.add_argument("--restart-period", type=int, default=D["restart_period"],
                    help="cosine restart period in epochs (vedadet: 30; default: none)")
-    p.add_argument("--step-epochs", type=int, nargs="+", default=None, help="epochs where 'step' divides lr by 10")
-    p.add_argument("--min-lr-ratio", type=float, default=0.01)
-    p.add_argument("--warmup-iters", type=int, default=500)
-    p.add_argument("--warmup-ratio", type=float, default=0.1)
-    p.add_argument("--image-size", type=int, default=640, help="training side (default: 640)")
-    p.add_argument("--workers", type=int, default=0, help="DataLoader workers (default: 0)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--checkpoint-every", type=int, default=1, help="epochs between checkpoints")
+    p.add_argument("--step-epochs", type=int, nargs="+", default=D["step_epochs"],
+                   help="epochs where 'step' divides lr by 10")
+    p.add_argument("--min-lr-ratio", type=float, default=D["min_lr_ratio"])
+    p.add_argument("--warmup-iters", type=int, default=D["warmup_iters"])
+    p.add_argument("--warmup-ratio", type=float, default=D["warmup_ratio"])
+    p.add_argument("--image-size", type=int, default=D["image_size"],
+                   help=f"training side (default: {D['image_size']})")
+    p.add_argument("--workers", type=int, default=D["workers"], help=f"DataLoader workers (default: {D['workers']})")
+    p.add_argument("--seed", type=int, default=D["seed"])
+    p.add_argument("--checkpoint-every", type=int, default=D["checkpoint_every"], help="epochs between checkpoints")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
-    p.add_argument("--init", default=None, help="start from these detector weights (TinaFace.load file)")
-    p.add_argument("--grad-clip", type=float, default=None, help="max gradient norm (default: none)")
-    p.add_argument("--max-iters", type=int, default=None, help="stop after this many iterations")
-    p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-    p.add_argument("--log-every", type=int, default=1, help="loss-log every n-th iteration")
+    p.add_argument("--init", default=D["init"], help="start from these detector weights (TinaFace.load file)")
+    p.add_argument("--grad-clip", type=float, default=D["grad_clip"], help="max gradient norm (default: none)")
+    p.add_argument("--max-iters", type=int, default=D["max_iters"], help="stop after this many iterations")
+    p.add_argument("--device", default=D["device"], help="torch device (default: cuda if available, else cpu)")
+    p.add_argument("--log-every", type=int, default=D["log_every"], help="loss-log every n-th iteration")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 

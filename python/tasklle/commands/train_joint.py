@@ -12,37 +12,37 @@ def register(subparsers):
                     "L_total = W_up*L_up + W_down*L_down, L_down being the frozen detector's training loss on "
                     "the enhanced images (the detector is checked bit-identical afterwards). W_down 0 trains "
                     "with L_up only. Writes checkpoint.pt, final.pt, log.csv, log.json and loss.png to --out.")
+    from ._args import add_optimiser_args, signature_defaults
+
+    D = signature_defaults("tasklle.train.joint", "joint")  # one source: the function's defaults
     p.add_argument("--data", required=True, help="darkened WIDER-format root (images dark, boxes from annotations)")
-    p.add_argument("--split", default="train", choices=("train", "val"))
+    p.add_argument("--split", default=D["split"], choices=("train", "val"))
     g = p.add_mutually_exclusive_group()
     g.add_argument("--detector", default=None, help="tasklle TinaFace checkpoint (default: the shipped lite "
                                                     "detector for the built-in data)")
     g.add_argument("--vedadet", default=None, help="vedadet TinaFace state_dict (full TinaFace-R50)")
-    p.add_argument("--out", default="runs/joint", help="output folder (default runs/joint)")
-    p.add_argument("--w-up", type=float, default=1.0, help="W_up (default 1)")
-    p.add_argument("--w-down", type=float, default=0.5, help="W_down (default 0.5; 0 = L_up only)")
-    p.add_argument("--normalise", default="none", choices=("none", "running-ratio"),
+    p.add_argument("--out", default=D["out"], help=f"output folder (default {D['out']})")
+    p.add_argument("--w-up", type=float, default=D["w_up"], help=f"W_up (default {D['w_up']:g})")
+    p.add_argument("--w-down", type=float, default=D["w_down"], help=f"W_down (default {D['w_down']:g}; 0 = L_up only)")
+    p.add_argument("--normalise", default=D["normalise"], choices=("none", "running-ratio"),
                    help="L_down normalisation: none, or scaled by the detached ratio EMA(L_up)/EMA(L_down)")
-    p.add_argument("--ema-decay", type=float, default=0.99, help="decay of the running averages (0.99)")
-    p.add_argument("--steps", type=int, default=1000, help="optimiser steps in total (1000)")
-    p.add_argument("--batch-size", type=int, default=4, help="images per step per process (4)")
-    p.add_argument("--lr", type=float, default=1e-4)
-    p.add_argument("--recipe", default="method", choices=("method", "zero-dce++"),
-                   help="optimiser recipe: method = the report's Adam with default parameters (no weight decay, "
-                        "no clipping; default); zero-dce++ = the official Zero-DCE++ script's weight decay 1e-4 "
-                        "and gradient-norm clip 0.1")
-    p.add_argument("--weight-decay", type=float, default=None, help="Adam weight decay (default: the recipe's)")
-    p.add_argument("--grad-clip", type=float, default=None,
-                   help="gradient-norm clip, 0 = none (default: the recipe's)")
-    p.add_argument("--image-size", type=int, default=640, help="side of the square training crops (640)")
-    p.add_argument("--crop", default="random", choices=("random", "resize"))
-    p.add_argument("--exposure", type=float, default=0.6, help="exposure target E of L_exp (0.6)")
+    p.add_argument("--ema-decay", type=float, default=D["ema_decay"],
+                   help=f"decay of the running averages ({D['ema_decay']:g})")
+    p.add_argument("--steps", type=int, default=D["steps"], help=f"optimiser steps in total ({D['steps']})")
+    p.add_argument("--batch-size", type=int, default=D["batch_size"],
+                   help=f"images per step per process ({D['batch_size']})")
+    add_optimiser_args(p, D)
+    p.add_argument("--image-size", type=int, default=D["image_size"],
+                   help=f"side of the square training crops ({D['image_size']})")
+    p.add_argument("--crop", default=D["crop"], choices=("random", "resize"))
+    p.add_argument("--exposure", type=float, default=D["exposure"],
+                   help=f"exposure target E of L_exp ({D['exposure']:g})")
     p.add_argument("--upstream", default=None, help="start from this Zero-DCE++ checkpoint (ours or official); "
                                                     "default: from scratch, conv weights ~ N(0, 0.02) as the report")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--checkpoint-every", type=int, default=100)
+    p.add_argument("--seed", type=int, default=D["seed"])
+    p.add_argument("--checkpoint-every", type=int, default=D["checkpoint_every"])
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
-    p.add_argument("--workers", type=int, default=0, help="threads loading images (0)")
+    p.add_argument("--workers", type=int, default=D["num_workers"], help=f"threads loading images ({D['num_workers']})")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
 

@@ -13,27 +13,30 @@ def register(subparsers):
                     "below --data (unreadable files are reported and skipped). Writes checkpoint.pt (every "
                     "--checkpoint-every steps, on Ctrl-C and at the end), final.pt, log.csv, loss_curve.png and "
                     "summary.json to --out; --resume continues exactly where a checkpoint left off.")
+    from ._args import add_optimiser_args, signature_defaults
+
+    D = signature_defaults("tasklle.train.upstream", "train_upstream")  # one source: the function's defaults
     p.add_argument("--data", required=True, help="folder of images (searched recursively) or one image")
     p.add_argument("--out", default="runs/upstream", help="output folder (default runs/upstream)")
-    p.add_argument("--model", default="zero-dce++", choices=("zero-dce++", "zero-dce"))
-    p.add_argument("--epochs", type=int, default=100, help="passes over the data (official: 100)")
-    p.add_argument("--batch-size", type=int, default=8, help="images per step (official: 8)")
-    p.add_argument("--image-size", type=int, default=512, help="side of the square images (official: 512)")
-    p.add_argument("--lr", type=float, default=1e-4)
-    p.add_argument("--recipe", default="method", choices=("method", "zero-dce++"),
-                   help="optimiser recipe: method = the report's Adam with default parameters (no weight decay, "
-                        "no clipping; default); zero-dce++ = the official Zero-DCE++ script's weight decay 1e-4 "
-                        "and gradient-norm clip 0.1")
-    p.add_argument("--weight-decay", type=float, default=None, help="Adam weight decay (default: the recipe's)")
-    p.add_argument("--grad-clip", type=float, default=None,
-                   help="gradient-norm clip, 0 = none (default: the recipe's)")
-    p.add_argument("--scale-factor", type=float, default=1, help="Zero-DCE++ scale factor (official training: 1)")
-    p.add_argument("--exposure", type=float, default=0.6, help="exposure target E of L_exp (0.6)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--checkpoint-every", type=int, default=100, help="steps between checkpoints (100)")
-    p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps in total")
+    p.add_argument("--model", default=D["model"], choices=("zero-dce++", "zero-dce"))
+    p.add_argument("--epochs", type=int, default=100,  # the official length; the function's 1 suits short calls
+                   help="passes over the data (official: 100)")
+    p.add_argument("--batch-size", type=int, default=D["batch_size"],
+                   help=f"images per step ({D['batch_size']}, the official)")
+    p.add_argument("--image-size", type=int, default=D["image_size"],
+                   help=f"side of the square images ({D['image_size']}, the official)")
+    add_optimiser_args(p, D)
+    p.add_argument("--scale-factor", type=float, default=D["scale_factor"],
+                   help=f"Zero-DCE++ scale factor ({D['scale_factor']}, the official training's)")
+    p.add_argument("--exposure", type=float, default=D["exposure"],
+                   help=f"exposure target E of L_exp ({D['exposure']:g})")
+    p.add_argument("--seed", type=int, default=D["seed"])
+    p.add_argument("--checkpoint-every", type=int, default=D["checkpoint_every"],
+                   help=f"steps between checkpoints ({D['checkpoint_every']})")
+    p.add_argument("--max-steps", type=int, default=D["max_steps"], help="stop after this many steps in total")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
-    p.add_argument("--workers", type=int, default=0, help="image-loading worker processes (0)")
+    p.add_argument("--workers", type=int, default=D["num_workers"],
+                   help=f"image-loading worker processes ({D['num_workers']})")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
 

@@ -2,7 +2,8 @@
 
 ``builtin()`` the built-in dataset's root (built once), ``builtin_split(split)``
 one of its splits as a dataset, ``WiderFace(root, split)`` any WIDER-format
-split, ``list_split(root, split, max_images)`` its images in a fixed order."""
+split, ``list_split(root, split, max_images)`` its images in a fixed order;
+``sampling`` the deterministic epoch orders and batches the trainers draw."""
 import importlib
 
 from .._lazy import lazy_module
@@ -20,8 +21,10 @@ _getattr, __dir__ = lazy_module(__name__, {
     "wider_format": ".wider_format",
     "TrainTransform": ".transforms",
     "TestTransform": ".transforms",
+    "JointBatches": ".sampling",
+    "epoch_order": ".sampling",
 })
-_SUBMODULES = ("demo", "transforms", "wider", "wider_format")
+_SUBMODULES = ("demo", "sampling", "transforms", "wider", "wider_format")
 
 
 def __getattr__(name):

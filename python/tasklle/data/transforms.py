@@ -23,6 +23,10 @@ The training pipeline (REFERENCE §4, vedadet ``tinaface_r50_fpn_gn_dcn``):
 4. ``Resize`` to size x size without keeping the aspect ratio (bilinear,
    antialiased when shrinking); boxes scaled and clipped to the image.
 
+Joint training's fixed-size transforms (``make_transform``: this pipeline
+without its photometric step, or ``ResizeSquare``) are here too, with the
+pipeline they reuse; that puts the module a little over 400 lines.
+
 Randomness comes from one ``torch.Generator`` (``seed=`` or ``generator=``),
 so a pipeline is reproducible; with neither, torch's global generator is used
 (what DataLoader workers seed differently per worker -- a transform holding
@@ -386,3 +390,33 @@ class TestTransform:
         out["scale_factor"] = (nw / w, nh / h)
         return out
 
+
+class ResizeSquare:
+    """Squash an item to (size, size) and scale its boxes (Zero-DCE's resize)."""
+
+    def __init__(self, size):
+        self.size = int(size)
+
+    def __call__(self, item):
+        img = item["image"]
+        _, h, w = img.shape
+        out = dict(item)
+        out["image"] = F.interpolate(img[None], size=(self.size, self.size), mode="bilinear",
+                                     align_corners=False, antialias=True)[0].clamp_(0, 1)
+        boxes = torch.as_tensor(item["boxes"], dtype=torch.float32).reshape(-1, 4).clone()
+        boxes[:, 0::2] *= self.size / w
+        boxes[:, 1::2] *= self.size / h
+        out["boxes"] = boxes
+        return out
+
+
+def make_transform(crop, image_size):
+    """The fixed-size transform of joint training: 'random' (the detector's
+    training crop and flip, no photometric distortion: the low-light
+    statistics are what the enhancer must learn) or 'resize' (``ResizeSquare``)."""
+    if crop == "resize":
+        return ResizeSquare(image_size)
+    if crop != "random":
+        raise ValueError(f"crop must be 'random' or 'resize', got {crop!r}")
+    # The detector's own training crop and flip, without its photometric distortion.
+    return TrainTransform(size=image_size, photometric=False)

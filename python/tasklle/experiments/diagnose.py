@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import common
-from .common import GROUPS
+from . import detect_eval
+from .detect_eval import GROUPS
 
 SIZE_BINS = ((0, 16), (16, 32), (32, 64), (64, float("inf")))
 TARGET_EXPOSURE = 0.6
@@ -90,7 +90,7 @@ def _bin_ground_truth(gt, keys, lo, hi, folder):
     order = sorted(range(len(images)), key=lambda j: (gt.index[keys[j]]))
     images = [images[j] for j in order]
     lists = [lists[j] for j in order]
-    written = wider_format.write_ground_truth(folder, images, {s: lists for s in common.SETTINGS})
+    written = wider_format.write_ground_truth(folder, images, {s: lists for s in detect_eval.SETTINGS})
     return written, sum(len(x) for x in lists)
 
 
@@ -179,7 +179,7 @@ def diagnose(out, max_images=None, verbose=True):
     diag = {"run": str(out), "images": len(keys), "setting": SETTING, "target_exposure": TARGET_EXPOSURE,
             "exposure": exposure, "ap_per_size": bins, "score_on_gt_faces": scores,
             "training_steps": cfg.get("train", {}).get("steps"), "ap": results.get("groups")}
-    write_json(out / "diagnostics.json", common.clean_json(diag))
+    write_json(out / "diagnostics.json", diag)  # strict JSON: write_json converts
     from ..io import atomic_write
 
     with atomic_write(out / "diagnostics.md", "w") as f:

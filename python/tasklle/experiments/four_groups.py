@@ -24,8 +24,8 @@ import numpy as np
 
 from ..detection import PRED_FORMATS
 from ..eval.tables import ap_table
-from . import common
-from .common import GROUPS, SETTINGS
+from . import detect_eval, stages
+from .detect_eval import GROUPS, SETTINGS
 
 REFERENCE_TABLE_4_1 = {
     "low-light": {"easy": 0.9404, "medium": 0.9259, "hard": 0.8852},
@@ -87,12 +87,12 @@ def prepare(root=None, dark=None, detector=None, vedadet=None, dark_seed=0, max_
     if root is not None:
         find_ground_truth(root, gt)  # fail before darkening when the evaluation files are missing
 
-    darkening = common.darkening_settings(darkening)
+    darkening = stages.darkening_settings(darkening)
     t0 = time.perf_counter()
-    root = common.resolve_root(root, n_train=n_train, n_val=n_val, verbose=verbose)
+    root = stages.resolve_root(root, n_train=n_train, n_val=n_val, verbose=verbose)
     t_data = time.perf_counter() - t0
     t0 = time.perf_counter()
-    dark = common.ensure_dark(root, dark, seed=dark_seed, workers=darken_workers, verbose=verbose,
+    dark = stages.ensure_dark(root, dark, seed=dark_seed, workers=darken_workers, verbose=verbose,
                               darkening=darkening)
     t_dark = time.perf_counter() - t0
     det = load_detector(detector, vedadet)
@@ -100,8 +100,8 @@ def prepare(root=None, dark=None, detector=None, vedadet=None, dark_seed=0, max_
                 "kind": "vedadet" if vedadet else "tasklle", "sha256": state_dict_sha256(det),
                 "parameters": int(sum(p.numel() for p in det.parameters()))}
     entries = list_split(root, "val", max_val)
-    gt = common.restrict_gt(root, entries, Path(out) / "gt" if out else Path(dark) / "gt-subset", gt=gt)
-    dark_info = dict(darkening, seed=dark_seed, description=common.describe_darkening(darkening),
+    gt = detect_eval.restrict_gt(root, entries, Path(out) / "gt" if out else Path(dark) / "gt-subset", gt=gt)
+    dark_info = dict(darkening, seed=dark_seed, description=stages.describe_darkening(darkening),
                      weights=None if darkening["weights"] is None else str(darkening["weights"]))
     base = {"detector": det_info["sha256"], "entries": len(entries), "gt": str(gt), "detect": detect_kwargs or {},
             "darkening": {k: v for k, v in dark_info.items() if k != "description"}}
@@ -130,7 +130,7 @@ def run(root=None, out="runs/four-groups", *, detector=None, vedadet=None, dark=
         max_val: evaluate on this many val images (a fixed seeded subset) instead of all.
         detect_kwargs: passed to ``detector.detect`` (e.g. test scale).
         figure_images: how many images the Fig. 4.1-style figure shows.
-        darkening: how the dark copy is made (``common.darkening_settings``;
+        darkening: how the dark copy is made (``stages.darkening_settings``;
             default the method's: EC-Zero-DCE, E ~ U(0.05, 0.3), saturated
             pixels kept, no noise; e.g. ``{'noise': 'lednet'}`` or
             ``{'darkener': 'lednet', 'weights': 'ce_zerodce.pth'}``).
@@ -156,7 +156,7 @@ def run(root=None, out="runs/four-groups", *, detector=None, vedadet=None, dark=
 
     def group(name, image_root, enhancer=None, model_key=None):
         settings = dict(base, group=name, root=str(Path(image_root).resolve()), model=model_key)
-        ap, full, secs, p = common.run_group(out / "groups" / name, settings, det, image_root, entries, gt,
+        ap, full, secs, p = detect_eval.run_group(out / "groups" / name, settings, det, image_root, entries, gt,
                                              enhancer, detect_kwargs, show_progress=show, desc=name,
                                              verbose=verbose, pred_format=pred_format)
         aps[name], fulls[name], preds[name] = ap, full, p
@@ -170,7 +170,7 @@ def run(root=None, out="runs/four-groups", *, detector=None, vedadet=None, dark=
         t0 = time.perf_counter()
         if verbose:
             print(f"training {name} (W_up:W_down = {wu:g}:{wd:g}, {train['steps']} steps)")
-        models[name], infos[name] = common.train_enhancer(dark, det, out / "models" / name, wu, wd, train,
+        models[name], infos[name] = stages.train_enhancer(dark, det, out / "models" / name, wu, wd, train,
                                                           verbose=verbose)
         timings[f"train_{name}_s"] = infos[name].get("seconds", time.perf_counter() - t0)
     for name in ("zero-dce++", "joint"):
@@ -240,7 +240,7 @@ def markdown(results):
 def _write_results(out, results):
     from ..io import atomic_write, write_json
 
-    write_json(Path(out) / "results.json", common.clean_json(results))
+    write_json(Path(out) / "results.json", results)  # strict JSON: write_json converts
     with atomic_write(Path(out) / "results.md", "w") as f:
         f.write(markdown(results))
 

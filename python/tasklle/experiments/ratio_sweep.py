@@ -18,8 +18,8 @@ from fractions import Fraction
 from pathlib import Path
 
 from ..eval.tables import ap_table
-from . import common
-from .common import SETTINGS
+from . import detect_eval, stages
+from .detect_eval import SETTINGS
 from .four_groups import optimizer_description, prepare, resolve_train
 
 DEFAULT_RATIOS = ("1:0", "1:1", "3:2", "2:1", "3:1", "2:3", "1:3", "0:1")
@@ -70,7 +70,7 @@ def run(root=None, out="runs/ratio-sweep", *, ratios=DEFAULT_RATIOS, detector=No
     bounds = {}
     for name, image_root in (("low-light", dark), ("original", root)):
         settings = dict(base, group=name, root=str(Path(image_root).resolve()), model=None)
-        ap, full, secs, _ = common.run_group(out / "groups" / name, settings, det, image_root, entries, gt,
+        ap, full, secs, _ = detect_eval.run_group(out / "groups" / name, settings, det, image_root, entries, gt,
                                              None, detect_kwargs, show_progress=show, verbose=verbose,
                                              pred_format=pred_format)
         bounds[name] = ap
@@ -80,9 +80,9 @@ def run(root=None, out="runs/ratio-sweep", *, ratios=DEFAULT_RATIOS, detector=No
         tag = r.replace(":", "-").replace("/", "_")
         if verbose:
             print(f"ratio {r}: W_up {wu:g}, W_down {wd:g}")
-        model, info = common.train_enhancer(dark, det, out / "models" / tag, wu, wd, train, verbose=verbose)
+        model, info = stages.train_enhancer(dark, det, out / "models" / tag, wu, wd, train, verbose=verbose)
         settings = dict(base, group=f"ratio {r}", root=str(Path(dark).resolve()), model=info.get("key"))
-        ap, full, secs, _ = common.run_group(out / "groups" / tag, settings, det, dark, entries, gt, model,
+        ap, full, secs, _ = detect_eval.run_group(out / "groups" / tag, settings, det, dark, entries, gt, model,
                                              detect_kwargs, show_progress=show, desc=r, verbose=verbose,
                                              pred_format=pred_format)
         table[r] = dict(ap, w_up=wu, w_down=wd)
@@ -112,7 +112,7 @@ def run(root=None, out="runs/ratio-sweep", *, ratios=DEFAULT_RATIOS, detector=No
     }
     from ..io import atomic_write, write_json
 
-    write_json(out / "results.json", common.clean_json(results))
+    write_json(out / "results.json", results)  # strict JSON: write_json converts
     with atomic_write(out / "results.md", "w") as f:
         f.write(markdown(results))
     return results

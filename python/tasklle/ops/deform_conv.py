@@ -32,63 +32,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-
-def _pair(v, name):
-    if isinstance(v, bool):
-        raise TypeError(f"{name} must be an int or a pair of ints, got bool")
-    if isinstance(v, int):
-        return (v, v)
-    if isinstance(v, (tuple, list)) and len(v) == 2 and all(isinstance(x, int) and not isinstance(x, bool)
-                                                          for x in v):
-        return (int(v[0]), int(v[1]))
-    raise TypeError(f"{name} must be an int or a pair of ints, got {v!r}")
-
-
-def check_deform_conv_args(input, offset, weight, bias, stride, padding, dilation, groups, deform_groups):
-    """Validate the arguments of a deformable convolution; return the
-    normalised geometry ``(stride, padding, dilation, (Ho, Wo))``. Shared by
-    the op and its reference twin so both raise the same errors."""
-    for name, t in (("input", input), ("offset", offset), ("weight", weight)):
-        if not isinstance(t, torch.Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-        if not t.is_floating_point():
-            raise TypeError(f"{name} must be floating point, got {t.dtype}")
-    if bias is not None and not isinstance(bias, torch.Tensor):
-        raise TypeError(f"bias must be a torch.Tensor or None, got {type(bias).__name__}")
-    if input.dim() != 4:
-        raise ValueError(f"input must be (B, C, H, W), got shape {tuple(input.shape)}")
-    if weight.dim() != 4:
-        raise ValueError(f"weight must be (C_out, C_in / groups, kh, kw), got shape {tuple(weight.shape)}")
-    if offset.dim() != 4:
-        raise ValueError(f"offset must be (B, 2 * deform_groups * kh * kw, Ho, Wo), got shape {tuple(offset.shape)}")
-    if offset.dtype != input.dtype or weight.dtype != input.dtype or (bias is not None and bias.dtype != input.dtype):
-        raise TypeError("input, offset, weight and bias must share one dtype")
-    stride = _pair(stride, "stride")
-    padding = _pair(padding, "padding")
-    dilation = _pair(dilation, "dilation")
-    if min(stride) < 1 or min(dilation) < 1 or min(padding) < 0:
-        raise ValueError(f"stride and dilation must be >= 1 and padding >= 0, got {stride}, {dilation}, {padding}")
-    for name, v in (("groups", groups), ("deform_groups", deform_groups)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"{name} must be a positive int, got {v!r}")
-    B, C, H, W = input.shape
-    Cout, Cg, kh, kw = weight.shape
-    if C % groups or Cout % groups or Cg * groups != C:
-        raise ValueError(f"weight: C_in / groups = {Cg} with groups={groups} does not match input channels {C} "
-                         f"(and C_out={Cout} must divide by groups)")
-    if C % deform_groups:
-        raise ValueError(f"deform_groups={deform_groups} must divide the input channels {C}")
-    Ho = (H + 2 * padding[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
-    Wo = (W + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
-    if Ho < 1 or Wo < 1:
-        raise ValueError(f"input {H}x{W} is too small for kernel {kh}x{kw} with padding {padding}, "
-                         f"dilation {dilation}")
-    expect = (B, 2 * deform_groups * kh * kw, Ho, Wo)
-    if tuple(offset.shape) != expect:
-        raise ValueError(f"offset must have shape {expect}, got {tuple(offset.shape)}")
-    if bias is not None and tuple(bias.shape) != (Cout,):
-        raise ValueError(f"bias must have shape ({Cout},), got {tuple(bias.shape)}")
-    return stride, padding, dilation, (Ho, Wo)
+# the argument checks live with the reference twin (the specification), as for every op
+from ..reference.deform_conv import _pair, check_deform_conv_args
 
 
 def deform_conv2d(input, offset, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, deform_groups=1):

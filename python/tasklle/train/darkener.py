@@ -56,9 +56,13 @@ import torch
 import torch.nn.functional as F
 
 from .._alloc import with_fast_alloc
+from .run import RunFolder, check_float, check_int
 
 DEFAULT_WEIGHTS = {"spa": 1.0, "exp": 10.0, "col": 0.5, "tv": 10.0}
 FIDELITY_EXPOSURES = (0.05, 0.1, 0.2, 0.3)
+# settings that must not change when resuming (the run length, epochs, may grow)
+_FIXED = ("data", "batch_size", "image_size", "exposure_range", "lr", "seed", "steps_per_epoch", "weights", "zoom",
+          "grad_clip")
 
 # (source, name): images shipped inside scikit-image / scikit-learn
 BUILTIN_TRAIN = (
@@ -221,7 +225,8 @@ def train_darkener(data="builtin", out="runs/darkener", epochs=6, batch_size=8, 
         lr: Adam learning rate (cosine decay to lr/10), grad_clip: gradient-norm clip.
         seed: seeds the model init and the data RNG.
         checkpoint_every: steps between atomic checkpoints (also at the end).
-        resume: continue from out/checkpoint.pt (required if it exists).
+        resume: continue from out/checkpoint.pt (without it an existing checkpoint is
+            an error; the policy of ``tasklle.train.run``).
         weights: loss weights overriding ``DEFAULT_WEIGHTS``.
         zoom: crops span image_size to image_size * zoom source pixels.
         model: an ECZeroDCE to train (default: a fresh one, init_weights(0.02),
@@ -229,7 +234,7 @@ def train_darkener(data="builtin", out="runs/darkener", epochs=6, batch_size=8, 
         evaluate: with the builtin data, measure held-out fidelity at the end
             (``exposure_fidelity``; OUT/fidelity.json, also stored in the model file).
     """
-    from ..io import load_checkpoint, save_checkpoint, atomic_write
+    from ..io import atomic_write
     from ..losses.zero_dce_loss import zero_dce_loss
     from ..models.ec_zero_dce import ECZeroDCE
     from ..progress import progress
@@ -237,10 +242,8 @@ def train_darkener(data="builtin", out="runs/darkener", epochs=6, batch_size=8, 
     lo, hi = _check_range(exposure_range)
     for name, v, least in (("epochs", epochs, 1), ("batch_size", batch_size, 1), ("image_size", image_size, 16),
                            ("checkpoint_every", checkpoint_every, 1), ("log_every", log_every, 1)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < least:
-            raise ValueError(f"{name} must be an int >= {least}, got {v!r}")
-    if not (isinstance(lr, (int, float)) and lr > 0):
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
+        check_int(v, name, least)
+    check_float(lr, "lr", positive=True)
     w = dict(DEFAULT_WEIGHTS)
     if weights:
         unknown = set(weights) - set(w)
@@ -251,13 +254,12 @@ def train_darkener(data="builtin", out="runs/darkener", epochs=6, batch_size=8, 
     source = _ImageSource(data)
     if steps_per_epoch is None:
         steps_per_epoch = math.ceil(len(source) / batch_size)
-    if isinstance(steps_per_epoch, bool) or not isinstance(steps_per_epoch, int) or steps_per_epoch < 1:
-        raise ValueError(f"steps_per_epoch must be a positive int, got {steps_per_epoch!r}")
+    check_int(steps_per_epoch, "steps_per_epoch")
     total = epochs * steps_per_epoch
 
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    ckpt_path, log_path = out / "checkpoint.pt", out / "log.jsonl"
+    run = RunFolder(out, "darkener")
+    log_path = out / "log.jsonl"
     args = {"data": str(data), "epochs": epochs, "batch_size": batch_size, "image_size": image_size,
             "exposure_range": [lo, hi], "lr": lr, "seed": seed, "steps_per_epoch": steps_per_epoch,
             "weights": w, "zoom": zoom, "grad_clip": grad_clip}
@@ -272,12 +274,8 @@ def train_darkener(data="builtin", out="runs/darkener", epochs=6, batch_size=8, 
     g.manual_seed(seed)
     step = 0
     log_lines = []
-    if ckpt_path.exists():
-        if not resume:
-            raise ValueError(f"out: {ckpt_path} exists; pass resume=True to continue it or use a new folder")
-        ckpt = load_checkpoint(ckpt_path)
-        if ckpt.get("args", {}).get("weights") != w or ckpt["args"].get("batch_size") != batch_size:
-            raise ValueError(f"resume: {ckpt_path} was made with different settings: {ckpt.get('args')}")
+    ckpt = run.open(args, _FIXED, resume)
+    if ckpt is not None:
         model.load_state_dict(ckpt["model"]["state_dict"])
         opt.load_state_dict(ckpt["optimizer"])
         g.set_state(ckpt["generator"])
@@ -287,9 +285,8 @@ def train_darkener(data="builtin", out="runs/darkener", epochs=6, batch_size=8, 
                          if ln.strip() and json.loads(ln).get("step", 0) <= step]
 
     def save(kind):
-        save_checkpoint(ckpt_path, {"model": {"config": model.config(), "state_dict": model.state_dict()},
-                                    "optimizer": opt.state_dict(), "generator": g.get_state(),
-                                    "step": step, "args": args, "kind": kind})
+        run.save({"model": {"config": model.config(), "state_dict": model.state_dict()},
+                  "optimizer": opt.state_dict(), "generator": g.get_state(), "step": step, "kind": kind})
         with atomic_write(log_path, "w") as f:
             f.write("".join(ln + "\n" for ln in log_lines))
 

@@ -20,15 +20,15 @@ Files in ``out``:
 - ``loss_log.json``: per-iteration loss parts and learning rate, per-epoch means.
 """
 import math
-import os
 import time
 from pathlib import Path
 
 import torch
 
 from .._alloc import with_fast_alloc
-from ..io import load_checkpoint, write_json
+from ..io import write_json
 from ..progress import progress
+from .run import RunFolder, check_float, check_int, finish_distributed, positive_count_reduce, setup_distributed
 
 CONFIGS = ("lite", "full")
 OPTIMIZERS = ("sgd", "adam")
@@ -36,12 +36,14 @@ SCHEDULES = ("cosine", "step", "constant")
 # vedadet: lr 3.75e-3 for 3 GPUs x 4 images; scaled linearly with the total batch
 SGD_LR_PER_IMAGE = 3.75e-3 / 12
 ADAM_LR = 1e-3
+# settings that must not change when resuming (the run length, epochs, may grow)
+_FIXED = ("model", "lr", "optimizer", "momentum", "weight_decay", "schedule", "warmup_iters", "warmup_ratio",
+          "min_lr_ratio", "restart_period", "step_epochs", "batch_size", "world_size", "image_size", "seed",
+          "grad_clip")
 
 
 def _check_positive_int(v, name, zero_ok=False):
-    if isinstance(v, bool) or not isinstance(v, int) or v < (0 if zero_ok else 1):
-        raise ValueError(f"{name} must be a {'non-negative' if zero_ok else 'positive'} int, got {v!r}")
-    return v
+    return check_int(v, name, lo=0 if zero_ok else 1)
 
 
 def lr_at(base_lr, epoch, iteration, epochs, schedule="cosine", warmup_iters=500, warmup_ratio=0.1,
@@ -70,24 +72,6 @@ def lr_at(base_lr, epoch, iteration, epochs, schedule="cosine", warmup_iters=500
     if warmup_iters and iteration < warmup_iters:
         lr *= 1 - (1 - iteration / warmup_iters) * (1 - warmup_ratio)
     return lr
-
-
-def setup_distributed():
-    """(rank, world_size, local_rank) from torchrun's environment, initialising
-    the default process group (nccl with CUDA, else gloo) when WORLD_SIZE > 1."""
-    import torch.distributed as dist
-
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return 0, 1, 0
-    rank = int(os.environ.get("RANK", "0"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    if not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        if backend == "nccl":
-            torch.cuda.set_device(local_rank)
-        dist.init_process_group(backend=backend, rank=rank, world_size=world)
-    return rank, world, local_rank
 
 
 def collate_train(batch):
@@ -134,7 +118,8 @@ def train_detector(root=None, out="runs/detector", config="lite", epochs=12, bat
         workers: DataLoader workers. seed: seeds init, sampling and augmentation
             (epoch-wise, so a resumed run draws the same as an uninterrupted one).
         checkpoint_every: epochs between checkpoints. resume: continue from
-            ``out/checkpoint.pt`` if present. init: start from these detector
+            ``out/checkpoint.pt`` (without it an existing checkpoint is an
+            error; the policy of ``tasklle.train.run``). init: start from these detector
             weights (a ``TinaFace.load`` file).
         dataset: use this Dataset (items {'image', 'boxes', 'ignore'} of equal
             size) instead of ``root`` (tests, custom data).
@@ -159,8 +144,8 @@ def train_detector(root=None, out="runs/detector", config="lite", epochs=12, bat
         raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
-    if lr is not None and (not isinstance(lr, (int, float)) or lr <= 0):
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    if lr is not None:
+        check_float(lr, "lr", positive=True)
     if dataset is None and root is None:
         raise ValueError("give root (a WIDER-format tree) or dataset")
     _check_positive_int(log_every, "log_every")
@@ -169,15 +154,13 @@ def train_detector(root=None, out="runs/detector", config="lite", epochs=12, bat
 
         set_num_threads(_check_positive_int(threads, "threads"))
 
-    import torch.distributed as dist
-
-    owns_group = not (dist.is_available() and dist.is_initialized())
-    rank, world, local_rank = setup_distributed()
+    rank, world, local_rank, owns_group = setup_distributed()
     if device is None:
         device = torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
     device = torch.device(device)
     out = Path(out)
-    ckpt_path = out / "checkpoint.pt"
+    run = RunFolder(out, "detector", main=rank == 0)
+    ckpt_path = run.checkpoint
 
     if dataset is None:
         from ..data import WiderFace
@@ -204,44 +187,39 @@ def train_detector(root=None, out="runs/detector", config="lite", epochs=12, bat
         weight_decay = 5e-4 if optimizer == "sgd" else 0.0
     opt = build_optimizer(model.parameters(), optimizer, lr, momentum, weight_decay)
 
+    hyper = {"lr": lr, "optimizer": optimizer, "momentum": momentum, "weight_decay": weight_decay,
+             "schedule": schedule, "warmup_iters": warmup_iters, "warmup_ratio": warmup_ratio,
+             "min_lr_ratio": min_lr_ratio, "restart_period": restart_period, "step_epochs": step_epochs,
+             "epochs": epochs, "batch_size": batch_size, "world_size": world, "image_size": image_size,
+             "seed": seed, "grad_clip": grad_clip}
+    settings = {**hyper, "model": model.config}
     start_epoch, iteration, log = 0, 0, {"iterations": [], "epochs": []}
-    if resume and ckpt_path.is_file():
-        state = load_checkpoint(ckpt_path, map_location="cpu")
-        if state.get("config") != model.config:
-            raise ValueError(f"{ckpt_path}: the checkpoint's model config differs from the requested one")
+    state = run.open(settings, _FIXED, resume)
+    if state is not None:
         model.load_state_dict(state["state_dict"])
         opt.load_state_dict(state["optimizer"])
         start_epoch, iteration = int(state["epoch"]), int(state["iteration"])
         log = state.get("log", log)
 
     ddp_model = model
-    num_pos_reduce = None
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
 
         ddp_model = DistributedDataParallel(model, device_ids=[local_rank] if device.type == "cuda" else None)
-
-        def num_pos_reduce(n):
-            t = torch.tensor([float(n)], dtype=torch.float64, device=device if device.type == "cuda" else "cpu")
-            dist.all_reduce(t)
-            return float(t.item()) / world
+    num_pos_reduce = positive_count_reduce(device, world)
 
     sampler = torch.utils.data.DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=seed,
                                                   drop_last=False)
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
                                          collate_fn=collate_train, drop_last=False,
                                          persistent_workers=False, pin_memory=device.type == "cuda")
-    hyper = {"lr": lr, "optimizer": optimizer, "momentum": momentum, "weight_decay": weight_decay,
-             "schedule": schedule, "warmup_iters": warmup_iters, "warmup_ratio": warmup_ratio,
-             "min_lr_ratio": min_lr_ratio, "restart_period": restart_period, "step_epochs": step_epochs,
-             "epochs": epochs, "batch_size": batch_size, "world_size": world, "image_size": image_size,
-             "seed": seed, "grad_clip": grad_clip}
     log["hyper"] = hyper
 
     def save(epoch):
         if rank != 0:
             return
-        model.save(ckpt_path, optimizer=opt.state_dict(), epoch=epoch, iteration=iteration, log=log)
+        # a TinaFace.load file plus the training state and the run block
+        model.save(ckpt_path, optimizer=opt.state_dict(), epoch=epoch, iteration=iteration, log=log, **run.payload())
         write_json(out / "loss_log.json", log)
 
     stop = False
@@ -295,8 +273,5 @@ def train_detector(root=None, out="runs/detector", config="lite", epochs=12, bat
         if not ckpt_path.is_file():
             save(epoch + 1 if epochs > start_epoch else start_epoch)
         model.save(final)
-    if world > 1:
-        dist.barrier()
-        if owns_group:
-            dist.destroy_process_group()
+    finish_distributed(world, owns_group)
     return final if rank == 0 else None

@@ -62,12 +62,16 @@ photometric distortion (the low-light statistics are what the enhancer must
 learn); ``crop='resize'`` squashes the whole image to ``image_size`` square
 (Zero-DCE's own recipe) and scales the boxes.
 
-Determinism: the sample order is a permutation per epoch drawn from
+Determinism (:mod:`tasklle.data.sampling`): the sample order is a permutation per epoch drawn from
 ``seed``; the random crop of sample position ``p`` is drawn from its own seed
 ``(seed, p)``. So a run is reproducible, a resumed run continues exactly as an
 uninterrupted one, and the samples seen do not depend on the number of data
 workers. Under ``torchrun`` with W processes of batch B, the processes
 together see exactly the samples a single process with batch W*B sees.
+
+Layout: this module is the method (set up, loop, save); the step is
+:mod:`.joint_step`, the log and plot :mod:`.joint_log`, the run folder and
+resume policy :mod:`.run`, the batches :mod:`tasklle.data.sampling`.
 
 Outputs in ``out``: ``checkpoint.pt`` (atomic, every ``checkpoint_every``
 steps and at the end: model, optimiser, step, normaliser state), ``final.pt``
@@ -75,22 +79,28 @@ steps and at the end: model, optimiser, step, normaliser state), ``final.pt``
 (one row per step), ``log.json`` (config, summary and rows), ``loss.png``.
 """
 import copy
-import csv
 import hashlib
-import json
 import math
 import os
-import random
 import time
 from pathlib import Path
 
-import numpy as np
+import torch
 
 from .._alloc import with_fast_alloc
+from ..io import save_checkpoint, write_json
+from ..models import ZeroDCEPP
+from ..models.shipped import load_detector
+from ..progress import progress
+from ..data.sampling import JointBatches, open_dataset
+from ..data.transforms import make_transform  # noqa: F401  (public here: tasklle.train.make_transform)
+from .joint_log import LOG_FIELDS, plot_losses, read_log, summary as _summary  # noqa: F401  (public here too)
+from .joint_step import RunningRatio, Step, joint_losses  # noqa: F401  (public here too)
+from .recipes import describe, resolve_recipe
+from .run import (ResumeMismatch, RunFolder, check_float, check_int, dist_env, finish_distributed, read_csv,
+                  setup_distributed, write_csv)
 
 CHECKPOINT_FORMAT = "tasklle.joint/1"
-LOG_FIELDS = ["step", "epoch", "l_total", "l_up", "spa", "exp", "col", "tv", "l_down", "cls", "reg", "iou",
-              "ratio", "grad_norm", "lr", "seconds"]
 # Config entries that must match when resuming (others, e.g. steps, may change).
 _RESUME_KEYS = ("w_up", "w_down", "batch_size", "lr", "weight_decay", "grad_clip", "image_size", "exposure",
                 "normalise", "ema_decay", "seed", "crop", "scale_factor", "world_size")
@@ -103,8 +113,6 @@ def state_dict_sha256(module):
     """SHA-256 over a module's state_dict (parameters and buffers, sorted by
     name; names, dtypes, shapes and raw bytes all enter). Equal hashes mean
     bit-identical weights."""
-    import torch
-
     h = hashlib.sha256()
     state = module.state_dict()
     for name in sorted(state):
@@ -118,48 +126,6 @@ def state_dict_sha256(module):
         else:
             h.update(repr(t).encode())
     return h.hexdigest()
-
-
-class RunningRatio:
-    """Detached running ratio ``r = EMA(L_up) / EMA(L_down)`` (bias-corrected).
-
-    ``update(l_up, l_down)`` folds in the current values (floats) and returns
-    ``r``. ``state_dict`` / ``load_state_dict`` make it resumable.
-    """
-
-    def __init__(self, decay=0.99, eps=1e-12):
-        if not (0.0 <= decay < 1.0):
-            raise ValueError(f"ema_decay must be in [0, 1), got {decay}")
-        self.decay = float(decay)
-        self.eps = float(eps)
-        self.up = 0.0
-        self.down = 0.0
-        self.count = 0
-
-    def update(self, l_up, l_down):
-        if not (math.isfinite(l_up) and math.isfinite(l_down)):
-            return self.value()  # a non-finite step must not poison the average
-        d = self.decay
-        self.up = d * self.up + (1 - d) * float(l_up)
-        self.down = d * self.down + (1 - d) * float(l_down)
-        self.count += 1
-        return self.value()
-
-    def value(self):
-        if self.count == 0:
-            return 1.0
-        corr = 1.0 - self.decay ** self.count  # the same correction cancels in the ratio, kept for clarity
-        up, down = self.up / corr, self.down / corr
-        return up / max(down, self.eps)
-
-    def state_dict(self):
-        return {"decay": self.decay, "up": self.up, "down": self.down, "count": self.count}
-
-    def load_state_dict(self, state):
-        self.decay = float(state["decay"])
-        self.up = float(state["up"])
-        self.down = float(state["down"])
-        self.count = int(state["count"])
 
 
 def _check_weights(w_up, w_down):
@@ -176,8 +142,6 @@ def load_upstream(path_or_model=None, scale_factor=None):
     """A :class:`tasklle.models.ZeroDCEPP` from a module, a tasklle checkpoint
     (``final.pt`` / ``checkpoint.pt`` of this module or ``train_upstream``'s)
     or an official Zero-DCE++ state_dict (``Epoch99.pth``). Eval mode."""
-    import torch
-
     from ..models import ZeroDCEPP
 
     if path_or_model is None:
@@ -185,341 +149,6 @@ def load_upstream(path_or_model=None, scale_factor=None):
     if isinstance(path_or_model, torch.nn.Module):
         return path_or_model
     return ZeroDCEPP.load(path_or_model, scale_factor=scale_factor)
-
-
-# --------------------------------------------------------------------------- data
-
-class _ResizeSquare:
-    """Squash an item to (size, size) and scale its boxes (Zero-DCE's resize)."""
-
-    def __init__(self, size):
-        self.size = int(size)
-
-    def __call__(self, item):
-        import torch
-        import torch.nn.functional as F
-
-        img = item["image"]
-        _, h, w = img.shape
-        out = dict(item)
-        out["image"] = F.interpolate(img[None], size=(self.size, self.size), mode="bilinear",
-                                     align_corners=False, antialias=True)[0].clamp_(0, 1)
-        boxes = torch.as_tensor(item["boxes"], dtype=torch.float32).reshape(-1, 4).clone()
-        boxes[:, 0::2] *= self.size / w
-        boxes[:, 1::2] *= self.size / h
-        out["boxes"] = boxes
-        return out
-
-
-def make_transform(crop, image_size):
-    """The fixed-size transform for joint training (see module docstring)."""
-    if crop == "resize":
-        return _ResizeSquare(image_size)
-    if crop != "random":
-        raise ValueError(f"crop must be 'random' or 'resize', got {crop!r}")
-    from ..data import transforms as T
-
-    # The detector's own training crop and flip, without its photometric distortion.
-    return T.TrainTransform(size=image_size, photometric=False)
-
-
-class _SampleStream:
-    """Deterministic infinite stream of (epoch, sample position, dataset index)."""
-
-    def __init__(self, n, seed):
-        if n <= 0:
-            raise ValueError("data: the dataset is empty")
-        self.n = n
-        self.seed = seed
-        self._perm_epoch = None
-        self._perm = None
-
-    def index(self, position):
-        import torch
-
-        epoch, k = divmod(position, self.n)
-        if self._perm_epoch != epoch:
-            g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-            self._perm = torch.randperm(self.n, generator=g).tolist()
-            self._perm_epoch = epoch
-        return epoch, self._perm[k]
-
-
-def _seeded_call(fn, item, seed):
-    """Call fn(item) with python, numpy and torch global RNGs seeded by ``seed``,
-    restoring the callers' RNG states afterwards (transforms draw from them)."""
-    import torch
-
-    py_state, np_state = random.getstate(), np.random.get_state()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        random.seed(seed)
-        np.random.seed(seed % (2 ** 32))
-        try:
-            return fn(item)
-        finally:
-            random.setstate(py_state)
-            np.random.set_state(np_state)
-
-
-def _accepts_generator(fn):
-    import inspect
-
-    if fn is None:
-        return False
-    try:
-        return "generator" in inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
-
-
-class JointBatches:
-    """The batches joint training sees: ``batch(step)`` -> ``(images, targets)``.
-
-    ``images`` is a (batch_size, 3, S, S) float32 tensor in [0, 1] (S: the
-    transform's size); ``targets`` a list of ``{'boxes': (N, 4) x1 y1 x2 y2,
-    'ignore': (N,) bool}``, the form ``TinaFace.loss`` takes. The batch of a
-    step depends only on (seed, step, rank): samples in a per-epoch seeded
-    permutation, each cropped with its own seed (see the module docstring), so
-    a notebook sees exactly what :func:`joint` trains on.
-
-    Args:
-        dataset: map-style dataset of item dicts (``'image'``, ``'boxes'``, ``'ignore'``).
-        transform: makes items one size (:func:`make_transform`); None: as they are.
-        batch_size: images per step per process.
-        seed: the sample order and crops.
-        rank, world_size: this process among ``world_size`` (torchrun).
-        num_workers: threads loading items (0: in the caller's thread).
-
-    Example:
-        >>> batches = JointBatches.from_data(tasklle.data.builtin(), image_size=96, batch_size=2)
-        >>> images, targets = batches.batch(0)
-        >>> images.shape
-        torch.Size([2, 3, 96, 96])
-    """
-
-    def __init__(self, dataset, transform, batch_size, seed, rank=0, world_size=1, num_workers=0):
-        self.dataset = dataset
-        self.transform = transform
-        self.batch_size = batch_size
-        self.seed = seed
-        self.rank = rank
-        self.world_size = world_size
-        self.stream = _SampleStream(len(dataset), seed)
-        self.num_workers = num_workers
-        self._pool = None
-        self._takes_generator = _accepts_generator(transform)
-
-    @classmethod
-    def from_data(cls, data, image_size=640, batch_size=4, crop="random", split="train", seed=0):
-        """The batches :func:`joint` makes from ``data`` (a WIDER-format root or a
-        dataset) with the same ``image_size``, ``batch_size``, ``crop``, ``split``, ``seed``."""
-        dataset, _ = _open_dataset(data, split)
-        return cls(dataset, make_transform(crop, image_size), batch_size, seed)
-
-    def _item(self, position):
-        _, idx = self.stream.index(position)
-        item = self.dataset[idx]
-        if self.transform is not None:
-            s = (self.seed * 7_919 + position) % (2 ** 62)
-            if self._takes_generator:
-                import torch
-
-                item = self.transform(item, generator=torch.Generator().manual_seed(s))
-            else:  # a transform drawing from the global RNGs
-                item = _seeded_call(self.transform, item, s)
-        return item
-
-    def epoch_of(self, step):
-        return (step * self.batch_size * self.world_size) // self.stream.n
-
-    def batch(self, step):
-        import torch
-
-        first = (step * self.world_size + self.rank) * self.batch_size
-        positions = list(range(first, first + self.batch_size))
-        for p in positions:  # resolve permutations in order (cheap, keeps the cache simple)
-            self.stream.index(p)
-        if self.num_workers > 0:
-            if self._pool is None:
-                from concurrent.futures import ThreadPoolExecutor
-
-                self._pool = ThreadPoolExecutor(self.num_workers)
-            items = list(self._pool.map(self._item, positions))
-        else:
-            items = [self._item(p) for p in positions]
-        images = []
-        targets = []
-        for p, it in zip(positions, items):
-            img = torch.as_tensor(it["image"], dtype=torch.float32)
-            if images and img.shape != images[0].shape:
-                raise ValueError(f"data: items have different sizes {tuple(img.shape)} vs {tuple(images[0].shape)} "
-                                 "after the transform; use crop='random' or 'resize'")
-            images.append(img)
-            boxes = torch.as_tensor(it["boxes"], dtype=torch.float32).reshape(-1, 4)
-            ignore = it.get("ignore")
-            ignore = (torch.zeros(len(boxes), dtype=torch.bool) if ignore is None
-                      else torch.as_tensor(ignore, dtype=torch.bool).reshape(-1))
-            targets.append({"boxes": boxes, "ignore": ignore})
-        return torch.stack(images), targets
-
-    def close(self):
-        if self._pool is not None:
-            self._pool.shutdown()
-            self._pool = None
-
-
-def _open_dataset(data, split):
-    if isinstance(data, (str, os.PathLike)):
-        from ..data import WiderFace
-
-        root = Path(data)
-        if not root.is_dir():
-            raise FileNotFoundError(f"data: folder not found: {root}")
-        return WiderFace(root, split=split, transform=None), str(root)
-    if not hasattr(data, "__getitem__") or not hasattr(data, "__len__"):
-        raise TypeError(f"data must be a WIDER-format root or a map-style dataset, got {type(data).__name__}")
-    return data, type(data).__name__
-
-
-# --------------------------------------------------------------------------- one step
-
-def joint_losses(model, detector, images, targets, w_up=1.0, w_down=0.5, exposure=0.6, ratio=1.0,
-                 loss_kwargs=None):
-    """Forward pass of one joint-training step (no backward, no update).
-
-    images: (B, 3, H, W) low-light inputs in [0, 1]; targets: B dicts with
-    'boxes' (N, 4) and 'ignore' (N,). ``ratio`` multiplies L_down (the
-    normaliser's r; 1 for 'none'). The detector is skipped when ``w_down == 0``.
-    ``loss_kwargs`` go to ``detector.loss`` (e.g. TinaFace's ``num_pos_reduce``
-    under DDP).
-
-    Returns ``(l_total, record)``: the scalar tensor to backpropagate and a dict
-    of detached floats (l_up and its terms spa/exp/col/tv, l_down and its parts
-    cls/reg/iou (NaN when skipped), l_total), plus the raw ``l_up`` / ``l_down``
-    tensors under ``'_l_up'`` / ``'_l_down'``.
-    """
-    from ..losses.zero_dce_loss import zero_dce_loss
-
-    enhanced, curve_maps = model(images)
-    l_up, terms = zero_dce_loss(enhanced, images, curve_maps, exposure=exposure)
-    rec = {"l_up": float(l_up.detach()), **{k: float(terms[k].detach()) for k in ("spa", "exp", "col", "tv")}}
-    l_total = w_up * l_up
-    if w_down > 0:
-        l_down, parts = detector.loss(enhanced, targets, **(loss_kwargs or {}))
-        rec["l_down"] = float(l_down.detach())
-        for k in ("cls", "reg", "iou"):
-            rec[k] = float(parts[k].detach()) if k in parts else float("nan")
-        l_total = l_total + (w_down * ratio) * l_down
-    else:
-        l_down = None
-        rec.update(l_down=float("nan"), cls=float("nan"), reg=float("nan"), iou=float("nan"))
-    rec["l_total"] = float(l_total.detach())
-    rec["_l_up"], rec["_l_down"] = l_up, l_down
-    return l_total, rec
-
-
-# --------------------------------------------------------------------------- distributed
-
-def _dist_env():
-    """(rank, world_size, local_rank) from torchrun's environment (1 process otherwise)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    return int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0"))
-
-
-def _dist_init(device):
-    import torch.distributed as dist
-
-    rank, world, local = _dist_env()
-    if world <= 1:
-        return rank, world, False
-    if not dist.is_initialized():
-        backend = os.environ.get("TASKLLE_DIST_BACKEND") or ("nccl" if device.type == "cuda" else "gloo")
-        dist.init_process_group(backend=backend)
-        return dist.get_rank(), dist.get_world_size(), True
-    return dist.get_rank(), dist.get_world_size(), False
-
-
-def _all_mean(values, device, world):
-    """Average a list of floats over processes (NaN-safe: NaN stays NaN)."""
-    if world <= 1:
-        return values
-    import torch
-    import torch.distributed as dist
-
-    t = torch.tensor(values, dtype=torch.float64, device=device)
-    dist.all_reduce(t)
-    return (t / world).tolist()
-
-
-# --------------------------------------------------------------------------- logging
-
-def _read_log(path, upto):
-    if not path.is_file():
-        return []
-    rows = []
-    with open(path, newline="") as f:
-        for r in csv.DictReader(f):
-            try:
-                step = int(r["step"])
-            except (KeyError, ValueError):
-                continue
-            if step <= upto:
-                rows.append({k: (int(v) if k in ("step", "epoch") else float(v)) for k, v in r.items()
-                             if k in LOG_FIELDS and v != ""})
-    return rows
-
-
-def _write_log_csv(path, rows):
-    from ..io import atomic_write
-
-    with atomic_write(path, "w") as f:
-        w = csv.DictWriter(f, fieldnames=LOG_FIELDS, extrasaction="ignore")
-        w.writeheader()
-        for r in rows:
-            w.writerow(r)
-
-
-def plot_losses(rows, path, title=None):
-    """Loss curves (L_total, L_up with its weighted terms, L_down with its
-    parts) from log rows, written atomically to ``path`` (PNG)."""
-    from matplotlib.figure import Figure  # no pyplot: the global backend is left alone
-
-    from ..io import atomic_write
-
-    steps = [r["step"] for r in rows]
-
-    def series(k):
-        return [r.get(k, float("nan")) for r in rows]
-
-    fig = Figure(figsize=(13, 3.6))
-    axes = fig.subplots(1, 3)
-    axes[0].plot(steps, series("l_total"), color="k", lw=1)
-    axes[0].set_title("L_total")
-    axes[1].plot(steps, series("l_up"), color="k", lw=1.2, label="L_up")
-    for k, w in (("spa", 1), ("exp", 10), ("col", 5), ("tv", 1600)):
-        axes[1].plot(steps, [w * v for v in series(k)], lw=0.8, label=f"{w}*L_{k}" if w != 1 else f"L_{k}")
-    axes[1].set_title("L_up and its weighted terms")
-    axes[1].legend(fontsize=7)
-    if any(math.isfinite(v) for v in series("l_down")):
-        axes[2].plot(steps, series("l_down"), color="k", lw=1.2, label="L_down")
-        for k in ("cls", "reg", "iou"):
-            axes[2].plot(steps, series(k), lw=0.8, label=k)
-        axes[2].legend(fontsize=7)
-    else:
-        axes[2].text(0.5, 0.5, "W_down = 0:\ndetector not used", ha="center", va="center",
-                     transform=axes[2].transAxes)
-    axes[2].set_title("L_down and its parts")
-    for ax in axes:
-        ax.set_xlabel("step")
-        ax.grid(alpha=0.3)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    with atomic_write(path) as f:
-        fig.savefig(f, format="png", dpi=90)
-    return path
 
 
 # --------------------------------------------------------------------------- the loop
@@ -565,57 +194,23 @@ def joint(data, detector=None, out="runs/joint", *, w_up=1.0, w_down=0.5, steps=
         dict with 'model' (the trained ZeroDCEPP, eval mode), 'out', 'final',
         'rows' (the per-step log), 'steps', 'detector_sha256', 'seconds'.
     """
-    import torch
-
-    from ..io import load_checkpoint, save_checkpoint, write_json
-    from ..models import ZeroDCEPP
-    from ..progress import progress
-
     _check_weights(w_up, w_down)
     if normalise not in NORMALISATIONS:
         raise ValueError(f"normalise must be one of {NORMALISATIONS}, got {normalise!r}")
-    for name, v in (("steps", steps), ("batch_size", batch_size), ("image_size", image_size),
-                    ("checkpoint_every", checkpoint_every)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < (0 if name == "steps" else 1):
-            raise ValueError(f"{name} must be a positive int, got {v!r}")
-    if not (lr > 0):
-        raise ValueError(f"lr must be > 0, got {lr}")
-    from .recipes import describe, resolve_recipe
-
+    check_int(steps, "steps", lo=0)
+    for name, v in (("batch_size", batch_size), ("image_size", image_size), ("checkpoint_every", checkpoint_every)):
+        check_int(v, name)
+    check_float(lr, "lr", positive=True)
     recipe, weight_decay, grad_clip = resolve_recipe(recipe, weight_decay, grad_clip)
 
-    _, world, local_rank = _dist_env()
-    if device is None:
-        # CUDA when present (one GPU per process under torchrun), else CPU.
-        use_cuda = torch.cuda.is_available() and os.environ.get("TASKLLE_DEVICE", "") != "cpu"
-        device = f"cuda:{local_rank if world > 1 else 0}" if use_cuda else "cpu"
-    device = torch.device(device)
-    rank, world, own_group = _dist_init(device)
+    # ---- set up: processes, the frozen detector, the data, the enhancer, the run folder
+    device, rank, world, own_group = _device_and_group(device)
     main = rank == 0
     out = Path(out)
-    if main:
-        out.mkdir(parents=True, exist_ok=True)
-
-    # ---- detector: frozen, hashed
-    det = None
-    det_hash = None
-    if w_down > 0:
-        if detector is None:
-            raise ValueError("detector is required when w_down > 0")
-        from ..models.shipped import load_detector
-
-        det = load_detector(detector)
-        det.freeze()
-        det.to(device)
-        if any(p.requires_grad for p in det.parameters()):
-            raise RuntimeError("detector.freeze() left parameters with requires_grad=True")
-        det_hash = state_dict_sha256(det)
-
-    # ---- data
-    dataset, data_name = _open_dataset(data, split)
-    transform = make_transform(crop, image_size)
-    loader = JointBatches(dataset, transform, batch_size, seed, rank, world, num_workers)
-
+    run = RunFolder(out, "joint", main=main)
+    det, det_hash = _frozen_detector(detector, w_down, device)
+    dataset, data_name = open_dataset(data, split)
+    loader = JointBatches(dataset, make_transform(crop, image_size), batch_size, seed, rank, world, num_workers)
     config = dict(data=data_name, split=split, w_up=float(w_up), w_down=float(w_down), steps=steps,
                   batch_size=batch_size, lr=float(lr), weight_decay=float(weight_decay),
                   grad_clip=None if grad_clip is None else float(grad_clip), image_size=image_size, crop=crop,
@@ -625,185 +220,129 @@ def joint(data, detector=None, out="runs/joint", *, w_up=1.0, w_down=0.5, steps=
                   init_std=float(init_std), scale_factor=scale_factor, seed=seed, world_size=world,
                   detector_sha256=det_hash, recipe=recipe,
                   optimizer=describe(recipe, float(lr), float(weight_decay), grad_clip))
-
-    # ---- model and optimiser
     torch.manual_seed(seed)
-    if upstream is None:
-        model = ZeroDCEPP(scale_factor=scale_factor)
-        model.init_weights(std=init_std)
-    else:
-        model = copy.deepcopy(load_upstream(upstream))  # never train the caller's module in place
+    model = _enhancer(upstream, scale_factor, init_std)
+    if upstream is not None:
         config["scale_factor"] = scale_factor = getattr(model, "scale_factor", scale_factor)
     model.to(device).train()
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     normaliser = RunningRatio(ema_decay) if normalise == "running-ratio" else None
-    start = 0
-    rows = []
-    ckpt_path = out / "checkpoint.pt"
-    if resume and ckpt_path.is_file():
-        ck = load_checkpoint(ckpt_path, map_location=device)
-        if ck.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(f"{ckpt_path}: not a joint-training checkpoint")
-        for k in _RESUME_KEYS:
-            if ck["config"].get(k) != config.get(k):
-                raise ValueError(f"resume: {k} differs from the checkpoint ({config.get(k)!r} vs "
-                                 f"{ck['config'].get(k)!r}); use another --out or the same settings")
-        if det_hash is not None and ck["config"].get("detector_sha256") not in (None, det_hash):
-            raise ValueError("resume: the detector differs from the one the checkpoint was trained with")
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        if normaliser is not None and ck.get("normaliser"):
-            normaliser.load_state_dict(ck["normaliser"])
-        start = int(ck["step"])
-        if start > steps:
-            raise ValueError(f"resume: {ckpt_path} is at step {start}, beyond steps={steps}")
-        if main:
-            rows = _read_log(out / "log.csv", start)
-            if verbose:
-                print(f"resuming {out} at step {start}/{steps}")
-    ddp_model = model
-    loss_kwargs = None
-    if world > 1:
-        import inspect
-
-        import torch.distributed as dist
-        from torch.nn.parallel import DistributedDataParallel as DDP
-
-        ddp_model = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
-        if det is not None and "num_pos_reduce" in inspect.signature(det.loss).parameters:
-            # TinaFace divides by the number of positives: averaging that
-            # normaliser over processes makes N processes on N shards give the
-            # gradient of one process on the whole batch.
-            def num_pos_reduce(n):
-                t = torch.tensor([float(n)], dtype=torch.float64, device=device)
-                dist.all_reduce(t)
-                return float(t.item()) / world
-
-            loss_kwargs = {"num_pos_reduce": num_pos_reduce}
+    start, rows = _resume(run, config, resume, det_hash, model, opt, normaliser, steps, device, verbose)
+    step_fn = Step(model, det, opt, world, device, w_up, w_down, exposure, grad_clip, normaliser)
 
     def save(step):
-        if not main:
-            return
-        save_checkpoint(ckpt_path, {
-            "format": CHECKPOINT_FORMAT, "step": step, "config": config,
-            "model": model.state_dict(), "optimizer": opt.state_dict(),
-            "normaliser": normaliser.state_dict() if normaliser is not None else None,
-        })
-        _write_log_csv(out / "log.csv", rows)
+        if main:
+            run.save({"format": CHECKPOINT_FORMAT, "step": step, "config": config,
+                      "model": model.state_dict(), "optimizer": opt.state_dict(),
+                      "normaliser": normaliser.state_dict() if normaliser is not None else None})
+            write_csv(out / "log.csv", rows, LOG_FIELDS)
 
+    # ---- the loop: one step per batch, a checkpoint every checkpoint_every steps
     t_start = time.perf_counter()
     bar = progress(total=steps, initial=start, desc=f"joint {w_up:g}:{w_down:g}", leave=False,
                    disable=(not show_progress) or not main)
     try:
         for step in range(start, steps):
             t0 = time.perf_counter()
-            images, targets = loader.batch(step)
-            images = images.to(device)
-            targets = [{k: v.to(device) for k, v in t.items()} for t in targets]
-            opt.zero_grad(set_to_none=True)
-            ratio = normaliser.value() if normaliser is not None else 1.0
-            if normaliser is not None and w_down > 0:
-                # r includes this step's values: compute the losses first, then scale.
-                l_total, rec = joint_losses(ddp_model, det, images, targets, w_up, w_down, exposure, 1.0,
-                                            loss_kwargs)
-                up, down = _all_mean([rec["l_up"], rec["l_down"]], device, world)
-                ratio = normaliser.update(up, down)
-                l_total = w_up * rec["_l_up"] + (w_down * ratio) * rec["_l_down"]
-                rec["l_total"] = float(l_total.detach())
-            else:
-                l_total, rec = joint_losses(ddp_model, det, images, targets, w_up, w_down, exposure, ratio,
-                                            loss_kwargs)
-            if not torch.isfinite(l_total):
-                raise FloatingPointError(f"step {step}: L_total is {float(l_total)}; lower lr or check the data")
-            l_total.backward()
-            if grad_clip is not None:
-                gn = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-            else:
-                gn = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in model.parameters()
-                                                           if p.grad is not None]))
-            opt.step()
-            keys = ["l_total", "l_up", "spa", "exp", "col", "tv", "l_down", "cls", "reg", "iou"]
-            vals = _all_mean([rec[k] for k in keys], device, world)
-            row = dict(zip(keys, vals))
-            row.update(step=step + 1, epoch=loader.epoch_of(step), ratio=float(ratio), grad_norm=float(gn),
-                       lr=float(lr), seconds=time.perf_counter() - t0)
+            row = step_fn(*loader.batch(step), step)
+            row.update(step=step + 1, epoch=loader.epoch_of(step), lr=float(lr), seconds=time.perf_counter() - t0)
             if main:
                 rows.append(row)
                 bar.update(1)
-                post = {"L": f"{row['l_total']:.3f}", "up": f"{row['l_up']:.3f}"}
-                if w_down > 0:
-                    post["down"] = f"{row['l_down']:.3f}"
-                bar.set_postfix(post, refresh=False)
+                bar.set_postfix({"L": f"{row['l_total']:.3f}", "up": f"{row['l_up']:.3f}",
+                                 **({"down": f"{row['l_down']:.3f}"} if w_down > 0 else {})}, refresh=False)
             if (step + 1) % checkpoint_every == 0 and step + 1 < steps:
                 save(step + 1)
     finally:
         bar.close()
         loader.close()
 
-    # ---- the detector must be exactly as it was
-    if det is not None:
-        after = state_dict_sha256(det)
-        if after != det_hash:
-            raise RuntimeError("the detector's weights changed during joint training "
-                               f"(sha256 {det_hash[:12]} -> {after[:12]}); it must stay frozen")
+    # ---- save: the detector must be exactly as it was; then the final model and the logs
+    if det is not None and state_dict_sha256(det) != det_hash:
+        raise RuntimeError("the detector's weights changed during joint training "
+                           f"(sha256 {det_hash[:12]} -> {state_dict_sha256(det)[:12]}); it must stay frozen")
     final = out / "final.pt"
+    model.eval()
     if main:
         save(steps)
-        model.eval()
         save_checkpoint(final, {"format": "tasklle.zero_dce_pp/1", "kind": "ZeroDCEPP",
                                 "scale_factor": scale_factor, "config": config, "model": model.state_dict()})
-        seconds = time.perf_counter() - t_start
-        summary = _summary(rows)
-        write_json(out / "log.json", _json_safe({"config": config, "summary": summary, "detector_sha256_after":
-                                                 det_hash, "fields": LOG_FIELDS, "rows": rows}))
-        if plot and rows:
-            plot_losses(rows, out / "loss.png", title=f"joint training W_up:W_down = {w_up:g}:{w_down:g}")
-        if verbose:
-            last = summary.get("last", {})
-            print(f"joint {w_up:g}:{w_down:g}: {steps} steps, L_up {last.get('l_up', float('nan')):.4f}"
-                  + (f", L_down {last.get('l_down', float('nan')):.4f}" if w_down > 0 else "")
-                  + f" -> {final}")
-    else:
-        seconds = time.perf_counter() - t_start
-    if world > 1 and own_group:
-        import torch.distributed as dist
-
-        dist.barrier()
-        dist.destroy_process_group()
-    model.eval()
+        _write_logs(out, rows, config, det_hash, plot, verbose, w_up, w_down, steps, final)
+    seconds = time.perf_counter() - t_start
+    if own_group:
+        finish_distributed(world, own_group)
     return {"model": model, "out": out, "final": final, "rows": rows, "steps": steps,
             "detector_sha256": det_hash, "seconds": seconds, "config": config}
 
 
-def _summary(rows, window=20):
-    """Mean of the first and last ``window`` steps for each logged value."""
-    if not rows:
-        return {}
+# --------------------------------------------------------------------------- the pieces of joint()
 
-    def mean(rs, k):
-        v = [r[k] for r in rs if k in r and math.isfinite(r[k])]
-        return sum(v) / len(v) if v else float("nan")
-
-    keys = ["l_total", "l_up", "spa", "exp", "col", "tv", "l_down", "cls", "reg", "iou", "ratio", "seconds"]
-    return {"first": {k: mean(rows[:window], k) for k in keys}, "last": {k: mean(rows[-window:], k) for k in keys},
-            "steps": rows[-1]["step"]}
-
-
-def _json_safe(obj):
-    """NaN/inf -> None so log.json is strict JSON (NaN marks 'not computed', e.g. L_down at W_down 0)."""
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
+def _device_and_group(device):
+    """The device (default: CUDA when present, one GPU per process under torchrun; else CPU) and
+    the process group: (device, rank, world_size, owns_group)."""
+    _, world, local_rank = dist_env()
+    if device is None:
+        use_cuda = torch.cuda.is_available() and os.environ.get("TASKLLE_DEVICE", "") != "cpu"
+        device = f"cuda:{local_rank if world > 1 else 0}" if use_cuda else "cpu"
+    device = torch.device(device)
+    rank, world, _, own_group = setup_distributed(device)
+    return device, rank, world, own_group
 
 
-def read_log(out):
-    """The per-step rows of a joint run (from ``out/log.json`` or ``out/log.csv``)."""
-    out = Path(out)
-    if (out / "log.json").is_file():
-        rows = json.loads((out / "log.json").read_text())["rows"]
-        return [{k: float("nan") if v is None else v for k, v in r.items()} for r in rows]
-    return _read_log(out / "log.csv", 1 << 62)
+def _frozen_detector(detector, w_down, device):
+    """(detector frozen on ``device``, SHA-256 of its weights), or (None, None) when W_down is 0."""
+    if w_down == 0:
+        return None, None
+    if detector is None:
+        raise ValueError("detector is required when w_down > 0")
+    det = load_detector(detector)
+    det.freeze()
+    det.to(device)
+    if any(p.requires_grad for p in det.parameters()):
+        raise RuntimeError("detector.freeze() left parameters with requires_grad=True")
+    return det, state_dict_sha256(det)
+
+
+def _enhancer(upstream, scale_factor, init_std):
+    """A new ZeroDCEPP with conv weights ~ N(0, init_std), or a copy of ``upstream``
+    (never train the caller's module in place)."""
+    if upstream is None:
+        model = ZeroDCEPP(scale_factor=scale_factor)
+        model.init_weights(std=init_std)
+        return model
+    return copy.deepcopy(load_upstream(upstream))
+
+
+def _resume(run, config, resume, det_hash, model, opt, normaliser, steps, device, verbose):
+    """Apply the run folder's resume policy; restore the state; returns (start step, log rows)."""
+    ck = run.open(config, _RESUME_KEYS, resume, map_location=device)
+    if ck is None:
+        return 0, []
+    if det_hash is not None and ck["run"]["settings"].get("detector_sha256") not in (None, det_hash):
+        raise ResumeMismatch("resume: the detector differs from the one the checkpoint was trained with")
+    model.load_state_dict(ck["model"])
+    opt.load_state_dict(ck["optimizer"])
+    if normaliser is not None and ck.get("normaliser"):
+        normaliser.load_state_dict(ck["normaliser"])
+    start = int(ck["step"])
+    if start > steps:
+        raise ResumeMismatch(f"resume: {run.checkpoint} is at step {start}, beyond steps={steps}")
+    rows = []
+    if run.main:
+        rows = read_csv(run.out / "log.csv", LOG_FIELDS, upto=start)
+        if verbose:
+            print(f"resuming {run.out} at step {start}/{steps}")
+    return start, rows
+
+
+def _write_logs(out, rows, config, det_hash, plot, verbose, w_up, w_down, steps, final):
+    summary = _summary(rows)
+    write_json(out / "log.json", {"config": config, "summary": summary, "detector_sha256_after": det_hash,
+                                  "fields": LOG_FIELDS, "rows": rows})
+    if plot and rows:
+        plot_losses(rows, out / "loss.png", title=f"joint training W_up:W_down = {w_up:g}:{w_down:g}")
+    if verbose:
+        last = summary.get("last", {})
+        print(f"joint {w_up:g}:{w_down:g}: {steps} steps, L_up {last.get('l_up', float('nan')):.4f}"
+              + (f", L_down {last.get('l_down', float('nan')):.4f}" if w_down > 0 else "")
+              + f" -> {final}")

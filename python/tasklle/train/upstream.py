@@ -26,10 +26,8 @@ What this adds for long jobs:
   (``ZeroDCEPP.load`` / ``DCENet.load`` read it, and so do ``tasklle enhance``
   and the joint trainer).
 """
-import csv
 import io as _io
 import math
-import numbers
 import time
 from pathlib import Path
 
@@ -37,12 +35,14 @@ import torch
 import torch.nn.functional as F
 
 from .._alloc import with_fast_alloc
-from ..io import ImageReadError, atomic_write, list_images, load_checkpoint, read_image, save_checkpoint, write_json
+from ..data.sampling import epoch_order
+from ..io import ImageReadError, atomic_write, list_images, read_image, save_checkpoint, write_json
 from ..progress import progress as _progress
+from .run import RunFolder, check_float as _check_float, check_int as _check_int, write_csv
 
 MODELS = ("zero-dce++", "zero-dce")
 TERMS = ("spa", "exp", "col", "tv")
-FORMAT = "tasklle.upstream/1"
+FORMAT = "tasklle.upstream/1"  # the model payload's format (ZeroDCEPP.load / DCENet.load read it)
 # settings that must not change when resuming (epochs may grow)
 _FIXED = ("data", "model", "batch_size", "image_size", "lr", "weight_decay", "grad_clip", "seed", "scale_factor",
           "exposure", "weights", "init_std", "n_images")
@@ -76,26 +76,6 @@ def _collate(items):
     return (torch.stack(imgs) if imgs else None), bad
 
 
-def _epoch_order(n, seed, epoch):
-    """The shuffled order of epoch ``epoch``: a function of (seed, epoch) only, so resuming needs no RNG state."""
-    g = torch.Generator().manual_seed(int(seed) * 1_000_003 + int(epoch))
-    return torch.randperm(n, generator=g).tolist()
-
-
-def _check_int(v, name, lo=1, none_ok=False):
-    if v is None and none_ok:
-        return None
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < lo:
-        raise ValueError(f"{name} must be an int >= {lo}, got {v!r}")
-    return int(v)
-
-
-def _check_float(v, name, lo=0.0):
-    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v < lo:
-        raise ValueError(f"{name} must be a finite number >= {lo}, got {v!r}")
-    return float(v)
-
-
 def _make_model(name, scale_factor):
     from ..models import DCENet, ZeroDCEPP
 
@@ -109,14 +89,7 @@ def _outputs(model, x):
 
 
 def write_log_csv(path, history):
-    cols = ["step", "epoch", "total", *TERMS, "images", "seconds"]
-    buf = _io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
-    w.writeheader()
-    for row in history:
-        w.writerow(row)
-    with atomic_write(path, "w") as f:
-        f.write(buf.getvalue())
+    write_csv(path, history, ["step", "epoch", "total", *TERMS, "images", "seconds"])
 
 
 def plot_loss_curve(history, path, weights=None):
@@ -173,7 +146,7 @@ def train_upstream(data, out, model="zero-dce++", epochs=1, batch_size=8, image_
         seed: model init and batch order.
         checkpoint_every: steps between checkpoints (0: only at the end / on Ctrl-C).
         resume: continue from ``out/checkpoint.pt`` (same settings; ``epochs`` may grow).
-            Without it an existing checkpoint is an error (nothing is overwritten by accident).
+            Without it an existing checkpoint is an error (``tasklle.train.run``'s resume policy).
         log: write log.csv, loss_curve.png and summary.json.
         scale_factor: Zero-DCE++ scale factor (official training: 1).
         exposure: E of L_exp (0.6).
@@ -237,19 +210,9 @@ def train_upstream(data, out, model="zero-dce++", epochs=1, batch_size=8, image_
               "n_images": len(paths), "epochs": epochs, "recipe": recipe,
               "optimizer": describe(recipe, lr, weight_decay, grad_clip if grad_clip > 0 else None)}
 
-    ckpt_path = out / "checkpoint.pt"
-    state = None
-    if ckpt_path.exists():
-        if not resume:
-            raise ValueError(f"out: {out} already holds a checkpoint; pass resume=True (--resume) to continue it "
-                             "or choose another folder")
-        state = load_checkpoint(ckpt_path)
-        if not isinstance(state, dict) or state.get("format") != FORMAT:
-            raise ValueError(f"{ckpt_path}: not a tasklle upstream training checkpoint")
-        diff = [f"{k}: checkpoint {state['config'].get(k)!r} vs now {config[k]!r}" for k in _FIXED
-                if state["config"].get(k) != config[k]]
-        if diff:
-            raise ValueError("resume: settings differ from the checkpoint's: " + "; ".join(diff))
+    run = RunFolder(out, "upstream")
+    ckpt_path = run.checkpoint
+    state = run.open(config, _FIXED, resume)
 
     torch.manual_seed(seed)
     if net is None:
@@ -274,7 +237,7 @@ def train_upstream(data, out, model="zero-dce++", epochs=1, batch_size=8, image_
         payload = {"format": FORMAT, "kind": type(net).__name__, "scale_factor": scale_factor, "config": config,
                    "step": step, "model": net.state_dict(), "optimizer": opt.state_dict(), "history": history,
                    "skipped": {str(k): v for k, v in skipped.items()}}
-        save_checkpoint(ckpt_path, payload)
+        run.save(payload)
         if log and history:
             write_log_csv(out / "log.csv", history)
         if final:
@@ -291,7 +254,7 @@ def train_upstream(data, out, model="zero-dce++", epochs=1, batch_size=8, image_
     try:
         while step < stop_at:
             epoch, pos = divmod(step, steps_per_epoch)
-            order = _epoch_order(len(paths), seed, epoch)
+            order = epoch_order(len(paths), seed, epoch)
             batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
             n_batches = min(len(batches), pos + (stop_at - step))
             loader = torch.utils.data.DataLoader(dataset, batch_sampler=batches[pos:n_batches],

@@ -1,46 +1,25 @@
-"""Plumbing shared by the experiments: data roots, the dark copy, training an
-enhancer through :func:`tasklle.train.joint`, detection on a split (optionally
-through an enhancer), WIDER evaluation, resumable result files.
+"""The experiments' stages that are made once and reused: the stage cache,
+the data root, the dark copy and the trained enhancers.
 
 Every stage writes its result atomically into the experiment folder together
 with the settings that made it (``stage.json``); a rerun with the same
 settings skips the stage, a rerun with different settings redoes it.
+Detection and evaluation of an image group is in :mod:`.detect_eval`.
 """
 import hashlib
 import json
-import math
 import os
 import time
 from pathlib import Path
 
-import numpy as np
+from ..io import json_safe
 
 
-GROUPS = ("low-light", "zero-dce++", "joint", "original")
-SETTINGS = ("easy", "medium", "hard")
-
-
-def clean_json(obj):
-    """NaN/inf -> None, numpy scalars -> Python, tuples -> lists, paths -> str (strict JSON)."""
-    if isinstance(obj, dict):
-        return {str(k): clean_json(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [clean_json(v) for v in obj]
-    if isinstance(obj, (np.floating, float)):
-        v = float(obj)
-        return v if math.isfinite(v) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.ndarray):
-        return clean_json(obj.tolist())
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
-
+# --------------------------------------------------------------------------- the stage cache
 
 def settings_key(settings):
     """Short stable hash of a settings dict (decides whether a stage is redone)."""
-    blob = json.dumps(clean_json(settings), sort_keys=True).encode()
+    blob = json.dumps(json_safe(settings), sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
@@ -59,7 +38,7 @@ def stage_done(folder, settings):
 def mark_stage(folder, settings, result):
     from ..io import write_json
 
-    payload = {"key": settings_key(settings), "settings": clean_json(settings), "result": clean_json(result)}
+    payload = {"key": settings_key(settings), "settings": json_safe(settings), "result": json_safe(result)}
     write_json(Path(folder) / "stage.json", payload)
     return payload
 
@@ -81,25 +60,6 @@ def resolve_root(root=None, n_train=None, n_val=None, seed=0, verbose=True):
     from ..data.demo import builtin
 
     return builtin(n_train=n_train, n_val=n_val, seed=seed, verbose=verbose)
-
-
-def detect_kwargs(scale=None, score_thr=None):
-    """Keyword arguments for ``detector.detect``.
-
-    scale: None keeps the detector's own test scale (keep-ratio resize to its
-    config's test_scale); a number resizes every image by that factor.
-    score_thr: None keeps TinaFace's 0.01. The built-in budgets use 0.05: the
-    lite detector leaves ~9,000 boxes per image above 0.01 and NMS over them
-    dominates detection time, while the AP of the shipped detector on the
-    built-in val split is the same to 1e-4 (measured: 0.5169 / 0.7520 / 0.8192
-    at 0.05 vs 0.5169 / 0.7521 / 0.8192 at 0.01, 10x fewer boxes).
-    """
-    kw = {}
-    if scale is not None:
-        kw["scale"] = float(scale)
-    if score_thr is not None:
-        kw["score_thr"] = float(score_thr)
-    return kw
 
 
 DARKENING_DEFAULTS = {"darkener": "ec-zero-dce", "weights": None, "noise": None, "exposure": (0.05, 0.3),
@@ -189,6 +149,7 @@ def ensure_dark(root, dark=None, seed=0, exposure=None, noise="default", workers
 def train_enhancer(dark_root, detector, out, w_up, w_down, train_kwargs, verbose=True):
     """Train (or reuse) a Zero-DCE++ with :func:`tasklle.train.joint`; returns (model, info)."""
     from ..train.joint import joint, load_upstream, state_dict_sha256
+    from ..train.run import ResumeMismatch
 
     out = Path(out)
     det_hash = state_dict_sha256(detector) if (w_down > 0 and detector is not None) else None
@@ -204,9 +165,7 @@ def train_enhancer(dark_root, detector, out, w_up, w_down, train_kwargs, verbose
     try:
         res = joint(dark_root, detector if w_down > 0 else None, out, w_up=w_up, w_down=w_down, resume=True,
                     verbose=verbose, **train_kwargs)
-    except ValueError as e:
-        if not str(e).startswith("resume:"):
-            raise
+    except ResumeMismatch as e:
         # a checkpoint from other settings: this stage starts again
         if verbose:
             print(f"  {out}: {e}; starting this training again")
@@ -229,58 +188,3 @@ def _drop_stale_checkpoint(out, verbose, force=False):
         p = out / name
         if p.is_file():
             p.unlink()
-
-
-# --------------------------------------------------------------------------- detection and evaluation
-
-def restrict_gt(root, entries, out_dir, gt=None):
-    """When only some val images are detected, a gt folder listing only those
-    images (so the others do not count as missed faces), written once per
-    settings. Returns the gt dir to evaluate against: the full one
-    (``find_ground_truth(root, gt)``) itself when every image is used."""
-    from ..eval.ground_truth import find_ground_truth, subset_ground_truth
-
-    full = find_ground_truth(root, gt)
-    keep = {(e, n) for _, e, n in entries}
-    settings = {"root": str(Path(root).resolve()), "gt": str(Path(full).resolve()), "keep": sorted(map(list, keep))}
-    if stage_done(out_dir, settings):
-        return Path(out_dir)
-    res = subset_ground_truth(full, keep, out_dir)
-    if res != Path(full):
-        mark_stage(out_dir, settings, {"images": len(keep)})
-    return res
-
-
-def evaluate(preds, gt):
-    """AP easy/medium/hard (+ the full result with curves) with tasklle.eval.wider."""
-    from ..eval import wider
-
-    res = wider.evaluate(preds, gt)
-    return {k: float(res[k]) for k in SETTINGS}, res
-
-
-def run_group(folder, settings, detector, root, entries, gt, enhancer=None, detect_kwargs=None,
-              show_progress=True, desc=None, verbose=True, pred_format="exact"):
-    """Detect + evaluate one image group, resumable. Returns (ap dict, full eval result or None, seconds)."""
-    from ..data import wider_format as wider
-    from ..detection import detect_split
-
-    folder = Path(folder)
-    done = stage_done(folder, settings)
-    pred_dir = folder / "predictions"
-    if done and pred_dir.is_dir():
-        preds = wider.read_predictions(pred_dir)
-        ap, full = evaluate(preds, gt)
-        return ap, full, done["result"].get("seconds", 0.0), preds
-    t0 = time.perf_counter()
-    preds = detect_split(detector, root, "val", images=entries, enhancer=enhancer, detect_kwargs=detect_kwargs,
-                         desc=desc or folder.name, show_progress=show_progress, pred_format=pred_format)
-    t_det = time.perf_counter() - t0
-    wider.write_predictions(pred_dir, preds)
-    ap, full = evaluate(preds, gt)
-    seconds = time.perf_counter() - t0
-    mark_stage(folder, settings, {"ap": ap, "seconds": seconds, "detect_seconds": t_det, "images": len(entries)})
-    if verbose:
-        print(f"  {folder.name:<12} easy {ap['easy']:.4f}  medium {ap['medium']:.4f}  hard {ap['hard']:.4f}"
-              f"  ({len(entries)} images, {seconds:.0f} s)")
-    return ap, full, seconds, preds
