@@ -23,7 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import timeit, write_results  # noqa: E402
 
 import tasklle  # noqa: E402
-from tasklle.darkening import _sha256_file, darken_dataset  # noqa: E402
+from tasklle.darkening import _sha256_file
+from tasklle.dataset_darkening import darken_dataset  # noqa: E402
 from tasklle.io import read_image, write_image  # noqa: E402
 from tasklle.models.ec_zero_dce import ECZeroDCE  # noqa: E402
 from tasklle.noise import add_noise  # noqa: E402

@@ -5,8 +5,8 @@
 Training cases (batch 4): Zero-DCE++ forward + backward (the full forward:
 DCE-Net++, the curve, both outputs summed into a scalar) at 4x3x512x512 and
 4x3x192x192, and a full joint step (what ``tasklle.train.joint`` does per step:
-forward, L_up, the frozen lite TinaFace's L_down, backward, gradient clip,
-Adam) at 192 and 256. Each in three variants:
+forward, L_up, the frozen lite TinaFace's L_down, backward, and the
+optimiser step of its default recipe: Adam, no clipping) at 192 and 256. Each in three variants:
 
   a  torch as it was: ``ZeroDCEPP(impl='reference')`` (plain torch), NCHW,
      glibc's default allocator behaviour (``TASKLLE_FAST_ALLOC=0``, no scope)
@@ -166,13 +166,18 @@ def _train_case(spec):
             xy = torch.rand(6, 2, generator=g) * (size * 0.8)
             wh = 12 + torch.rand(6, 2, generator=g) * (size * 0.15)
             targets.append({"boxes": torch.cat([xy, xy + wh], 1), "ignore": torch.zeros(6, dtype=torch.bool)})
-        opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+        from tasklle.train.recipes import RECIPES
+
+        # the optimiser of joint()'s default recipe (the method's: plain Adam, no clipping)
+        recipe = RECIPES["method"]
+        opt = torch.optim.Adam(model.parameters(), lr=1e-4, weight_decay=recipe["weight_decay"])
 
         def step():
             opt.zero_grad(set_to_none=True)
             loss, _ = joint_losses(model, det, x, targets, 1.0, 0.5)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 0.1)
+            if recipe["grad_clip"] is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), recipe["grad_clip"])
             opt.step()
     with scope:
         out.update(_measure(step, spec["warmup"], spec["repeat"]))

@@ -190,12 +190,12 @@ def test_entry_points_are_scoped():
     import importlib
 
     # import_module: a package attribute of the same name may be the function (tasklle.train.joint)
-    dk, en, ec, td, tdet, tj, tu = (importlib.import_module(f"tasklle.{m}") for m in (
-        "darkening", "enhancement", "detection", "train.darkener", "train.detector", "train.joint",
-        "train.upstream"))
+    dk, dd, en, ec, td, tdet, tj, tu = (importlib.import_module(f"tasklle.{m}") for m in (
+        "darkening", "dataset_darkening", "enhancement", "detection", "train.darkener", "train.detector",
+        "train.joint", "train.upstream"))
 
     for fn in (tj.joint, tu.train_upstream, td.train_darkener, tdet.train_detector, en.enhance, en.enhance_folder,
-               dk.darken, dk.darken_dataset, ec.detect_split):
+               dk.darken, dd.darken_dataset, ec.detect_split):
         assert getattr(fn, "__wrapped__", None) is not None, fn.__qualname__
 
 

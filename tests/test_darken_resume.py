@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tasklle.darkening import JOURNAL, MANIFEST, REPORT, darken_dataset
+from tasklle.dataset_darkening import JOURNAL, MANIFEST, REPORT, darken_dataset
 from tasklle.io import is_atomic_temp, write_image
 
 N_IMAGES = 16

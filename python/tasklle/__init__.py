@@ -36,7 +36,7 @@ __version__ = "0.1.0"
 
 # Loaded on first use so that `import tasklle` stays fast in a notebook.
 _SUBPACKAGES = ("ops", "reference", "losses", "models", "data", "eval", "train", "experiments", "io", "noise")
-_FUNCTIONS = {"enhance": ".enhancement", "darken": ".darkening", "darken_dataset": ".darkening",
+_FUNCTIONS = {"enhance": ".enhancement", "darken": ".darkening", "darken_dataset": ".dataset_darkening",
               "detect_split": ".detection"}
 
 

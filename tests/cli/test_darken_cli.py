@@ -4,7 +4,7 @@ import json
 import torch
 
 from tasklle.cli import main
-from tasklle.darkening import MANIFEST, REPORT
+from tasklle.dataset_darkening import MANIFEST, REPORT
 from tasklle.io import read_image, write_image
 
 

@@ -58,7 +58,7 @@ def run(args):
     model = _model(args)
     if src.is_file():
         return _single(src, Path(args.dst), exposure, noise, args, model)
-    from ..darkening import darken_dataset
+    from ..dataset_darkening import darken_dataset
 
     report = darken_dataset(src, args.dst, exposure=exposure, noise=noise, seed=args.seed, workers=args.workers,
                             model=model, keep_saturated=args.keep_saturated, quality=args.quality,
@@ -80,7 +80,8 @@ def _model(args):
 def _single(src, dst, exposure, noise, args, model):
     """One image, computed exactly as darken_dataset computes a file named like SRC at the tree's root."""
     from .._threads import threads
-    from ..darkening import _check_exposure_range, _check_seed_quality, _process_one
+    from ..darkening import _check_exposure_range, _check_seed_quality
+    from ..dataset_darkening import _process_one
 
     lo, hi = _check_exposure_range(exposure)
     _check_seed_quality(args.seed, args.quality)  # the same rules as the folder mode

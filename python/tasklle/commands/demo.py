@@ -6,7 +6,7 @@ saturated pixels kept, no noise; ``--noise`` adds some), trains Zero-DCE++ with 
 shipped lite TinaFace's loss (same data, steps and seed), detects the four
 image groups of val with that detector, evaluates them with the WIDER FACE
 protocol, and prints the table (the method's Table 4.1) and where the
-results and figures are. The default budget takes under 15 minutes on 2 CPU
+results and figures are. The default budget takes under 8 minutes on 2 CPU
 cores; ``--budget long`` trains longer. Rerunning resumes: finished stages
 are skipped.
 """
@@ -15,11 +15,11 @@ import time
 
 def register(subparsers):
     p = subparsers.add_parser(
-        "demo", help="run the whole method on the built-in data (<= 15 min on 2 cores)",
+        "demo", help="run the whole method on the built-in data (<= 8 min on 2 cores)",
         description="Build data, darken, train Zero-DCE++ with L_up only and jointly with the frozen detector, "
                     "detect and evaluate the four image groups, print the table. Resumable. Budgets (2 CPU cores): "
-                    "tiny < 1 min (smoke test), small ~2 min, default ~7 min (200 steps of 192x192 crops per "
-                    "enhancer, all 120 val images), long ~45 min (1000 steps of 256x256).")
+                    "tiny < 1 min (smoke test), small ~2 min, default ~7.5 min (1000 steps of 192x192 crops per "
+                    "enhancer, all 120 val images), long ~30 min (3000 steps of 256x256).")
     p.add_argument("--out", default="tasklle-demo", help="output folder (default ./tasklle-demo)")
     from .experiment import add_common_arguments
 

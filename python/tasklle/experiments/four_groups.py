@@ -72,7 +72,7 @@ def resolve_train(train, show_progress):
 
 def prepare(root=None, dark=None, detector=None, vedadet=None, dark_seed=0, max_val=None, out=None,
             n_train=None, n_val=None, darken_workers=None, verbose=True, detect_kwargs=None, darkening=None,
-            gt=None, pred_format="exact"):
+            gt=None, pred_format="exact", show_progress=True):
     """Data root, dark copy, detector, val entries and gt folder shared by the experiments, and
     ``base``: the settings every group's cached result is keyed on (the darkening included, so a
     dark copy made another way is never taken for this one). ``gt``: the evaluation ground-truth
@@ -93,7 +93,7 @@ def prepare(root=None, dark=None, detector=None, vedadet=None, dark_seed=0, max_
     t_data = time.perf_counter() - t0
     t0 = time.perf_counter()
     dark = stages.ensure_dark(root, dark, seed=dark_seed, workers=darken_workers, verbose=verbose,
-                              darkening=darkening)
+                              darkening=darkening, show_progress=show_progress)
     t_dark = time.perf_counter() - t0
     det = load_detector(detector, vedadet)
     det_info = {"source": str(vedadet or detector or shipped_path("tinaface-lite-demo")),
@@ -145,7 +145,7 @@ def run(root=None, out="runs/four-groups", *, detector=None, vedadet=None, dark=
     out.mkdir(parents=True, exist_ok=True)
     train, show = resolve_train(train, show_progress)
     prep = prepare(root, dark, detector, vedadet, dark_seed, max_val, out, n_train, n_val, darken_workers, verbose,
-                   detect_kwargs, darkening, gt, pred_format)
+                   detect_kwargs, darkening, gt, pred_format, show_progress=show)
     root, dark, det, entries, gt = prep["root"], prep["dark"], prep["detector"], prep["entries"], prep["gt"]
     timings, base = dict(prep["timings"]), prep["base"]
     if verbose:

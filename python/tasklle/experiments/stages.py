@@ -101,7 +101,7 @@ def _file_sha256(path):
 
 
 def ensure_dark(root, dark=None, seed=0, exposure=None, noise="default", workers=None, verbose=True,
-                darkening=None):
+                darkening=None, show_progress=True):
     """The darkened copy of ``root`` (made with :func:`tasklle.darken_dataset`
     when missing or incomplete; the darkener skips images already done).
 
@@ -128,14 +128,14 @@ def ensure_dark(root, dark=None, seed=0, exposure=None, noise="default", workers
     dark = Path(dark)
     if stage_done(dark, settings):
         return dark
-    from ..darkening import darken_dataset
+    from ..dataset_darkening import darken_dataset
 
     t0 = time.perf_counter()
     if verbose:
         print(f"darkening {root} -> {dark} ({describe_darkening(d)}, seed {seed})")
     exp = tuple(d["exposure"]) if isinstance(d["exposure"], list) else d["exposure"]
     kwargs = dict(exposure=exp, noise=d["noise"], seed=seed, darkener=d["darkener"], model=d["weights"],
-                  keep_saturated=d["keep_saturated"])
+                  keep_saturated=d["keep_saturated"], show_progress=show_progress)
     if workers is not None:
         kwargs["workers"] = workers
     report = darken_dataset(root, dark, **kwargs)
