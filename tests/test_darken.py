@@ -10,6 +10,7 @@ from PIL import Image
 
 import tasklle
 import tasklle.darkening as dk
+import tasklle.dataset_darkening as dd
 from tasklle.io import write_image
 
 ANNOT = "0--Parade/0--Parade_0.jpg\n1\n10 10 20 20 0 0 0 0 0 0 \n"
@@ -41,7 +42,7 @@ def _tree(root, photos, corrupt=True):
 
 def _files(root):
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(Path(root).rglob("*")) if p.is_file()
-            and p.name != dk.REPORT}
+            and p.name != dd.REPORT}
 
 
 # -- single images -------------------------------------------------------------
@@ -117,10 +118,10 @@ def test_dataset_layout_annotations_manifest(src, tmp_path):
     assert [f["path"] for f in rep["failed"]] == ["WIDER_val/images/1--Handshaking/1--Handshaking_9.jpg"]
     s, d = _files(src), _files(dst)
     bad = "WIDER_val/images/1--Handshaking/1--Handshaking_9.jpg"
-    assert set(d) - {dk.MANIFEST} == set(s) - {bad}
+    assert set(d) - {dd.MANIFEST} == set(s) - {bad}
     for rel in ("wider_face_split/wider_face_val_bbx_gt.txt", "wider_face_split/wider_face_val.mat"):
         assert d[rel] == s[rel]
-    man = json.loads((dst / dk.MANIFEST).read_text())
+    man = json.loads((dst / dd.MANIFEST).read_text())
     assert set(man["images"]) == {r for r in s if r.endswith(".jpg")} - {bad}
     for rel, rec in man["images"].items():
         assert 0.05 <= rec["exposure"] <= 0.3
@@ -130,7 +131,7 @@ def test_dataset_layout_annotations_manifest(src, tmp_path):
             assert im.format == "JPEG" and im.size == (rec["width"], rec["height"])
             dark = np.asarray(im, dtype=np.float32).mean() / 255
         assert dark < 0.4
-    assert json.loads((dst / dk.REPORT).read_text())["failed"] == rep["failed"]
+    assert json.loads((dst / dd.REPORT).read_text())["failed"] == rep["failed"]
     # a second run has nothing left to do
     again = tasklle.darken_dataset(src, dst, workers=1, verbose=False, noise="lednet")
     assert again["darkened"] == 0 and again["already_done"] == 6 and again["copied"] == 0
@@ -153,7 +154,7 @@ def test_workers_do_not_change_the_result(src, tmp_path):
 
 def test_interrupted_and_resumed_equals_uninterrupted(src, tmp_path, monkeypatch):
     tasklle.darken_dataset(src, tmp_path / "full", workers=1, verbose=False)
-    real = dk._process_one
+    real = dd._process_one
     calls = []
 
     def flaky(*args, **kwargs):
@@ -162,12 +163,12 @@ def test_interrupted_and_resumed_equals_uninterrupted(src, tmp_path, monkeypatch
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(dk, "_process_one", flaky)
+    monkeypatch.setattr(dd, "_process_one", flaky)
     with pytest.raises(KeyboardInterrupt):
         tasklle.darken_dataset(src, tmp_path / "resumed", workers=1, verbose=False)
-    man = json.loads((tmp_path / "resumed" / dk.MANIFEST).read_text())
+    man = json.loads((tmp_path / "resumed" / dd.MANIFEST).read_text())
     assert len(man["images"]) == 3  # saved on the way out
-    monkeypatch.setattr(dk, "_process_one", real)
+    monkeypatch.setattr(dd, "_process_one", real)
     rep = tasklle.darken_dataset(src, tmp_path / "resumed", workers=1, verbose=False)
     assert rep["already_done"] == 3 and rep["darkened"] == 3
     assert _files(tmp_path / "resumed") == _files(tmp_path / "full")
@@ -215,7 +216,7 @@ def test_dataset_with_lednet_darkener(tmp_path, photos):
     rep = tasklle.darken_dataset(src, tmp_path / "one", workers=1, verbose=False, darkener="lednet", model=weights,
                                  quality=100)
     assert rep["darkened"] == 6
-    man = json.loads((tmp_path / "one" / dk.MANIFEST).read_text())
+    man = json.loads((tmp_path / "one" / dd.MANIFEST).read_text())
     assert man["settings"]["darkener"] == "lednet" and man["settings"]["noise"] is None
     # each output is LEDNet's pipeline on the source with the recorded E
     net = ConditionZeroDCE.from_lednet(weights)
