@@ -6,7 +6,7 @@
 Edit the cells here, not in the .ipynb files (a test checks that the committed
 notebooks' cells are exactly these). Each notebook reads its run size from the
 environment variable TASKLLE_NB_BUDGET ('tiny' in the test suite, 'small' by
-default: a few minutes on 2 CPU cores); ``--execute`` sets it from ``--budget``
+default: under a minute on 2 CPU cores); ``--execute`` sets it from ``--budget``
 and runs each notebook in a fresh kernel, in a scratch folder (``--work``).
 The notebooks use only tasklle's public API (``help(tasklle)`` lists it).
 """
@@ -28,7 +28,7 @@ import torch
 import matplotlib.pyplot as plt
 import tasklle
 
-# Parameters: TASKLLE_NB_BUDGET=tiny (tests, seconds), small (default, a few minutes), default, long.
+# Parameters: TASKLLE_NB_BUDGET=tiny (tests, seconds), small (default, under a minute), default, long.
 BUDGET = os.environ.get("TASKLLE_NB_BUDGET", "small")
 WORK = Path(os.environ.get("TASKLLE_NB_WORK", "notebook-runs"))
 tasklle.set_num_threads(int(os.environ.get("TASKLLE_NB_THREADS", "2")))
@@ -44,9 +44,9 @@ tasklle.darken_dataset(root, dark, seed=0, workers=B["darken_workers"], verbose=
 
 # measured with --execute --budget small on a 2-core machine shared with other jobs (load 4-5), where
 # the times varied 2-20x from run to run; building the built-in dataset the first time adds ~10 s
-NB01_TIME = "20-30 seconds at the small budget"
-NB02_TIME = "3-6 minutes at the small budget (two 60-step trainings)"
-NB03_TIME = "10 seconds to 3 minutes at the small budget (80 detections; the 3 minutes on a busy machine)"
+NB01_TIME = "about 10 seconds at the small budget on 2 CPU cores"
+NB02_TIME = "about 30 seconds at the small budget on 2 CPU cores (two 60-step trainings)"
+NB03_TIME = "about 10 seconds at the small budget on 2 CPU cores (80 detections; minutes on a busy machine)"
 
 
 def timing(text):

@@ -78,6 +78,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .ec_zero_dce import _as_exposure  # the same exposure argument rules as the project's darkener
+
 __all__ = ["ConditionZeroDCE", "opencv_lightness", "lednet_darken", "exposure_map", "SATURATION_THRESHOLD",
            "EXPOSURE_RANGE", "HALO", "CHANNEL_ORDERS", "LIGHTNESS_METHODS"]
 
@@ -184,19 +186,6 @@ def exposure_map(l_frac, exposure):
     """
     e = exposure.to(l_frac).reshape(-1, 1, 1, 1).expand_as(l_frac)
     return torch.where(l_frac > SATURATION_THRESHOLD, l_frac, e)
-
-
-def _as_exposures(exposure, batch, ref):
-    if isinstance(exposure, bool):
-        raise TypeError("exposure must be a number or one number per image, got bool")
-    e = torch.as_tensor(exposure, dtype=ref.dtype, device=ref.device).reshape(-1)
-    if e.numel() == 1:
-        e = e.expand(batch)
-    if e.numel() != batch:
-        raise ValueError(f"exposure must have one value per image ({batch}), got {e.numel()}")
-    if not torch.isfinite(e).all() or (e <= 0).any() or (e >= 1).any():
-        raise ValueError(f"exposure must lie in (0, 1), got {e.tolist()}")
-    return e
 
 
 class ConditionZeroDCE(nn.Module):
@@ -357,7 +346,7 @@ def lednet_darken(net, x, exposure):
         raise ValueError(f"x must be a (B, 3, H, W) tensor, got {getattr(x, 'shape', type(x).__name__)}")
     if not x.is_floating_point():
         raise TypeError(f"x must be floating point in [0, 1], got {x.dtype}")
-    e = _as_exposures(exposure, x.shape[0], x)
+    e = _as_exposure(exposure, x.shape[0], x)
     with torch.no_grad():
         L = opencv_lightness(x, net.channel_order)
         lf = L / 100.0
