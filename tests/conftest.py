@@ -20,6 +20,19 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip_slow)
 
 
+def package_env(**extra):
+    """os.environ for a child Python process that must import the same tasklle
+    as this one: the folder holding the imported package goes first on
+    PYTHONPATH (``python/`` in a developer checkout with the built extension,
+    site-packages when tasklle is installed, as in CI, where ``python/`` has no
+    ``_C``). ``extra`` entries are added (strings)."""
+    import tasklle
+
+    here = str(Path(tasklle.__file__).resolve().parents[1])
+    path = os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH")) if p)
+    return dict(os.environ, PYTHONPATH=path, **extra)
+
+
 @pytest.fixture
 def wider_gt_dir():
     if not (WIDER_GT / "wider_face_val.mat").is_file():

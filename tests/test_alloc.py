@@ -8,15 +8,13 @@ largest mmap threshold glibc ever uses on its own (32 MiB), so by default it
 is always mmapped -- and minor page faults over repeated allocations.
 """
 import json
-import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
+from conftest import package_env
 
-ROOT = Path(__file__).resolve().parents[1]
 
 PROBE = textwrap.dedent("""
     import ctypes, json, resource, sys, threading
@@ -97,7 +95,7 @@ PROBE = textwrap.dedent("""
 
 
 def run_probe(env_extra=None, prelude=""):
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "python"), OMP_NUM_THREADS="1")
+    env = package_env(OMP_NUM_THREADS="1")
     env.pop("GLIBC_TUNABLES", None)
     env.pop("TASKLLE_FAST_ALLOC", None)
     env.update(env_extra or {})

@@ -3,7 +3,6 @@ SIGTERM midway, then a rerun, gives outputs hash-identical to an uninterrupted
 run, with no temporary file, journal or worker process left behind."""
 import hashlib
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -11,13 +10,13 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import package_env
 import torch
 
 from tasklle.dataset_darkening import JOURNAL, MANIFEST, REPORT, darken_dataset
 from tasklle.io import is_atomic_temp, write_image
 
 N_IMAGES = 16
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _tree(root):
@@ -68,7 +67,7 @@ def _alive(pid):
 
 
 def _start(src, dst, backend):
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "python"), OMP_NUM_THREADS="1")
+    env = package_env(OMP_NUM_THREADS="1")
     cmd = [sys.executable, "-m", "tasklle", "darken", str(src), str(dst), "--seed", "3", "--workers", "2",
            "--backend", backend]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

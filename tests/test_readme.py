@@ -1,12 +1,11 @@
 """The README's Python quick start runs as written (on the built-in data and the
 shipped weights), in a fresh interpreter in an empty folder."""
-import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
-import tasklle
+from conftest import package_env
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -21,10 +20,8 @@ def quick_start():
 
 def test_readme_quick_start_runs(tmp_path, tmp_path_factory):
     code = quick_start()
-    env = dict(os.environ, TASKLLE_CACHE=str(tmp_path_factory.getbasetemp() / "tasklle-cache"),
-               TASKLLE_PROGRESS="0", MPLBACKEND="Agg",
-               PYTHONPATH=os.pathsep.join(p for p in (str(Path(tasklle.__file__).parents[1]),
-                                                      os.environ.get("PYTHONPATH")) if p))
+    env = package_env(TASKLLE_CACHE=str(tmp_path_factory.getbasetemp() / "tasklle-cache"),
+                      TASKLLE_PROGRESS="0", MPLBACKEND="Agg")
     res = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
                          timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]

@@ -18,9 +18,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import package_env
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 
 N_PROCESSES = 2
@@ -31,8 +31,7 @@ def _run_batch(ids, workdir, tag):
     """Run ids in subprocesses until every id has an outcome; returns {id: (outcome, detail)}."""
     results, remaining, attempt = {}, list(ids), 0
     # hypothesis keeps a cache directory: in the test's temporary folder, not the checkout
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "python"), OMP_NUM_THREADS="1",
-               HYPOTHESIS_STORAGE_DIRECTORY=str(workdir / "hypothesis"))
+    env = package_env(OMP_NUM_THREADS="1", HYPOTHESIS_STORAGE_DIRECTORY=str(workdir / "hypothesis"))
     while remaining:
         attempt += 1
         ids_file, out_file = workdir / f"{tag}-{attempt}.ids", workdir / f"{tag}-{attempt}.out"

@@ -1,14 +1,12 @@
 """Joint training under torchrun (gloo on CPU): two processes with batch 1
 make the same updates as one process with batch 2 (slow: spawns processes)."""
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from conftest import package_env
 import torch
 
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow
@@ -20,7 +18,7 @@ def test_two_processes_equal_one_process_on_the_combined_batch(tmp_path):
     root = demo.build(tmp_path / "data", n_train=4, n_val=0)
     torch.manual_seed(0)
     TinaFace.lite().save(tmp_path / "det.pt")
-    env = dict(os.environ, PYTHONPATH=str(REPO / "python"), TASKLLE_PROGRESS="0", OMP_NUM_THREADS="1")
+    env = package_env(TASKLLE_PROGRESS="0", OMP_NUM_THREADS="1")
     common = ["train-joint", "--data", str(root), "--detector", str(tmp_path / "det.pt"), "--steps", "2",
               "--crop", "resize", "--image-size", "64", "--normalise", "running-ratio", "--no-progress"]
     one = subprocess.run([sys.executable, "-m", "tasklle", "--threads", "1", *common, "--batch-size", "2",
