@@ -86,27 +86,13 @@ def test_curve_call_is_interrupted_by_a_signal():
     x = np.random.rand(512, 3, 64, 64).astype(np.float32)
     A = -np.random.rand(512, 3, 64, 64).astype(np.float32)
     out = np.full_like(x, np.nan)
-
-    class Stop(Exception):
-        pass
-
-    def handler(signum, frame):
-        raise Stop
-
-    old = signal.signal(signal.SIGALRM, handler)
-    try:
-        signal.setitimer(signal.ITIMER_REAL, 0.005)
-        with pytest.raises(Stop):
-            _C.curve_forward(out, None, x, A, MAX_ITERATIONS, 0)
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
+    assert _interrupt(lambda: _C.curve_forward(out, None, x, A, MAX_ITERATIONS, 0), after=0.005)
     assert np.isnan(out[-1]).all()  # the last chunk never ran
     assert not np.isnan(out[0]).any()  # the first one did
 
 
-def _interrupt(call):
-    """Run call with a SIGALRM handler raising Stop 20 ms in; True when Stop came out of it."""
+def _interrupt(call, after=0.02):
+    """Run call with a SIGALRM handler raising Stop ``after`` seconds in; True when Stop came out of it."""
 
     class Stop(Exception):
         pass
@@ -116,7 +102,7 @@ def _interrupt(call):
 
     old = signal.signal(signal.SIGALRM, handler)
     try:
-        signal.setitimer(signal.ITIMER_REAL, 0.02)
+        signal.setitimer(signal.ITIMER_REAL, after)
         try:
             call()
         except Stop:
