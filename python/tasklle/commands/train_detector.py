@@ -6,7 +6,7 @@ train-detector ...`` it trains data-parallel (gloo on CPU, NCCL on GPU)."""
 def register(subparsers):
     p = subparsers.add_parser(
         "train-detector", help="train the TinaFace face detector on a WIDER-format tree",
-        description="Train TinaFace (REFERENCE §4 train pipeline: square crop, photometric distortion, flip, "
+        description="Train TinaFace (vedadet train pipeline: square crop, photometric distortion, flip, "
                     "resize). Writes OUT/checkpoint.pt (resumable), OUT/detector.pt and OUT/loss_log.json. "
                     "Run under torchrun for data-parallel training.")
     from ._args import signature_defaults

@@ -5,7 +5,7 @@ Every transform takes an item dict as ``tasklle.data.WiderFace`` gives it
 'ignore': (N,) bool, 'attributes': (N, 6), ...}) and returns a new dict
 (the input is not modified); keys it does not know pass through.
 
-The training pipeline (REFERENCE §4, vedadet ``tinaface_r50_fpn_gn_dcn``):
+The training pipeline (vedadet's ``tinaface_r50_fpn_gn_dcn``):
 
 1. ``RandomSquareCrop``: a square of side ``int(c * short side)`` with c drawn
    from ``crop_choices`` (0.3, 0.45, 0.6, 0.8, 1.0) at a random position;

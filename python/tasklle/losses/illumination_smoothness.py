@@ -2,7 +2,7 @@
 
 Reference: C. Guo et al., "Zero-Reference Deep Curve Estimation for Low-Light
 Image Enhancement", CVPR 2020, eq. (6); C. Li, C. Guo, C. C. Loy, TPAMI 2021.
-Computed as the official code's ``L_TV`` does (REFERENCE.md section 2).
+Computed as the official code's ``L_TV`` does.
 """
 import torch
 from torch import nn

@@ -3,7 +3,7 @@
 Reference: C. Guo et al., "Zero-Reference Deep Curve Estimation for Low-Light
 Image Enhancement", CVPR 2020, eq. (3); C. Li, C. Guo, C. C. Loy, "Learning to
 Enhance Low-Light Image via Zero-Reference Deep Curve Estimation", TPAMI 2021.
-Computed as the official code does (REFERENCE.md section 2).
+Computed as the official code does.
 """
 import torch
 from torch import nn

@@ -2,7 +2,7 @@
 
 Reference: C. Guo, C. Li, J. Guo, C. C. Loy, J. Hou, S. Kwong, R. Cong,
 "Zero-Reference Deep Curve Estimation for Low-Light Image Enhancement",
-CVPR 2020. Layout as in the official code (REFERENCE.md section 2).
+CVPR 2020. Layout as in the official code.
 """
 import torch
 import torch.nn.functional as F

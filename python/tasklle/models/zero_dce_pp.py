@@ -2,7 +2,7 @@
 
 Reference: C. Li, C. Guo, C. C. Loy, "Learning to Enhance Low-Light Image via
 Zero-Reference Deep Curve Estimation", TPAMI 2021. Layout, key names and
-interpolation as in the official code (REFERENCE.md section 2).
+interpolation as in the official code.
 """
 import numbers
 

@@ -80,7 +80,7 @@ class _DIoULoss(torch.autograd.Function):
 
 
 def diou_loss(pred, target, weight=None, reduction="mean", avg_factor=None, eps=1e-6):
-    """DIoU loss of aligned box pairs (mmdet semantics; REFERENCE §4).
+    """DIoU loss of aligned box pairs (mmdet semantics).
 
     pred, target: (N, 4) same dtype, x1 y1 x2 y2 pixels. weight: optional (N,).
     Per pair ``1 - IoU + rho^2 / c^2`` with IoU = overlap / (union + eps),

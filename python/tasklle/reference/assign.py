@@ -1,7 +1,7 @@
 """Pure-PyTorch twin of the max-IoU anchor assigner (csrc/core/assign.c): the specification.
 
 mmdet ``MaxIoUAssigner.assign_wrt_overlaps`` (as configured by TinaFace,
-REFERENCE §4: pos = neg = min_pos = 0.35, gt_max_assign_all, match_low_quality,
+vedadet: pos = neg = min_pos = 0.35, gt_max_assign_all, match_low_quality,
 ignore_iof_thr = -1), re-indexed:
 
 - ``assigned[a] = g`` (0-based index into the *given* ``gts``, ignored ones

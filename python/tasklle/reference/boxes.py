@@ -1,7 +1,7 @@
 """Pure-PyTorch twins of the box kernels (csrc/core/boxes.c): the specification.
 
 Boxes are (N, 4) tensors ``x1, y1, x2, y2`` in pixels; widths are ``x2 - x1``
-(no +1, REFERENCE §4). Boxes with x2 < x1 are not rejected: their area is the
+(no +1). Boxes with x2 < x1 are not rejected: their area is the
 signed product and the formulas are applied as written (mmdet does the same).
 
 - ``box_iou(a, b)``: (N, M) IoU, union floored at 1e-6 (mmdet bbox_overlaps).

@@ -1,4 +1,4 @@
-"""Train TinaFace (full or lite) on a WIDER-format tree: the REFERENCE §4
+"""Train TinaFace (full or lite) on a WIDER-format tree: the vedadet
 train pipeline (``tasklle.data.transforms.TrainTransform``: random square
 crop, photometric distortion, flip, resize to ``image_size``), SGD (momentum
 0.9, weight decay 5e-4, as vedadet) or Adam, linear warmup and a cosine
@@ -106,7 +106,7 @@ def train_detector(root=None, out="runs/detector", config="lite", epochs=12, bat
         root: WIDER-format tree (``WIDER_train/images``, ``wider_face_split``);
             the train split is read with ``TrainTransform(size=image_size)``.
         out: output folder (see the module docstring for its files).
-        config: 'lite' (``TinaFace.lite()``) or 'full' (REFERENCE §4), or a config dict.
+        config: 'lite' (``TinaFace.lite()``) or 'full', or a config dict.
         epochs, batch_size (images per process), lr (default: SGD 3.75e-3 per
             12 images, scaled by the total batch; Adam 1e-3), optimizer
             ('sgd' momentum 0.9 | 'adam'), weight_decay (default 5e-4 for SGD,

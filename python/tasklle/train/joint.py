@@ -1,6 +1,6 @@
 """Joint training: the Zero-DCE++ enhancer trained with a frozen detector's loss.
 
-The method (REFERENCE §1; the report's eq. 3.14)::
+The method (the report's eq. 3.14)::
 
     L_total = W_up * L_up + W_down * L_down
 

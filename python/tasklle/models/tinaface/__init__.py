@@ -1,4 +1,4 @@
-"""TinaFace face detector (vedadet tinaface_r50_fpn_gn_dcn, REFERENCE §4) and a
+"""TinaFace face detector (vedadet tinaface_r50_fpn_gn_dcn) and a
 lite configuration with the same parts: ``TinaFace()``, ``TinaFace.lite()``,
 ``TinaFace.load(path)``, ``TinaFace.from_vedadet(path)``."""
 from .detector import FULL_CONFIG, LITE_CONFIG, TinaFace, count_parameters

@@ -1,5 +1,4 @@
-"""Anchors of TinaFace (vedadet ``BBoxAnchorMeshGrid`` + ``BBoxBaseAnchor``,
-REFERENCE §4).
+"""Anchors of TinaFace (vedadet ``BBoxAnchorMeshGrid`` + ``BBoxBaseAnchor``).
 
 Per level with stride s (4, 8, ..., 128) the base size is s and the A = 3
 base anchors, centred at (0, 0), have

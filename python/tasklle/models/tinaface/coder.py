@@ -1,5 +1,5 @@
 """Delta box coder of TinaFace (mmdet ``DeltaXYWHBBoxCoder`` with means 0 and
-stds (0.1, 0.1, 0.2, 0.2), REFERENCE §4). Widths are x2 - x1 (no +1).
+stds (0.1, 0.1, 0.2, 0.2)). Widths are x2 - x1 (no +1).
 
 encode: dx = (gx - px) / pw, dy = (gy - py) / ph, dw = log(gw / pw),
         dh = log(gh / ph); then (d - mean) / std.

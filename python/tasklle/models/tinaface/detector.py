@@ -1,6 +1,6 @@
 """TinaFace (Zhu et al. 2020, "TinaFace: Strong but Simple Baseline for Face
-Detection"), as released in vedadet's ``tinaface_r50_fpn_gn_dcn`` config
-(REFERENCE §4): ResNet-50 + GN + DCN, FPN with 6 outputs, a shared Inception
+Detection"), as released in vedadet's ``tinaface_r50_fpn_gn_dcn`` config:
+ResNet-50 + GN + DCN, FPN with 6 outputs, a shared Inception
 neck, an IoU-aware RetinaNet head, focal + DIoU + IoU-BCE loss.
 
 ``TinaFace()`` is that configuration number for number; ``TinaFace.lite()``
@@ -206,7 +206,7 @@ class TinaFace(nn.Module):
     @torch.no_grad()
     def detect(self, images, score_thr=pp.SCORE_THR, nms_thr=pp.NMS_THR, resize=True, scale=None,
                test_scale=None, min_height=pp.MIN_HEIGHT, batch_size=1):
-        """Detect faces (the REFERENCE §4 test pipeline, see ``postprocess``).
+        """Detect faces (the vedadet test pipeline, see ``postprocess``).
 
         Args:
             images: a (3, H, W) or (B, 3, H, W) float tensor in [0, 1], or a
@@ -292,8 +292,8 @@ class TinaFace(nn.Module):
 
     @classmethod
     def from_vedadet(cls, path, config=None, map_location="cpu"):
-        """Load a vedadet tinaface_r50_fpn_gn_dcn checkpoint by key name
-        (REFERENCE §4): a plain state_dict or a dict holding one under
+        """Load a vedadet tinaface_r50_fpn_gn_dcn checkpoint by key name:
+        a plain state_dict or a dict holding one under
         'state_dict'; any ``module.`` prefix is stripped. Strict: a ValueError
         lists missing and unexpected keys and shape mismatches."""
         ckpt = load_checkpoint(path, map_location=map_location)

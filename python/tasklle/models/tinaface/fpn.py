@@ -1,5 +1,5 @@
-"""Feature pyramid of TinaFace (mmdet FPN as vedadet configures it,
-REFERENCE §4): start level 0, ``add_extra_convs='on_input'``, 6 outputs, GN,
+"""Feature pyramid of TinaFace (mmdet FPN as vedadet configures it):
+start level 0, ``add_extra_convs='on_input'``, 6 outputs, GN,
 no activation anywhere, bilinear top-down upsampling to the lateral's size.
 
 - laterals: 1x1 conv + GN on each backbone output C2..C5;

@@ -1,5 +1,5 @@
-"""IoU-aware RetinaNet head of TinaFace (vedadet ``IoUAwareRetinaHead``,
-REFERENCE §4), shared over all pyramid levels:
+"""IoU-aware RetinaNet head of TinaFace (vedadet ``IoUAwareRetinaHead``),
+shared over all pyramid levels:
 
     cls branch: stacked 3x3 conv + GN + ReLU (``cls_convs``) -> ``retina_cls`` (A outputs)
     reg branch: stacked 3x3 conv + GN + ReLU (``reg_convs``) -> ``retina_reg`` (4A outputs)

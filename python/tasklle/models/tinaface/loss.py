@@ -1,5 +1,5 @@
 """Training loss of TinaFace (vedadet ``IoUBBoxAnchorCriterion`` as the
-tinaface_r50_fpn_gn_dcn config sets it up, REFERENCE §4).
+tinaface_r50_fpn_gn_dcn config sets it up).
 
 For each image the anchors are assigned with ``tasklle.ops.assign_max_iou``
 (pos = neg = min_pos = 0.35, low-quality matching, every anchor tied at a gt's

@@ -1,5 +1,5 @@
-"""Inception neck of TinaFace (vedadet ``Inception`` with ``share=True``,
-REFERENCE §4): one set of weights applied to every pyramid level, all convs
+"""Inception neck of TinaFace (vedadet ``Inception`` with ``share=True``):
+one set of weights applied to every pyramid level, all convs
 3x3 with GN and no bias:
 
     a = GN(conv C -> C/2)(x)

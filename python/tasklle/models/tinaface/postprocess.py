@@ -1,5 +1,5 @@
 """Test pipeline of TinaFace (vedadet val pipeline + ``IoUBBoxAnchorConverter``
-with alpha 0.4 and height_th 9, then ``multiclass_nms``; REFERENCE §4).
+with alpha 0.4 and height_th 9, then ``multiclass_nms``).
 
 Per image of size (h, w):
 1. keep-ratio resize (mmcv ``imrescale``): scale = min(long_max / max(h, w),

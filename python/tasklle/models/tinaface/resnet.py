@@ -1,6 +1,6 @@
 """ResNet backbone of TinaFace: ResNet-50 ("pytorch" style: the stride sits
 on the 3x3 conv), GroupNorm everywhere, deformable convolution v1 replacing
-conv2 of every block in the stages marked ``dcn_stages`` (REFERENCE §4).
+conv2 of every block in the stages marked ``dcn_stages``.
 
 State-dict keys follow mmdet's ResNet so vedadet checkpoints load by name:
 ``conv1.weight``, ``gn1.*``, ``layer{s}.{i}.conv{1,2,3}.weight``,
