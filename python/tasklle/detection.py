@@ -41,7 +41,7 @@ def detect_split(detector, root, split="val", *, images=None, max_images=None, e
         pred_format: 'exact' keeps the float boxes; 'vedadet-int' truncates
             them as vedadet's WIDER test script writes them (:func:`vedadet_int_boxes`).
         out: when given, also write the predictions there in the official
-            folder format (``tasklle.eval.wider.write_predictions``).
+            folder format (``tasklle.data.wider_format.write_predictions``).
 
     Returns:
         ``{(event, name): (K, 5) float64 array of x, y, w, h, score}``, the form

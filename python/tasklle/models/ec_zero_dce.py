@@ -57,6 +57,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ._dce_common import check_images
 from .zero_dce_pp import _SeparableConv  # the same depthwise-separable block as Zero-DCE++
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "ec_zero_dce.pt"
@@ -236,10 +237,7 @@ class ECZeroDCE(nn.Module):
         return a
 
     def forward(self, x, exposure):
-        if not isinstance(x, torch.Tensor) or x.dim() != 4 or x.shape[1] != 3:
-            raise ValueError(f"x must be a (B, 3, H, W) tensor, got {getattr(x, 'shape', type(x).__name__)}")
-        if not x.is_floating_point():
-            raise TypeError(f"x must be floating point in [0, 1], got {x.dtype}")
+        check_images(x)
         e = _as_exposure(exposure, x.shape[0], x)
         from ..ops.curve import curve
 
