@@ -1,0 +1,70 @@
+"""The detector protocol: what every part of tasklle may assume of a frozen detector.
+
+Joint training (:func:`tasklle.train.joint`), :func:`tasklle.detect_split`, the
+experiments and the command line take *any* object that follows this protocol;
+TinaFace (:class:`tasklle.models.TinaFace`) and RetinaFace
+(:class:`tasklle.models.RetinaFace`) do. This module is the one place the
+protocol is written down; nothing else may be assumed.
+
+``loss(images, targets) -> (total, parts)``
+    images: (B, 3, H, W) float RGB in [0, 1] (any H, W: the detector pads or
+    resizes inside). targets: a list of B dicts ``{'boxes': (N, 4) float
+    x1 y1 x2 y2 in the images' pixels, 'ignore': (N,) bool}`` (ignored faces
+    take no part in the matching; each detector documents how). Returns the
+    detector's own training loss as a scalar tensor, differentiable in
+    ``images``, and ``parts``: ``{name: scalar tensor}`` summing to it (the
+    names are the detector's: TinaFace 'cls', 'reg', 'iou'; RetinaFace 'loc',
+    'conf', 'landm'). A frozen detector's parameters receive no gradient.
+
+``detect(images, **test_settings) -> [ (N, 5) arrays ]``
+    images: a (B, 3, H, W) or (3, H, W) tensor in [0, 1] (or a list of
+    images). Returns one float array per image of [x1, y1, x2, y2, score] in
+    that image's own pixels, by descending score. ``test_settings`` are the
+    detector's own, with the same defaults as its original test script; every
+    detector accepts at least ``scale`` (a resize factor, None: its own test
+    size) and ``score_thr`` (keep scores above it).
+
+``freeze() -> self``
+    Eval mode and ``requires_grad=False`` on every parameter.
+
+Each detector keeps its own preprocessing (TinaFace: x * 255 - mean; RetinaFace:
+BGR, x * 255 - (104, 117, 123)) inside ``forward``, its own checkpoint loader by
+the original key names (``TinaFace.from_vedadet``, ``RetinaFace.from_biubug6``)
+and its anchor matching through the C assignment op.
+"""
+from typing import Protocol, runtime_checkable
+
+__all__ = ["Detector", "check_detector", "REQUIRED"]
+
+REQUIRED = ("loss", "detect", "freeze")
+
+
+@runtime_checkable
+class Detector(Protocol):
+    """A frozen face detector usable as L_down and as a judge (see the module docstring)."""
+
+    def loss(self, images, targets):  # pragma: no cover - protocol
+        ...
+
+    def detect(self, images, **test_settings):  # pragma: no cover - protocol
+        ...
+
+    def freeze(self):  # pragma: no cover - protocol
+        ...
+
+
+def check_detector(detector, name="detector"):
+    """``detector`` itself when it follows the protocol (callable ``loss``, ``detect`` and
+    ``freeze``, and it is a torch module so its weights can be hashed and moved);
+    otherwise a TypeError naming the argument and what is missing."""
+    import torch
+
+    missing = [m for m in REQUIRED if not callable(getattr(detector, m, None))]
+    if missing:
+        raise TypeError(f"{name} must follow the detector protocol (tasklle.models.protocol): "
+                        f"{type(detector).__name__} has no {', '.join(missing)}")
+    if not isinstance(detector, torch.nn.Module):
+        raise TypeError(f"{name} must be a torch.nn.Module following the detector protocol, "
+                        f"got {type(detector).__name__}")
+    return detector
+
