@@ -222,8 +222,9 @@ class RetinaFace(nn.Module):
         """
         _check_images(images)
         if not isinstance(targets, (list, tuple)) or len(targets) != images.shape[0]:
+            n = len(targets) if hasattr(targets, "__len__") else "?"
             raise ValueError(f"targets must be a list of {images.shape[0]} dicts, got "
-                             f"{type(targets).__name__} of length {len(targets) if hasattr(targets, '__len__') else '?'}")
+                             f"{type(targets).__name__} of length {n}")
         s = self.input_scale
         if s == 1.0:
             return images, targets
