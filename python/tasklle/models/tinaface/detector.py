@@ -19,6 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ...io import load_checkpoint, save_checkpoint
+from .._state_dict import load_strict, read_state_dict
 from . import postprocess as pp
 from .anchors import AnchorGenerator
 from .fpn import FPN
@@ -287,7 +288,7 @@ class TinaFace(nn.Module):
             raise ValueError(f"{path}: not a tasklle TinaFace checkpoint (use TinaFace.from_vedadet for vedadet "
                              f"state_dicts)")
         model = cls(ckpt["config"])
-        _load_strict(model, ckpt["state_dict"], str(path))
+        load_strict(model, ckpt["state_dict"], str(path))
         return model
 
     @classmethod
@@ -296,40 +297,10 @@ class TinaFace(nn.Module):
         a plain state_dict or a dict holding one under
         'state_dict'; any ``module.`` prefix is stripped. Strict: a ValueError
         lists missing and unexpected keys and shape mismatches."""
-        ckpt = load_checkpoint(path, map_location=map_location)
-        if isinstance(ckpt, dict) and isinstance(ckpt.get("state_dict"), dict):
-            ckpt = ckpt["state_dict"]
-        if not isinstance(ckpt, dict):
-            raise ValueError(f"{path}: expected a state_dict, got {type(ckpt).__name__}")
-        sd = {}
-        for k, v in ckpt.items():
-            if not isinstance(k, str) or not isinstance(v, torch.Tensor):
-                raise ValueError(f"{path}: not a state_dict (entry {k!r} is {type(v).__name__})")
-            sd[k[len("module."):] if k.startswith("module.") else k] = v
+        sd = read_state_dict(path, map_location=map_location)
         model = cls(config)
-        _load_strict(model, sd, str(path))
+        load_strict(model, sd, str(path))
         return model
-
-
-def _load_strict(model, sd, where):
-    own = model.state_dict()
-    missing = sorted(set(own) - set(sd))
-    unexpected = sorted(set(sd) - set(own))
-    bad = sorted(k for k in set(own) & set(sd) if tuple(own[k].shape) != tuple(sd[k].shape))
-    if missing or unexpected or bad:
-        def show(keys):
-            return ", ".join(keys[:40]) + (f", ... ({len(keys)} in all)" if len(keys) > 40 else "")
-
-        msg = [f"{where}: state_dict does not match TinaFace"]
-        if missing:
-            msg.append(f"missing keys ({len(missing)}): {show(missing)}")
-        if unexpected:
-            msg.append(f"unexpected keys ({len(unexpected)}): {show(unexpected)}")
-        if bad:
-            msg.append("shape mismatches: " + show([f"{k} {tuple(sd[k].shape)} vs {tuple(own[k].shape)}"
-                                                     for k in bad]))
-        raise ValueError("; ".join(msg))
-    model.load_state_dict({k: v.to(own[k].dtype) for k, v in sd.items()}, strict=True)
 
 
 def _check_images(images):
