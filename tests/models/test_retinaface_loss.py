@@ -313,8 +313,7 @@ def test_ignored_and_degenerate_boxes_take_no_part():
     assert torch.equal(total, t2)
     for k in parts:
         assert torch.equal(parts[k], p2[k])
-    plain, _ = rloss.multibox_loss(loc, conf, priors, [{"boxes": t["boxes"], **({"landmarks": t["landmarks"]} if
-                                                        "landmarks" in t else {})} for t in targets], size, landm)
+    plain, _ = rloss.multibox_loss(loc, conf, priors, targets, size, landm)  # no 'ignore' entries
     assert not torch.equal(plain, total)  # the ignore marks did change the loss
 
 
@@ -349,8 +348,10 @@ def test_gradcheck():
 
 def test_bad_input_raises():
     loc, conf, landm, priors, targets, size = _batch(6)
-    call = lambda tg=targets, **kw: rloss.multibox_loss(kw.pop("loc", loc), kw.pop("conf", conf), priors, tg,  # noqa: E731
-                                                         kw.pop("size", size), kw.pop("landm", landm), **kw)
+
+    def call(tg=targets, size=size, conf=conf, landm=landm, **kw):
+        return rloss.multibox_loss(loc, conf, priors, tg, size, landm, **kw)
+
     with pytest.raises(ValueError, match="targets"):
         call(targets[:-1])
     with pytest.raises(TypeError, match="targets"):
@@ -383,6 +384,23 @@ def test_bad_input_raises():
         call(size=(0, 96))
     with pytest.raises(ValueError, match="neg_pos"):
         call(neg_pos=-1)
+
+
+def test_state_dict_sha256_with_batchnorm():
+    """The fingerprint takes 0-dim buffers (BatchNorm's num_batches_tracked, in
+    RetinaFace's bodies) and sees them change."""
+    from tasklle.train.joint import state_dict_sha256
+
+    bn = torch.nn.BatchNorm2d(3)
+    before = state_dict_sha256(bn)
+    assert before == state_dict_sha256(bn)
+    bn(torch.rand(2, 3, 4, 4))  # train mode: running stats and the 0-dim counter move
+    assert state_dict_sha256(bn) != before
+    bn.running_mean.zero_()
+    bn.running_var.fill_(1.0)
+    assert state_dict_sha256(bn) != before  # only num_batches_tracked differs now
+    bn.num_batches_tracked.zero_()
+    assert state_dict_sha256(bn) == before
 
 
 def test_model_loss_frozen():
