@@ -122,7 +122,8 @@ def state_dict_sha256(module):
             t = t.detach().cpu().contiguous()
             h.update(str(t.dtype).encode())
             h.update(str(tuple(t.shape)).encode())
-            h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+            # flattened first: a 0-dim buffer (BatchNorm's num_batches_tracked) has no byte view
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
         else:
             h.update(repr(t).encode())
     return h.hexdigest()
