@@ -99,7 +99,7 @@ def main():
         res["ap"][f"x{s:g}"] = {"easy": r["easy"], "medium": r["medium"], "hard": r["hard"],
                                 "images": len(preds), "seconds": time.perf_counter() - t0}
         print(f"scale {s:g}: easy {r['easy']:.3f} medium {r['medium']:.3f} hard {r['hard']:.3f}", flush=True)
-    res["settings"] = {"confidence": 0.02, "top_k": 5000, "nms": 0.4, "keep_top_k": 750}
+    res["settings"] = {"score_thr": 0.02, "top_k": 5000, "nms_thr": 0.4, "keep_top_k": 750}
     write_results("bench_retinaface_quick" if a.quick else "bench_retinaface", res)
 
 

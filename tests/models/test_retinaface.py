@@ -253,7 +253,7 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="input_scale"):
         m.input_scale = -1.0
     img = torch.rand(3, 16, 16)
-    for kw, match in (({"confidence": 1.5}, "confidence"), ({"nms": 0}, "nms"), ({"top_k": 0}, "top_k"),
+    for kw, match in (({"score_thr": 1.5}, "score_thr"), ({"nms_thr": 0}, "nms_thr"), ({"top_k": 0}, "top_k"),
                       ({"keep_top_k": 1.5}, "keep_top_k"), ({"scale": -2}, "scale"), ({"batch_size": 0}, "batch_size")):
         with pytest.raises(ValueError, match=match):
             m.detect(img, **kw)
@@ -396,7 +396,7 @@ def test_detect_decodes_the_confident_prior(scale):
     # 37: the 32 px anchor of one location, 38: the 16 px anchor of the next one; 200 elsewhere
     k, k2, k3 = 37, 38, 200
     m.hot = {k: (5.0, (0.5, -0.5, 0.2, 0.1)), k2: (4.0, (0.5, -0.5, -3.2, -3.3)), k3: (-1.0, (0, 0, 0, 0))}
-    dets = m.detect(torch.rand(3, H, W), scale=scale, nms=0.4)[0]
+    dets = m.detect(torch.rand(3, H, W), scale=scale, nms_thr=0.4)[0]
     assert dets.dtype == np.float32 and dets.shape[1] == 5
     p_face, p_k2, p_k3 = (1 / (1 + math.exp(-v)) for v in (5.0, 4.0, -1.0))
     boxes = {i: _expected_box(priors[i], off, W, H, scale) for i, (_, off) in m.hot.items()}
@@ -406,7 +406,7 @@ def test_detect_decodes_the_confident_prior(scale):
         np.testing.assert_allclose(dets[row, :4], boxes[i], rtol=1e-5, atol=1e-4)
         assert dets[row, 4] == pytest.approx(p, rel=1e-6)
     # confidence above k3's probability drops it; keep_top_k caps the rest
-    assert m.detect(torch.rand(3, H, W), scale=scale, confidence=0.3)[0].shape[0] == 2
+    assert m.detect(torch.rand(3, H, W), scale=scale, score_thr=0.3)[0].shape[0] == 2
     assert m.detect(torch.rand(3, H, W), scale=scale, keep_top_k=1)[0].shape[0] == 1
     # k2 decoding to k's box: NMS keeps the more confident one
     pk, p2 = priors[k], priors[k2]
@@ -426,8 +426,8 @@ def test_detect_batches_and_lists_agree():
     for p in m.parameters():
         torch.nn.init.normal_(p, std=0.05)
     imgs = torch.rand(3, 3, 40, 56)
-    a = m.detect(imgs, batch_size=3, confidence=0.3)
-    b = m.detect([imgs[i] for i in range(3)], batch_size=1, confidence=0.3)
+    a = m.detect(imgs, batch_size=3, score_thr=0.3)
+    b = m.detect([imgs[i] for i in range(3)], batch_size=1, score_thr=0.3)
     assert len(a) == 3 and all(x.shape[1] == 5 for x in a)
     for x, y in zip(a, b):
         np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-3)

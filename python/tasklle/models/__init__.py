@@ -1,9 +1,12 @@
-"""Models: DCE-Net (Zero-DCE), Zero-DCE++, the exposure-conditioned darkeners (ours and LEDNet's),
-TinaFace and RetinaFace.
+"""Models: DCE-Net (Zero-DCE), Zero-DCE++, the exposure-conditioned darkeners (ours and
+LEDNet's), TinaFace and RetinaFace.
 
 ``load_shipped(name)`` loads the weights shipped in the package ('tinaface-lite-demo',
-'ec-zero-dce', 'retinaface-mobilenet0.25'); ``load_detector(path_or_module=None)`` resolves a detector (default: the
-shipped one); ``TinaFace.shipped()``, ``RetinaFace.shipped()`` and ``ECZeroDCE.pretrained()`` are the same by class."""
+'ec-zero-dce', 'retinaface-mobilenet0.25'); ``load_detector(detector=None, vedadet=None,
+biubug6=None)`` resolves a detector (a shipped name, a path, or a module following the
+detector protocol of ``tasklle.models.protocol``; default: the shipped lite TinaFace);
+``TinaFace.shipped()``, ``RetinaFace.shipped()`` and ``ECZeroDCE.pretrained()`` are the
+same by class."""
 from .._lazy import lazy_module
 
 __getattr__, __dir__ = lazy_module(__name__, {
@@ -16,4 +19,6 @@ __getattr__, __dir__ = lazy_module(__name__, {
     "load_shipped": ".shipped",
     "shipped_path": ".shipped",
     "load_detector": ".shipped",
+    "Detector": ".protocol",
+    "check_detector": ".protocol",
 })

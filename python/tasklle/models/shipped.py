@@ -60,37 +60,77 @@ def load_shipped(name):
     return det.eval()
 
 
-def load_detector(detector=None, vedadet=None):
-    """The detector to use, frozen: ``vedadet`` (a vedadet TinaFace state_dict,
-    full model) when given, else ``detector`` (a module, used as it is; or a
-    path: a tasklle TinaFace checkpoint or, failing that, a vedadet
-    state_dict), else the shipped 'tinaface-lite-demo'.
+DETECTORS = ("tinaface-lite-demo", "retinaface-mobilenet0.25")  # the shipped names load_detector takes
+
+
+def load_detector(detector=None, vedadet=None, biubug6=None):
+    """The detector to use, frozen, checked against the detector protocol
+    (:mod:`tasklle.models.protocol`).
+
+    ``vedadet``: a vedadet TinaFace state_dict (the full model). ``biubug6``: a
+    biubug6/Pytorch_Retinaface state_dict (``mobilenet0.25_Final.pth`` or
+    ``Resnet50_Final.pth``). Otherwise ``detector``: a module following the
+    protocol (used as it is), a shipped name (``DETECTORS``:
+    'tinaface-lite-demo', 'retinaface-mobilenet0.25'), or a path: a tasklle
+    TinaFace or RetinaFace checkpoint, or a vedadet / biubug6 state_dict
+    (told apart by its keys). None: the shipped 'tinaface-lite-demo'.
 
     Example:
-        >>> det = tasklle.models.load_detector()            # the shipped lite detector
+        >>> det = tasklle.models.load_detector()            # the shipped lite TinaFace
+        >>> det = tasklle.models.load_detector("retinaface-mobilenet0.25")
         >>> det = tasklle.models.load_detector("runs/detector/final.pt")  # doctest: +SKIP
     """
     import torch
 
-    from .tinaface import TinaFace
+    from .protocol import check_detector
 
+    given = [n for n, v in (("detector", detector), ("vedadet", vedadet), ("biubug6", biubug6)) if v is not None]
+    if len(given) > 1:
+        raise ValueError(f"give one of detector, vedadet, biubug6, got {', '.join(given)}")
     if vedadet is not None:
+        from .tinaface import TinaFace
+
         det = TinaFace.from_vedadet(vedadet)
+    elif biubug6 is not None:
+        from .retinaface import RetinaFace
+
+        det = RetinaFace.from_biubug6(biubug6)
     elif detector is None:
         return load_shipped("tinaface-lite-demo")
     elif isinstance(detector, torch.nn.Module):
-        det = detector
+        det = check_detector(detector)
+    elif isinstance(detector, str) and detector in DETECTORS:
+        return load_shipped(detector)
+    elif isinstance(detector, (str, Path)):
+        det = _detector_from_file(Path(detector))
     else:
-        path = Path(detector)
-        if not path.is_file():
-            raise FileNotFoundError(f"detector checkpoint not found: {path}")
-        try:
-            det = TinaFace.load(path)
-        except (ValueError, KeyError, RuntimeError) as first:
-            try:
-                det = TinaFace.from_vedadet(path)
-            except Exception:
-                raise ValueError(f"detector {path}: neither a tasklle TinaFace checkpoint nor a vedadet "
-                                 f"state_dict ({first})") from first
+        raise TypeError(f"detector must be a module, a shipped name {DETECTORS} or a path, "
+                        f"got {type(detector).__name__}")
     det.freeze()
     return det
+
+
+def _detector_from_file(path):
+    """A tasklle TinaFace / RetinaFace checkpoint or a vedadet / biubug6 state_dict, by its contents."""
+    from ..io import load_checkpoint
+    from .retinaface import RetinaFace
+    from .retinaface.detector import CHECKPOINT_FORMAT as RETINAFACE_FORMAT
+    from .tinaface import TinaFace
+    from .tinaface.detector import CHECKPOINT_FORMAT as TINAFACE_FORMAT
+
+    if not path.is_file():
+        raise FileNotFoundError(f"detector checkpoint not found: {path}")
+    ckpt = load_checkpoint(path)
+    fmt = ckpt.get("format") if isinstance(ckpt, dict) else None
+    if fmt == TINAFACE_FORMAT:
+        return TinaFace.load(path)
+    if fmt == RETINAFACE_FORMAT:
+        return RetinaFace.load(path)
+    sd = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else None
+    keys = [k[len("module."):] if isinstance(k, str) and k.startswith("module.") else k for k in (sd or {})]
+    if any(isinstance(k, str) and k.startswith("body.") for k in keys):
+        return RetinaFace.from_biubug6(path)
+    if any(isinstance(k, str) and k.startswith("backbone.") for k in keys):
+        return TinaFace.from_vedadet(path)
+    raise ValueError(f"detector {path}: neither a tasklle TinaFace / RetinaFace checkpoint nor a vedadet "
+                     f"(backbone.*) or biubug6 (body.*) state_dict")

@@ -260,15 +260,16 @@ class RetinaFace(nn.Module):
 
     # -------------------------------------------------------------- inference
     @torch.no_grad()
-    def detect(self, images, confidence=CONFIDENCE, top_k=TOP_K, nms=NMS, keep_top_k=KEEP_TOP_K, scale=None,
+    def detect(self, images, score_thr=CONFIDENCE, top_k=TOP_K, nms_thr=NMS, keep_top_k=KEEP_TOP_K, scale=None,
                batch_size=1):
         """Detect faces (biubug6 test_widerface.py's pipeline).
 
         Per image: resize by ``scale`` (default ``input_scale``; bilinear),
         forward, face probability = softmax(conf)[:, 1], boxes decoded with the
         variances and mapped back to the image's own pixels (not clipped, as
-        biubug6), keep probability > ``confidence``, the ``top_k`` best,
-        NMS (IoU > ``nms`` suppressed, C ``tasklle.ops.nms``; biubug6's
+        biubug6), keep probability > ``score_thr`` (biubug6's
+        ``confidence_threshold``), the ``top_k`` best,
+        NMS (IoU > ``nms_thr`` suppressed, C ``tasklle.ops.nms``; biubug6's
         py_cpu_nms counts areas with +1 pixel, this does not), then the
         ``keep_top_k`` best. top_k / keep_top_k None: no cap (biubug6's released
         loop has both caps commented out; its argument defaults are these).
@@ -288,14 +289,14 @@ class RetinaFace(nn.Module):
         from ... import ops
         from ...io import to_tensor
 
-        confidence = float(confidence) if isinstance(confidence, (int, float)) and not isinstance(
-            confidence, bool) else confidence
-        if not isinstance(confidence, float) or not 0.0 <= confidence < 1.0:
-            raise ValueError(f"confidence must be a number in [0, 1), got {confidence!r}")
+        score_thr = float(score_thr) if isinstance(score_thr, (int, float)) and not isinstance(
+            score_thr, bool) else score_thr
+        if not isinstance(score_thr, float) or not 0.0 <= score_thr < 1.0:
+            raise ValueError(f"score_thr must be a number in [0, 1), got {score_thr!r}")
         top_k = _optional_count("top_k", top_k)
         keep_top_k = _optional_count("keep_top_k", keep_top_k)
-        if isinstance(nms, bool) or not isinstance(nms, (int, float)) or not 0.0 < nms <= 1.0:
-            raise ValueError(f"nms must be a number in (0, 1], got {nms!r}")
+        if isinstance(nms_thr, bool) or not isinstance(nms_thr, (int, float)) or not 0.0 < nms_thr <= 1.0:
+            raise ValueError(f"nms_thr must be a number in (0, 1], got {nms_thr!r}")
         s = self.input_scale if scale is None else _positive_number("scale", scale)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
@@ -331,12 +332,12 @@ class RetinaFace(nn.Module):
                 to_px = loc.new_tensor([nw / sx, nh / sy, nw / sx, nh / sy])
                 boxes = decode_boxes(loc[k], priors, var) * to_px
                 scores = conf[k].softmax(dim=-1)[:, 1]
-                keep = scores > confidence
+                keep = scores > score_thr
                 boxes, scores = boxes[keep], scores[keep]
                 order = torch.sort(scores, descending=True, stable=True).indices[:top_k]
                 boxes, scores = boxes[order], scores[order]
                 if boxes.shape[0]:
-                    kept = ops.nms(boxes, scores, float(nms))[:keep_top_k]
+                    kept = ops.nms(boxes, scores, float(nms_thr))[:keep_top_k]
                     boxes, scores = boxes[kept], scores[kept]
                 out = torch.cat([boxes, scores[:, None]], dim=1)
                 results[i + k] = out.detach().cpu().numpy().astype(np.float32)
