@@ -85,7 +85,7 @@ from .wider import THRESH_NUM, MissingPredictionsWarning, _voc_ap
 
 __all__ = ["THRESH_NUM", "GroundTruth", "load_ground_truth", "tool_boxes", "read_prediction_file",
            "read_predictions", "write_predictions", "evaluate", "per_image_counts", "ap_from_sums", "ap_samples",
-           "result_to_json"]
+           "result_to_json", "plot_pr_curves"]
 
 
 def tool_boxes(boxes_x1y1x2y2):
@@ -330,3 +330,26 @@ def result_to_json(result):
     from .wider import result_to_json as _to_json
 
     return _to_json(result)
+
+
+def plot_pr_curves(results_by_method, path, title="DARK FACE"):
+    """Precision-recall curves of {method: :func:`evaluate` result} in one panel (legend "AP method",
+    sorted by AP), saved atomically to ``path`` (format from the suffix). No pyplot state is used."""
+    from ..experiments.figures import _save, _subplots
+
+    if not isinstance(results_by_method, Mapping) or not results_by_method:
+        raise ValueError("results_by_method must be a non-empty mapping {method: evaluate() result}")
+    fig, ax = _subplots(1, 1, (5.2, 4.8))
+    order = sorted(results_by_method.items(), key=lambda kv: -(kv[1]["ap"] if kv[1]["ap"] == kv[1]["ap"] else -1))
+    for name, r in order:
+        c = r["curve"]
+        ax.plot(np.asarray(c["recall"]), np.asarray(c["precision"]), linewidth=2, label=f"{r['ap']:.3f} {name}")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("Recall")
+    ax.set_ylabel("Precision")
+    ax.set_title(title)
+    ax.grid(True, linestyle=":")
+    ax.legend(loc="lower left", fontsize="small")
+    fig.tight_layout()
+    return _save(fig, path)
