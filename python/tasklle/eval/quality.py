@@ -162,10 +162,9 @@ def no_reference_stats(image):
 
     a = check_image(image)
     luma = a @ np.array([0.299, 0.587, 0.114])
-    blur = float(blur_effect(a, channel_axis=-1)) if min(a.shape[:2]) >= 2 else math.nan
-    if not math.isfinite(blur):
-        # a constant image has no edges: blur_effect divides 0 by 0; call it fully blurred
-        blur = 1.0
+    if min(a.shape[:2]) < 2:
+        raise ValueError(f"image must be at least 2x2 pixels for the blur measure, got {a.shape[:2]}")
+    blur = float(blur_effect(a, channel_axis=-1))  # a constant image (no edge at all) gives 1
     return {"exposure": float(a.mean()), "dark_fraction": float(np.mean(luma <= DARK_LEVEL)),
             "clipped_fraction": float(np.mean((a >= CLIP_LEVEL).any(axis=-1))), "blur": blur}
 

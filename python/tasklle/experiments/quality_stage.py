@@ -23,7 +23,7 @@ from pathlib import Path
 from ..eval import bootstrap, quality
 from .stages import mark_stage, stage_done
 
-__all__ = ["full_reference_group", "no_reference_group", "quality_table", "experiment_quality", "markdown_section",
+__all__ = ["add_quality", "full_reference_group", "no_reference_group", "quality_table", "experiment_quality", "markdown_section",
            "ap_vs_psnr", "stats_markdown"]
 
 
@@ -86,12 +86,15 @@ def experiment_quality(out, base, root, dark, entries, enhancers, resamples=boot
                        seed=bootstrap.SEED, show_progress=True):
     """The quality results of an experiment on WIDER-format data.
 
-    enhancers: {group: (model or None, model key)}: None for the low-light group. Returns
+    enhancers: {group: model or None}: None for the low-light group. Returns
     ``(quality, original_exposure)``: ``{group: {'psnr', 'ssim', 'ciede2000', 'exposure': {'mean',
     'ci', 'per_image'}}}`` and ``{'mean', 'ci', 'per_image', 'target'}`` (target: L_exp's E)."""
+    from ..train.joint import state_dict_sha256
+
     weights = bootstrap.resample_weights(len(entries), resamples, seed)
     per_group, original = {}, None
-    for g, (model, key) in enhancers.items():
+    for g, model in enhancers.items():
+        key = None if model is None else state_dict_sha256(model)
         tag = g.replace(":", "-").replace("/", "_")
         settings = dict(base, stage="quality", group=g, root=str(Path(root).resolve()),
                         dark=str(Path(dark).resolve()), model=key, images=[f"{e}/{n}" for _, e, n in entries])
@@ -102,6 +105,27 @@ def experiment_quality(out, base, root, dark, entries, enhancers, resamples=boot
     table = quality_table(per_group, quality.FULL_REFERENCE, weights)
     orig = dict(quality.summarise(original, weights=weights), target=quality.EXPOSURE_TARGET)
     return table, orig
+
+
+def add_quality(results, out, base, root, dark, entries, enhancers, aps, show_progress=True,
+                label_kind="group"):
+    """What an experiment adds to its results for the image quality: ``results['quality']``,
+    ``results['original_exposure']`` and the AP-against-PSNR figure ``out/ap_vs_psnr.png``
+    (``results['figures']['ap_vs_psnr']``). aps: {group: AP per setting} of the same groups."""
+    q, orig = experiment_quality(out, base, root, dark, entries, enhancers, show_progress=show_progress)
+    results["quality"], results["original_exposure"] = q, orig
+    try:
+        path = ap_vs_psnr([(g, _ap_values(aps[g]), q[g]["psnr"]) for g in q], Path(out) / "ap_vs_psnr.png",
+                          label_kind=label_kind)
+        results.setdefault("figures", {})["ap_vs_psnr"] = str(path)
+    except Exception as e:  # a plotting problem must not lose the computed table
+        print(f"warning: AP-vs-PSNR plot failed: {e}")
+    return results
+
+
+def _ap_values(ap):
+    """{setting: float} from a table row that holds floats or {'ap': float, ...} per setting."""
+    return {k: (v.get("ap") if isinstance(v, dict) else v) for k, v in ap.items() if k in ("easy", "medium", "hard")}
 
 
 def _fmt(s, digits=2):
@@ -121,6 +145,7 @@ def markdown_section(results, ap_of, label="group"):
              f"| {label} | AP easy | AP medium | AP hard | PSNR | SSIM | CIEDE2000 | exposure |",
              "|---|---|---|---|---|---|---|---|"]
     for g, ap in ap_of.items():
+        ap = _ap_values(ap)
         aps = " | ".join(f"{ap[k]:.4f}" if ap.get(k) is not None and not math.isnan(ap[k]) else "n/a"
                          for k in ("easy", "medium", "hard"))
         if g in q:
