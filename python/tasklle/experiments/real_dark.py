@@ -24,7 +24,6 @@ settings reuses each group's predictions and statistics.
 import time
 from pathlib import Path
 
-
 from ..eval import bootstrap
 from .stages import mark_stage, stage_done
 
