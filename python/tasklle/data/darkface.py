@@ -7,10 +7,12 @@ Layout of the release (``DarkFace_Train``; users download it themselves)::
     ROOT/label/<name>.txt     line 1: the face count N; then N lines "x1 y1 x2 y2"
 
 Box convention of the label files: ``x1 y1 x2 y2`` corners in pixels
-(integers in the release), *not* ``x y w h``: the evaluation tools' reader
-(``read_gt.m``) keeps the four numbers as they are, and ``evaluation.m`` then
+(integers in the release; loaders of the released data read them as xmin
+ymin xmax ymax), *not* ``x y w h``. The tools' own ground-truth files (of the
+challenge's held-out images, not public) cannot be inspected, but the tools'
+reader (``read_gt.m``) keeps the four numbers as they are, and ``evaluation.m`` then
 treats columns 3-4 as width and height (it adds them to x1, y1), so the
-tools' own ground-truth folder holds ``x y w h``. Scoring the release labels
+tools' own ground-truth folder must hold ``x y w h``. Scoring the release labels
 therefore needs ``w = x2 - x1``, ``h = y2 - y1`` first
 (:func:`tasklle.eval.darkface.tool_boxes`); the tools' IoU then uses the +1
 pixel convention, so x2 is read as an inclusive pixel column. This module

@@ -77,10 +77,11 @@ def run(root, out="runs/real-dark", *, upstream=None, joint=None, enhancers=None
     t_all = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    if max_images is not None and (isinstance(max_images, bool) or not isinstance(max_images, int)
+                                   or max_images < 1):
+        raise ValueError(f"max_images must be an int >= 1, got {max_images!r}")
     ds = DarkFace(root)
     names = ds.names[:max_images] if max_images is not None else ds.names
-    if max_images is not None and max_images < 1:
-        raise ValueError(f"max_images must be >= 1, got {max_images}")
     models = {"dark": None}
     sources = {"dark": None}
     for name, src in [("zero-dce++", upstream), ("joint", joint)] + list((enhancers or {}).items()):
