@@ -20,8 +20,8 @@ def register(subparsers):
         "experiment", help="run the four-group comparison or the W_up:W_down sweep",
         description="four-groups: AP easy/medium/hard of low-light, Zero-DCE++ (L_up only), joint training and "
                     "original val images through the same detector (Table 4.1). ratio-sweep: the same for joint "
-                    "training with several W_up:W_down ratios (Table 4.2). real-dark: AP on DARK FACE (real dark images, "
-                    "--root DARKFACE) of the images as they are and through --upstream / --joint enhancers, "
+                    "training with several W_up:W_down ratios (Table 4.2). real-dark: AP on DARK FACE (real dark "
+                    "images, --root DARKFACE) of the images as they are and through --upstream / --joint enhancers, "
                     "scored as the challenge's tools do, with bootstrap intervals. Writes results.json, results.md and "
                     "figures to --out; resumable (finished stages are skipped).")
     p.add_argument("which", choices=("four-groups", "ratio-sweep", "real-dark"))

@@ -23,8 +23,8 @@ from pathlib import Path
 from ..eval import bootstrap, quality
 from .stages import mark_stage, stage_done
 
-__all__ = ["add_quality", "full_reference_group", "no_reference_group", "quality_table", "experiment_quality", "markdown_section",
-           "ap_vs_psnr", "stats_markdown"]
+__all__ = ["add_quality", "full_reference_group", "no_reference_group", "quality_table", "experiment_quality",
+           "markdown_section", "ap_vs_psnr", "stats_markdown"]
 
 
 def _wider_path(root, event, name):
