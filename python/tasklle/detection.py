@@ -1,5 +1,6 @@
-"""Detecting a whole WIDER-format split, optionally through an enhancer:
-:func:`detect_split` gives the predictions ``tasklle.eval.wider.evaluate`` scores."""
+"""Detecting a whole WIDER-format split (or a DARK FACE tree), optionally through an enhancer:
+:func:`detect_split` gives the predictions ``tasklle.eval.wider.evaluate`` (or
+``tasklle.eval.darkface.evaluate``) scores."""
 from pathlib import Path
 
 import numpy as np
@@ -7,6 +8,7 @@ import numpy as np
 from ._alloc import with_fast_alloc
 
 PRED_FORMATS = ("exact", "vedadet-int")
+DATASETS = ("wider", "darkface")
 
 
 def vedadet_int_boxes(dets):
@@ -21,7 +23,7 @@ def vedadet_int_boxes(dets):
 @with_fast_alloc  # large buffers stay in the heap for the run (tasklle._alloc)
 def detect_split(detector, root, split="val", *, images=None, max_images=None, enhancer=None, scale=None,
                  score_thr=None, detect_kwargs=None, pred_format="exact", out=None, show_progress=True,
-                 desc="detect"):
+                 desc="detect", dataset="wider"):
     """Detect every image of a WIDER-format split, each optionally enhanced first.
 
     Args:
@@ -41,11 +43,18 @@ def detect_split(detector, root, split="val", *, images=None, max_images=None, e
         pred_format: 'exact' keeps the float boxes; 'vedadet-int' truncates
             them as vedadet's WIDER test script writes them (:func:`vedadet_int_boxes`).
         out: when given, also write the predictions there in the official
-            folder format (``tasklle.data.wider_format.write_predictions``).
+            folder format (``tasklle.data.wider_format.write_predictions``;
+            DARK FACE: ``tasklle.eval.darkface.write_predictions``, the
+            challenge tools' ``<name>.txt`` with ``x y w h score`` lines).
+        dataset: 'wider' (default) or 'darkface': ``root`` is then a DARK FACE
+            release tree (``image/<name>.png``, ``label/<name>.txt``), ``split``
+            is not used, ``images`` are image names (default every image, or
+            the first ``max_images`` in numeric order) and the keys are names.
 
     Returns:
         ``{(event, name): (K, 5) float64 array of x, y, w, h, score}``, the form
-        ``tasklle.eval.wider.evaluate`` and ``write_predictions`` take.
+        ``tasklle.eval.wider.evaluate`` and ``write_predictions`` take
+        (DARK FACE: ``{name: (K, 5)}``, w = x2 - x1 as the tools expect).
 
     Example:
         >>> root = tasklle.data.builtin(n_train=8, n_val=6)
@@ -54,23 +63,35 @@ def detect_split(detector, root, split="val", *, images=None, max_images=None, e
     """
     if pred_format not in PRED_FORMATS:
         raise ValueError(f"pred_format must be one of {PRED_FORMATS}, got {pred_format!r}")
+    if dataset not in DATASETS:
+        raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
     import torch
 
     from .io import read_image
     from .models.tinaface import detections_to_wider
     from .progress import progress
 
-    if images is None:
-        from .data.splits import list_split
-
-        images = list_split(root, split, max_images)
-    elif max_images is not None:
+    if images is not None and max_images is not None:
         raise ValueError("give images or max_images, not both")
-    keys = []
-    for i, entry in enumerate(images):
-        if not isinstance(entry, (tuple, list)) or len(entry) not in (2, 3):
-            raise ValueError(f"images[{i}] must be (event, name) or (index, event, name), got {entry!r}")
-        keys.append((str(entry[-2]), str(entry[-1])))
+    if dataset == "darkface":
+        from .data.darkface import DarkFace
+
+        ds = DarkFace(root, images)
+        keys = ds.names[:max_images] if max_images is not None else ds.names
+        image_path = ds.image_path
+    else:
+        if images is None:
+            from .data.splits import list_split
+
+            images = list_split(root, split, max_images)
+        keys = []
+        for i, entry in enumerate(images):
+            if not isinstance(entry, (tuple, list)) or len(entry) not in (2, 3):
+                raise ValueError(f"images[{i}] must be (event, name) or (index, event, name), got {entry!r}")
+            keys.append((str(entry[-2]), str(entry[-1])))
+
+        def image_path(key):
+            return Path(root) / f"WIDER_{split}" / "images" / key[0] / f"{key[1]}.jpg"
     kw = dict(detect_kwargs or {})
     if scale is not None:
         kw["scale"] = float(scale)
@@ -80,16 +101,17 @@ def detect_split(detector, root, split="val", *, images=None, max_images=None, e
         from .enhancement import enhance
     preds = {}
     with torch.no_grad():
-        for event, name in progress(keys, desc=desc, leave=False, disable=not show_progress):
-            path = Path(root) / f"WIDER_{split}" / "images" / event / f"{name}.jpg"
-            img = read_image(path)
+        for key in progress(keys, desc=desc, leave=False, disable=not show_progress):
+            img = read_image(image_path(key))
             if enhancer is not None:
                 img = enhance(img, model=enhancer)
             dets = detector.detect(img[None], **kw)[0]
-            preds[(event, name)] = vedadet_int_boxes(dets) if pred_format == "vedadet-int" \
-                else detections_to_wider(dets)
+            preds[key] = vedadet_int_boxes(dets) if pred_format == "vedadet-int" else detections_to_wider(dets)
     if out is not None:
-        from .data.wider_format import write_predictions
+        if dataset == "darkface":
+            from .eval.darkface import write_predictions
+        else:
+            from .data.wider_format import write_predictions
 
         write_predictions(out, preds)
     return preds

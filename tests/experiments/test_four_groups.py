@@ -37,6 +37,15 @@ def test_four_groups_tiny_end_to_end(tiny):
     for name in ("results.md", "pr_curves.png", "ap_bars.png", "detections.png"):
         assert (out / name).is_file(), name
     assert "| low-light |" in (out / "results.md").read_text()
+    # image quality beside AP (quality_stage)
+    assert set(saved["quality"]) == {"low-light", "zero-dce++", "joint"}
+    for g, q in saved["quality"].items():
+        assert set(q) == {"psnr", "ssim", "ciede2000", "exposure"}
+        for m in q.values():
+            assert len(m["per_image"]) == 4 and m["ci"][0] <= m["mean"] <= m["ci"][1]
+    assert saved["original_exposure"]["target"] == 0.6
+    assert saved["original_exposure"]["mean"] > saved["quality"]["low-light"]["exposure"]["mean"]
+    assert (out / "ap_vs_psnr.png").is_file() and "| CIEDE2000 |" in (out / "results.md").read_text()
     # the method's generation and optimiser by default, recorded
     d = saved["darkening"]
     assert d["darkener"] == "ec-zero-dce" and d["noise"] is None and d["keep_saturated"] is True
@@ -95,6 +104,7 @@ def test_ratio_sweep_tiny(tiny):
     for name in ("results.md", "ap_vs_ratio.png", "enhanced.png"):
         assert (out / name).is_file(), name
     assert res["best"]["hard"] in ("1:0", "2:1")
+    assert set(saved["quality"]) == {"low-light", "1:0", "2:1"} and (out / "ap_vs_psnr.png").is_file()
 
 
 def test_dark_copies_are_keyed_by_their_settings(tmp_path):

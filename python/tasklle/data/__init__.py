@@ -1,4 +1,5 @@
-"""WIDER FACE formats (``wider_format``), datasets, transforms, the built-in demo dataset.
+"""WIDER FACE formats (``wider_format``), datasets, transforms, the built-in demo dataset;
+``darkface``: the DARK FACE release tree (real dark images, ``DarkFace(root)``).
 
 ``builtin()`` the built-in dataset's root (built once), ``builtin_split(split)``
 one of its splits as a dataset, ``WiderFace(root, split)`` any WIDER-format
@@ -24,7 +25,7 @@ _getattr, __dir__ = lazy_module(__name__, {
     "JointBatches": ".sampling",
     "epoch_order": ".sampling",
 })
-_SUBMODULES = ("demo", "sampling", "transforms", "wider", "wider_format")
+_SUBMODULES = ("darkface", "demo", "sampling", "transforms", "wider", "wider_format")
 
 
 def __getattr__(name):

@@ -1,4 +1,6 @@
-"""Evaluation: the WIDER FACE protocol (easy / medium / hard AP).
+"""Evaluation: the WIDER FACE protocol (easy / medium / hard AP); ``darkface``: the DARK FACE
+challenge's (one AP); ``quality``: image-quality measures (PSNR, SSIM, CIEDE2000, exposure,
+no-reference statistics); ``bootstrap``: the shared resampling over images.
 
 ``wider.evaluate(predictions, gt_dir)`` scores predictions; ``find_ground_truth(root)``
 locates the .mat files; ``subset_ground_truth(gt, images, out)`` restricts them to the
@@ -28,10 +30,10 @@ _getattr, _dir = lazy_module(__name__, _names)
 
 def __getattr__(name):
     # `tasklle.eval.wider` is the submodule itself (lazy_module returns attributes of modules)
-    if name == "wider":
-        return importlib.import_module(".wider", __name__)
+    if name in ("wider", "darkface", "quality", "bootstrap"):
+        return importlib.import_module("." + name, __name__)
     return _getattr(name)
 
 
 def __dir__():
-    return sorted([*_dir(), "wider"])
+    return sorted([*_dir(), "wider", "darkface", "quality", "bootstrap"])

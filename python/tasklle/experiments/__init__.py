@@ -1,5 +1,8 @@
 """The method's experiments, one module each: ``four_groups`` (Table 4.1: the
-four image groups) and ``ratio_sweep`` (Table 4.2: the W_up:W_down sweep).
+four image groups), ``ratio_sweep`` (Table 4.2: the W_up:W_down sweep) and
+``real_dark`` (the enhancers on real dark DARK FACE images; import it as
+``tasklle.experiments.real_dark``). ``quality_stage`` adds the image quality of
+every group to the first two.
 Each module's ``run(root, out, ...)`` runs it; ``markdown(results)`` renders
 its table. The report's own numbers are ``four_groups.REFERENCE_TABLE_4_1``
 and ``ratio_sweep.REFERENCE_TABLE_4_2``; :func:`reference_tables` renders both

@@ -203,6 +203,11 @@ def run(root=None, out="runs/four-groups", *, detector=None, vedadet=None, dark=
         "reference_table_4_1": REFERENCE_TABLE_4_1,
         "machine": {"python": platform.python_version(), "threads": _threads()},
     }
+    from .quality_stage import add_quality  # image quality beside the AP (quality_stage.py)
+
+    add_quality(results, out, base, root, dark, entries,
+                {"low-light": None, "zero-dce++": models["zero-dce++"], "joint": models["joint"]}, groups,
+                show_progress=show)
     _write_results(out, results)
     return results
 
@@ -231,6 +236,10 @@ def markdown(results):
     lines += [f"Joint minus Zero-DCE++: {verdict}.", "",
               "Reference (the report, real WIDER FACE, full TinaFace):", "",
               ap_table([(k, v) for k, v in results["reference_table_4_1"].items()], "group"), ""]
+    if "quality" in results:
+        from .quality_stage import markdown_section
+
+        lines += markdown_section(results, {g: results["groups"][g] for g in GROUPS})
     t = results["timings"]
     lines += ["Timings (s; a stage reused from an earlier run keeps the time it took then, total is this run): "
               + ", ".join(f"{k[:-2]} {v:.0f}" for k, v in t.items()), ""]

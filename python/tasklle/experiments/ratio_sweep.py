@@ -90,7 +90,7 @@ def run(root=None, out="runs/ratio-sweep", *, ratios=DEFAULT_RATIOS, detector=No
         models[r] = model
         timings[f"ratio_{tag}_s"] = info.get("seconds", 0.0) + secs
     t0 = time.perf_counter()
-    figs = _figures(out, table, fulls, bounds, models, entries, dark, figure_images, verbose)
+    figs = _figures(out, table, fulls, bounds, models, entries, dark, figure_images, verbose, root=root)
     timings["figures_s"] = time.perf_counter() - t0
     timings["total_s"] = time.perf_counter() - t_all
     best = {k: max(ratios, key=lambda r: table[r][k]) for k in SETTINGS}
@@ -111,7 +111,10 @@ def run(root=None, out="runs/ratio-sweep", *, ratios=DEFAULT_RATIOS, detector=No
         "reference_table_4_2": {k: dict(zip(SETTINGS, v)) for k, v in REFERENCE_TABLE_4_2.items()},
     }
     from ..io import atomic_write, write_json
+    from .quality_stage import add_quality  # image quality beside the AP (quality_stage.py)
 
+    add_quality(results, out, base, root, dark, entries, {"low-light": None, **models},
+                {"low-light": bounds["low-light"], **table}, show_progress=show, label_kind="W_up:W_down")
     write_json(out / "results.json", results)  # strict JSON: write_json converts
     with atomic_write(out / "results.md", "w") as f:
         f.write(markdown(results))
@@ -130,6 +133,11 @@ def markdown(results):
              "Best ratio: " + ", ".join(f"{k} {v}" for k, v in results["best"].items()) + ".", "",
              "Reference (the report, real WIDER FACE):", "",
              ap_table(list(results["reference_table_4_2"].items()), "W_up:W_down"), ""]
+    if "quality" in results:
+        from .quality_stage import markdown_section
+
+        lines += markdown_section(results, {"low-light": results["bounds"]["low-light"], **results["ratios"],
+                                            "original": results["bounds"]["original"]}, label="W_up:W_down")
     return "\n".join(lines)
 
 
@@ -140,7 +148,7 @@ def _pr_plot(results, path):
     return path
 
 
-def _figures(out, table, fulls, bounds, models, entries, dark, k, verbose):
+def _figures(out, table, fulls, bounds, models, entries, dark, k, verbose, root=None):
     from ..enhancement import enhance
     from ..eval import wider
     from ..io import read_image
@@ -162,8 +170,11 @@ def _figures(out, table, fulls, bounds, models, entries, dark, k, verbose):
         imgs = {"low-light": low}
         for r in labels:
             imgs[r] = enhance(low, model=models[r])
+        if root is not None:  # Fig. 4.3: the original beside the low-light input and every ratio
+            imgs["original"] = read_image(Path(root) / "WIDER_val" / "images" / event / f"{name}.jpg")
         rows.append({"name": f"{event}/{name}", "images": imgs})
     if rows:
-        paths["enhanced"] = figures.image_grid(rows, ["low-light"] + labels, out / "enhanced.png",
+        paths["enhanced"] = figures.image_grid(rows, ["low-light"] + labels + (["original"] if root else []),
+                                               out / "enhanced.png",
                                                title="the same images enhanced with each W_up:W_down")
     return paths
