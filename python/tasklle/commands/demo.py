@@ -42,12 +42,17 @@ def run(args):
     minutes = (time.perf_counter() - t0) / 60
     print()
     print(four_groups.markdown(res))
-    d = res["joint_minus_zero_dce++"]
-    print("original above low-light: " + ", ".join(
-        f"{k} {'yes' if res['original_above_low_light'][k] else 'NO'}" for k in ("easy", "medium", "hard")))
-    print("joint training vs Zero-DCE++ alone: " + ", ".join(
-        f"{k} {'better' if d[k] > 0 else ('equal' if d[k] == 0 else 'worse')} ({d[k]:+.4f})"
-        for k in ("easy", "medium", "hard")))
+    from ..experiments.claims import verdict_line
+
+    # the verdicts the paired bootstrap intervals carry (better / worse only when the interval excludes 0)
+    d = res["differences"]
+    b = res["bootstrap"]
+    print(f"paired differences ({b['level']:.0%} bootstrap intervals over {b['n_images']} val images, "
+          f"{b['resamples']} resamples; detector {res['detector_name']}):")
+    print("original vs low-light: " + verdict_line(d["original - low-light"]))
+    print("Zero-DCE++ alone vs low-light: " + verdict_line(d["zero-dce++ - low-light"]))
+    print("joint training vs low-light: " + verdict_line(d["joint - low-light"]))
+    print("joint training vs Zero-DCE++ alone: " + verdict_line(d["joint - zero-dce++"]))
     print(f"\nresults: {args.out}/results.json and {args.out}/results.md")
     for k, v in res["figures"].items():
         print(f"figure ({k}): {v}")
