@@ -147,3 +147,18 @@ def test_bad_arguments(data):
         intervals.difference(a, b)
     with pytest.raises(TypeError, match="bootstrap"):
         intervals.difference(a, {"easy": 0.5})
+
+
+def test_ap_table_shows_the_intervals(data):
+    from tasklle.eval import ap_table
+
+    gt, preds = data
+    b = intervals.bootstrap(preds, gt, resamples=100, seed=0)
+    t = ap_table({"dark": b["ap"], "no interval": b["ap"]}, intervals={"dark": {s: b[s] for s in wider.SETTINGS}})
+    row = t.splitlines()[2]
+    assert row == "| dark | " + " | ".join(f"{b['ap'][s]:.4f} [{b[s][0]:.3f}, {b[s][1]:.3f}]"
+                                           for s in wider.SETTINGS) + " |"
+    assert t.splitlines()[3] == "| no interval | " + " | ".join(f"{b['ap'][s]:.4f}" for s in wider.SETTINGS) + " |"
+    assert t.rows[0]["hard_ci"] == [b["hard"][0], b["hard"][1]] and t.rows[1]["hard_ci"] is None
+    with pytest.raises(ValueError, match="intervals"):
+        ap_table({"dark": b["ap"]}, intervals={"dark": (0.1, 0.2)})

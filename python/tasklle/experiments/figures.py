@@ -149,6 +149,9 @@ def ap_bars(table, path, title=None, xlabel=None, intervals=None):
     ax.set_ylabel("AP")
     lo = min([v for t in table for v in (t[1].get("easy"), t[1].get("medium"), t[1].get("hard"))
               if v is not None] or [0.0])
+    if intervals:  # keep the error bars in view
+        lo = min([lo] + [ci[0] for iv in intervals.values() for ci in iv.values()
+                         if ci is not None and ci[0] is not None and np.isfinite(ci[0])])
     ax.set_ylim(max(0.0, lo - 0.1), 1.0)
     ax.legend(fontsize=8, ncol=3)
     ax.grid(axis="y", alpha=0.3)

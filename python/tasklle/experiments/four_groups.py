@@ -337,7 +337,7 @@ def write_figures(out, fulls, aps, preds, root, dark, models, entries, k, score_
     except Exception as e:  # a plotting problem must not lose the computed table
         print(f"warning: PR-curve plot failed: {e}")
     paths["ap_bars"] = figures.ap_bars([(g, aps[g]) for g in GROUPS], out / "ap_bars.png",
-                                       title="AP of the four image groups (bars: 95% bootstrap intervals)",
+                                       title="AP of the four image groups (error bars: bootstrap intervals)",
                                        intervals=intervals)
     rows = []
     for event, name, item in pick_figure_images(root, entries, k):

@@ -191,7 +191,7 @@ def _figures(out, table, fulls, bounds, models, entries, dark, k, verbose, inter
     labels = list(table)
     paths["ap_vs_ratio"] = figures.ap_bars(
         [("low-light", bounds["low-light"])] + [(r, table[r]) for r in labels] + [("original", bounds["original"])],
-        out / "ap_vs_ratio.png", title="AP per W_up:W_down (bars: 95% bootstrap intervals)", xlabel="W_up:W_down",
+        out / "ap_vs_ratio.png", title="AP per W_up:W_down (error bars: bootstrap intervals)", xlabel="W_up:W_down",
         intervals=intervals)
     try:
         paths["pr_curves"] = _pr_plot({r: fulls[r] for r in labels if fulls.get(r) is not None},
