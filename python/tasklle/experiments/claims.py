@@ -111,7 +111,8 @@ def claims_by_detector(frozen_name, frozen, judged, gt, boot, pairs):
         iv, boots = bootstrap_groups(preds, gt, boot)
         out["groups_by_detector"][name] = aps
         out["intervals_by_detector"][name] = iv
-        out["differences_by_detector"][name] = differences(boots, [(a, b) for a, b in pairs if a in boots and b in boots])
+        out["differences_by_detector"][name] = differences(boots, [(a, b) for a, b in pairs
+                                                                   if a in boots and b in boots])
     return out
 
 
@@ -187,8 +188,8 @@ def judge_groups(out, judges, sources, base, entries, gt, show_progress=True, ve
                                                 entries, gt, enhancer, kw, show_progress=show_progress,
                                                 desc=f"{name}: {g}", verbose=verbose, pred_format=pred_format)
             aps[g], preds[g] = ap, p
-        res[name] = {"groups": aps, "preds": preds, "info": {"sha256": sha, "detect_kwargs": kw,
-                                                            "parameters": int(sum(p.numel() for p in det.parameters()))}}
+        info = {"sha256": sha, "detect_kwargs": kw, "parameters": int(sum(t.numel() for t in det.parameters()))}
+        res[name] = {"groups": aps, "preds": preds, "info": info}
     return res
 
 
@@ -219,7 +220,8 @@ def spread_table(spread, first_col="group"):
     lines = [f"| {first_col} | seeds | " + " | ".join(SETTINGS) + " |", "|---|---|" + "---|" * len(SETTINGS)]
     for label, sp in spread.items():
         n = len(sp[SETTINGS[0]]["per_seed"])
-        cells = [f"{sp[s]['mean']:.4f} ± {sp[s]['std']:.4f} [{sp[s]['min']:.4f}, {sp[s]['max']:.4f}]" for s in SETTINGS]
+        cells = [f"{sp[s]['mean']:.4f} ± {sp[s]['std']:.4f} [{sp[s]['min']:.4f}, {sp[s]['max']:.4f}]"
+                 for s in SETTINGS]
         lines.append(f"| {label} | {n} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

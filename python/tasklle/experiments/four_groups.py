@@ -274,16 +274,13 @@ def markdown(results):
              f"joint training W_up:W_down = {results['config']['w_up']:g}:{results['config']['w_down']:g}, "
              f"{results['config']['train'].get('steps')} steps.", "",
              f"Dark copy: {results['darkening']['description']}. Optimiser: {results['optimizer']}.", ""]
-    lines += claims.claims_markdown(results, GROUPS_TABLE_ORDER, GROUP_LABELS, "group")
+    lines += claims.claims_markdown(results, GROUPS, GROUP_LABELS, "group")
     lines += ["Reference (the report, real WIDER FACE, full TinaFace):", "",
               ap_table([(k, v) for k, v in results["reference_table_4_1"].items()], "group"), ""]
     t = results["timings"]
     lines += ["Timings (s; a stage reused from an earlier run keeps the time it took then, total is this run): "
               + ", ".join(f"{k[:-2]} {v:.0f}" for k, v in t.items()), ""]
     return "\n".join(lines)
-
-
-GROUPS_TABLE_ORDER = ("low-light", "zero-dce++", "joint", "original")
 
 
 def _write_results(out, results):
