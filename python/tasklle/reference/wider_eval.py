@@ -305,19 +305,18 @@ def wider_pr_counts(pred, pred_offsets, gt, gt_offsets, counted, iou_thresh=0.5,
         p = pred[pred_offsets[i]:pred_offsets[i + 1]]
         ordered.append(p[np.argsort(-p[:, 4], kind="stable")])
     normed, _, _ = wider_normalise_scores(ordered, score_range)
-    rows = np.zeros((n, len(counted), thresh_num, 2), dtype=np.int64)
+    out = np.zeros(((n,) if per_image else ()) + (len(counted), thresh_num, 2), dtype=np.int64)
     for s, mask in enumerate(counted):
-        for i, p in enumerate(normed):
+        for i, p in enumerate(normed):  # image order, as dataset_pr_info.m sums them
             g = gt[gt_offsets[i]:gt_offsets[i + 1]]
             if len(g) == 0 or len(p) == 0:
                 continue
             keep_index = np.nonzero(mask[gt_offsets[i]:gt_offsets[i + 1]])[0] + 1  # gt_list is 1-based
-            rows[i, s] = wider_evaluate_image(p, g, keep_index, iou_thresh, thresh_num)
-    if per_image:
-        return rows
-    out = np.zeros((len(counted), thresh_num, 2), dtype=np.int64)
-    for i in range(n):  # image order, as dataset_pr_info.m
-        out += rows[i]
+            info = wider_evaluate_image(p, g, keep_index, iou_thresh, thresh_num)
+            if per_image:
+                out[i, s] = info
+            else:
+                out[s] += info
     return out
 
 
