@@ -159,6 +159,10 @@ def check_judges(judges, frozen_name):
         if kw is not None and not isinstance(kw, dict):
             raise TypeError(f"judges[{name!r}]: detect_kwargs must be a dict or None, got {type(kw).__name__}")
         out[name] = (load_detector(det), dict(kw or {}))
+    tags = [_tag(n) for n in out]
+    if len(set(tags)) != len(tags):
+        raise ValueError(f"judges: names {sorted(out)} would share a cache folder; make them differ in letters or "
+                         "digits")
     return out
 
 

@@ -17,11 +17,19 @@ prediction folders and the two trained enhancers (``models/*/final.pt``).
 Every stage is resumable: a rerun with the same settings skips what is done.
 
 Every AP comes with its 95% bootstrap interval over the val images and the
-method's claims with paired intervals of the differences (``intervals``,
-``differences``; :mod:`.claims`); ``seeds`` > 1 trains more seeds of each
-enhancer (``seeds_spread``); ``judges`` scores every group with other
-detectors too (``groups_by_detector``, ``intervals_by_detector``,
-``differences_by_detector``).
+method's claims with paired intervals of the differences (:mod:`.claims`);
+``seeds`` > 1 trains more seeds of each enhancer; ``judges`` scores every
+group with other detectors too. The claims in ``results.json``:
+
+- ``groups`` {group: {setting: AP}} (the frozen detector, first seed),
+  ``intervals`` {group: {setting: [lo, hi]}}, ``differences`` {"a - b":
+  {setting: {'delta', 'ci': [lo, hi], 'verdict'}}} for :data:`DIFFERENCES`,
+  ``bootstrap`` {resamples, seed, level, unit: 'val images', n_images};
+- ``detector_name`` and, per detector (the frozen one first, then each judge),
+  ``groups_by_detector``, ``intervals_by_detector``, ``differences_by_detector``;
+  ``judges`` {name: {sha256, detect_kwargs, parameters, name}};
+- ``seeds_spread`` {enhancer group: {setting: {per_seed, mean, std, min, max}}}
+  and ``seeds['train_seeds']``.
 """
 import platform
 import time
