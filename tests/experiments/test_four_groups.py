@@ -215,3 +215,39 @@ def test_best_iou_score_helper():
 
     iou = _iou_xywh(np.array([0.0, 0, 10, 10]), np.array([[0.0, 0, 10, 10], [5, 0, 10, 10], [20, 20, 5, 5]]))
     np.testing.assert_allclose(iou, [1.0, 50 / 150, 0.0])
+
+
+def test_claims_arguments_and_helpers(tmp_path):
+    from tasklle.experiments import claims
+    from tasklle.models import load_shipped
+
+    det = load_shipped("tinaface-lite-demo")
+    assert claims.check_judges(None, "tinaface-lite-demo") == {}
+    ok = claims.check_judges({"other": (det, None)}, "tinaface-lite-demo")
+    assert ok["other"][0] is det and ok["other"][1] == {}
+    for bad, exc in [([("x", (det, {}))], TypeError), ({"tinaface-lite-demo": (det, {})}, ValueError),
+                     ({"x": det}, TypeError), ({"x": (det, 0.5)}, TypeError), ({"": (det, {})}, TypeError),
+                     ({"a b": (det, {}), "a_b": (det, {})}, ValueError)]:
+        with pytest.raises(exc, match="judges"):
+            claims.check_judges(bad, "tinaface-lite-demo")
+    with pytest.raises(ValueError, match="seeds"):
+        four_groups.run(None, tmp_path / "x", seeds=0)
+    with pytest.raises(TypeError, match="seeds"):
+        claims.check_seeds(1.5)
+    with pytest.raises(ValueError, match="resamples"):
+        ratio_sweep.run(None, tmp_path / "y", resamples=0)
+    assert claims.bootstrap_settings(500, 2, 0.9) == {"resamples": 500, "seed": 2, "level": 0.9, "unit": "val images"}
+    assert claims.detector_name() == "tinaface-lite-demo"
+    assert claims.detector_name(vedadet="w/tinaface_r50.pth") == "tinaface_r50"
+    assert claims.detector_name("runs/det/final.pt") == "final" and claims.detector_name(det) == "TinaFace"
+    sp = claims.seed_spread([{"easy": 0.1, "medium": 0.5, "hard": 0.2}, {"easy": 0.3, "medium": 0.5, "hard": 0.4}])
+    assert sp["easy"]["per_seed"] == [0.1, 0.3] and sp["easy"]["mean"] == pytest.approx(0.2)
+    assert sp["easy"]["std"] == pytest.approx(2 ** 0.5 / 10) and sp["medium"]["std"] == 0.0
+    assert (sp["hard"]["min"], sp["hard"]["max"]) == (0.2, 0.4)
+    assert claims.seed_spread([{"easy": 0.1, "medium": 0.5, "hard": 0.2}])["easy"]["std"] == 0.0
+    assert claims.seed_folder(tmp_path, 0) == tmp_path and claims.seed_folder(tmp_path, 2) == tmp_path / "seed2"
+    d = {s: {"delta": 0.01, "ci": [0.002, 0.03], "verdict": "better (interval excludes 0)"}
+         for s in ("easy", "medium", "hard")}
+    assert claims.verdict_line(d).startswith("easy better (interval excludes 0) (+0.0100 [+0.0020, +0.0300])")
+    row = "| a - b | +0.0100 [+0.0020, +0.0300]: better (interval excludes 0) |"
+    assert row in claims.differences_table({"a - b": d})
