@@ -59,7 +59,7 @@ from .bootstrap import verdict as _verdict
 
 __all__ = ["bootstrap", "difference", "paired_difference", "CHUNK"]
 
-CHUNK = 256  # images per per-image call: (CHUNK, S, T, 2) int64 is 12 MB at S = 3, T = 1000
+CHUNK = 512  # images per per-image call: (CHUNK, S, T, 2) int64 is 25 MB at S = 3, T = 1000
 
 
 def _weights_matrix(weights, n):
