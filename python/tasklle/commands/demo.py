@@ -5,8 +5,10 @@ shipped EC-Zero-DCE (the method's generation: E ~ U(0.05, 0.3) per image,
 saturated pixels kept, no noise; ``--noise`` adds some), trains Zero-DCE++ with L_up only and jointly with the
 shipped lite TinaFace's loss (same data, steps and seed), detects the four
 image groups of val with that detector, evaluates them with the WIDER FACE
-protocol, and prints the table (the method's Table 4.1) and where the
-results and figures are. The default budget takes under 8 minutes on 2 CPU
+protocol, and prints the table (the method's Table 4.1, every AP with its 95%
+bootstrap interval over the val images), the verdicts of the paired
+differences ("better (interval excludes 0)" or "not distinguishable") and
+where the results and figures are. The default budget takes under 8 minutes on 2 CPU
 cores; ``--budget long`` trains longer. Rerunning resumes: finished stages
 are skipped.
 """

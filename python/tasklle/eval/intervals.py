@@ -21,8 +21,8 @@ resample's sums are ``weights[r] @ per_image_counts``: exactly the sums
 images as distinct entries. Its AP comes from those sums through
 ``wider``'s own formula (vectorised over resamples). The per-image counts are
 made in chunks of images, so the full WIDER val set (3,226 images, 3 settings,
-1,000 thresholds, 1,000 resamples) needs about 100 MB and a few seconds
-(``benchmarks/bench_wider_eval.py``).
+1,000 thresholds, 1,000 resamples) needs about 150 MB and about 2 s on 2 CPU
+cores (``benchmarks/bench_wider_eval.py``).
 
 The score normalisation is not redone per resample. The protocol maps raw
 scores to [0, 1] with (s - min) / (max - min) over all predictions, and the
