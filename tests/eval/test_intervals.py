@@ -162,3 +162,12 @@ def test_ap_table_shows_the_intervals(data):
     assert t.rows[0]["hard_ci"] == [b["hard"][0], b["hard"][1]] and t.rows[1]["hard_ci"] is None
     with pytest.raises(ValueError, match="intervals"):
         ap_table({"dark": b["ap"]}, intervals={"dark": (0.1, 0.2)})
+
+
+def test_rounding_sized_differences_are_no_evidence():
+    rs = {"unit": "val images", "n_images": 5, "resamples": 4, "seed": 0}
+    a = {"ap": {"hard": 0.5}, "samples": {"hard": np.array([0.5, 0.4, 0.6, 0.3])}, "level": 0.95, "resampling": rs}
+    b = {"ap": {"hard": 0.5}, "samples": {"hard": a["samples"]["hard"] - 3e-17}, "level": 0.95, "resampling": rs}
+    assert intervals.difference(a, b)["hard"] == {"delta": 0.0, "ci": [0.0, 0.0], "verdict": "not distinguishable"}
+    c = dict(b, samples={"hard": a["samples"]["hard"] - 1e-6})
+    assert intervals.difference(a, c)["hard"]["verdict"] == "better (interval excludes 0)"

@@ -59,6 +59,7 @@ from .bootstrap import verdict as _verdict
 
 __all__ = ["bootstrap", "difference", "paired_difference", "CHUNK"]
 
+ROUNDING = 1e-12  # per-resample AP differences below this are float rounding, taken as 0
 CHUNK = 512  # images per per-image call: (CHUNK, S, T, 2) int64 is 25 MB at S = 3, T = 1000
 
 
@@ -186,6 +187,9 @@ def difference(boot_a, boot_b, level=None, higher="better", lower="worse"):
         if s not in boot_b["samples"]:
             continue
         diff = boot_a["samples"][s] - boot_b["samples"][s]
+        # two APs equal in exact arithmetic but summed from different counts can differ by a rounding
+        # error (~1e-16); such a difference is no evidence either way, so it counts as 0
+        diff = np.where(np.abs(diff) < ROUNDING, 0.0, diff)
         lo, hi = percentile_interval(diff, level)
         ci = [float(lo), float(hi)]
         out[s] = {"delta": float(boot_a["ap"][s] - boot_b["ap"][s]), "ci": ci,

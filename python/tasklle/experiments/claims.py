@@ -203,17 +203,25 @@ def _num(x, fmt):
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, fmt)
 
 
+def _signed(x):
+    """A difference as +0.0123; one too small for 4 decimals in exponent form
+    (+1.4e-05), so a 'better' interval never reads as [+0.0000, +0.0000]."""
+    if x is not None and not math.isnan(x) and x != 0 and abs(x) < 5e-5:
+        return f"{x:+.1e}"
+    return _num(x, "+.4f")
+
+
 def verdict_line(diff, settings=SETTINGS):
     """'easy <verdict> (+0.0123 [-0.0100, +0.0300]), medium ...' of one difference."""
-    return ", ".join(f"{s} {diff[s]['verdict']} ({_num(diff[s]['delta'], '+.4f')} "
-                     f"[{_num(diff[s]['ci'][0], '+.4f')}, {_num(diff[s]['ci'][1], '+.4f')}])" for s in settings)
+    return ", ".join(f"{s} {diff[s]['verdict']} ({_signed(diff[s]['delta'])} "
+                     f"[{_signed(diff[s]['ci'][0])}, {_signed(diff[s]['ci'][1])}])" for s in settings)
 
 
 def differences_table(diffs, first_col="difference"):
     """Markdown: one row per difference, per setting the delta, its interval and the verdict."""
     lines = [f"| {first_col} | " + " | ".join(SETTINGS) + " |", "|---|" + "---|" * len(SETTINGS)]
     for label, d in diffs.items():
-        cells = [f"{_num(d[s]['delta'], '+.4f')} [{_num(d[s]['ci'][0], '+.4f')}, {_num(d[s]['ci'][1], '+.4f')}]: "
+        cells = [f"{_signed(d[s]['delta'])} [{_signed(d[s]['ci'][0])}, {_signed(d[s]['ci'][1])}]: "
                  f"{d[s]['verdict']}" for s in SETTINGS]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
