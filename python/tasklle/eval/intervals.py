@@ -192,7 +192,8 @@ def difference(boot_a, boot_b, level=None, higher="better", lower="worse"):
         diff = np.where(np.abs(diff) < ROUNDING, 0.0, diff)
         lo, hi = percentile_interval(diff, level)
         ci = [float(lo), float(hi)]
-        out[s] = {"delta": float(boot_a["ap"][s] - boot_b["ap"][s]), "ci": ci,
+        delta = float(boot_a["ap"][s] - boot_b["ap"][s])
+        out[s] = {"delta": 0.0 if abs(delta) < ROUNDING else delta, "ci": ci,
                   "verdict": _verdict(ci, higher, lower)}
     return out
 
