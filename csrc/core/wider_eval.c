@@ -55,7 +55,7 @@ typedef struct {
     int8_t *gt_state;   /* (max_ng) 0 unmatched, 1 recalled, -1 ignored and hit */
     double *gbox;       /* (max_ng * 5) x1, y1, x2, y2, area */
     int64_t *kept;      /* (T) predictions kept at each threshold */
-    int64_t *acc;       /* (S * T * 2) this thread's sums */
+    int64_t *acc;       /* (S * T * 2) this thread's sums (NULL in the per-image mode) */
 } scratch_t;
 
 static void scratch_free(scratch_t *w)
@@ -73,7 +73,8 @@ static void scratch_free(scratch_t *w)
     memset(w, 0, sizeof(*w));
 }
 
-static int scratch_alloc(scratch_t *w, int64_t max_np, int64_t max_ng, int64_t n_settings, int64_t n_thresh)
+static int scratch_alloc(scratch_t *w, int64_t max_np, int64_t max_ng, int64_t n_settings, int64_t n_thresh,
+                         int with_acc)
 {
     size_t np = (size_t)(max_np > 0 ? max_np : 1), ng = (size_t)(max_ng > 0 ? max_ng : 1);
     memset(w, 0, sizeof(*w));
@@ -86,17 +87,17 @@ static int scratch_alloc(scratch_t *w, int64_t max_np, int64_t max_ng, int64_t n
     w->gt_state = malloc(ng * sizeof(int8_t));
     w->gbox = malloc(ng * 5 * sizeof(double));
     w->kept = malloc((size_t)n_thresh * sizeof(int64_t));
-    w->acc = calloc((size_t)(n_settings * n_thresh * 2), sizeof(int64_t));
+    w->acc = with_acc ? calloc((size_t)(n_settings * n_thresh * 2), sizeof(int64_t)) : NULL;
     if (!w->order || !w->norm || !w->best_iou || !w->best_gt || !w->prop_cum || !w->rec_cum || !w->gt_state ||
-        !w->gbox || !w->kept || !w->acc) {
+        !w->gbox || !w->kept || (with_acc && !w->acc)) {
         scratch_free(w);
         return -1;
     }
     return 0;
 }
 
-/* One image: sort, normalise, match, and add its PR info to w->acc. */
-static void eval_image(scratch_t *w, const double *pred, int64_t np, const double *gt, int64_t ng,
+/* One image: sort, normalise, match, and add its PR info to acc (S, T, 2). */
+static void eval_image(scratch_t *w, int64_t *acc_out, const double *pred, int64_t np, const double *gt, int64_t ng,
                        const uint8_t *counted, int64_t g_stride, int64_t n_settings, int64_t n_thresh,
                        double score_min, double score_max, double iou_thresh)
 {
@@ -192,7 +193,7 @@ static void eval_image(scratch_t *w, const double *pred, int64_t np, const doubl
             w->prop_cum[h] = proposals;
             w->rec_cum[h] = recalled;
         }
-        int64_t *acc = w->acc + s * n_thresh * 2;
+        int64_t *acc = acc_out + s * n_thresh * 2;
         for (int64_t t = 0; t < n_thresh; t++) {
             const int64_t k = w->kept[t];
             if (k > 0) {
@@ -203,17 +204,24 @@ static void eval_image(scratch_t *w, const double *pred, int64_t np, const doubl
     }
 }
 
-tll_status tll_wider_eval_forward(int64_t *pr_counts, const double *pred, const int64_t *pred_offsets,
-                                  const double *gt, const int64_t *gt_offsets, const uint8_t *counted,
-                                  int64_t n_images, int64_t n_settings, int64_t n_thresh,
-                                  double score_min, double score_max, double iou_thresh)
+/* Both entry points: per_image = 0 sums into out (S, T, 2) through per-thread
+ * accumulators; per_image = 1 writes image i's counts into out + i * S * T * 2
+ * (each image owns its block, so no accumulator and no reduction). */
+static tll_status wider_eval_run(int64_t *out, int per_image, const double *pred, const int64_t *pred_offsets,
+                                 const double *gt, const int64_t *gt_offsets, const uint8_t *counted,
+                                 int64_t n_images, int64_t n_settings, int64_t n_thresh, double score_min,
+                                 double score_max, double iou_thresh)
 {
     if (n_images < 0 || n_settings < 0 || n_thresh < 1)
         return TLL_ERR_ARG;
     if (n_settings > INT64_MAX / 2 / n_thresh)
         return TLL_ERR_OVERFLOW;
-    const int64_t n_out = n_settings * n_thresh * 2;
-    memset(pr_counts, 0, (size_t)n_out * sizeof(int64_t));
+    const int64_t block = n_settings * n_thresh * 2; /* one image's (S, T, 2) */
+    if (per_image && block > 0 && n_images > (int64_t)(SIZE_MAX / sizeof(int64_t)) / block)
+        return TLL_ERR_OVERFLOW;
+    const int64_t n_out = per_image ? n_images * block : block;
+    if (n_out > 0)
+        memset(out, 0, (size_t)n_out * sizeof(int64_t));
     if (n_images == 0 || n_settings == 0)
         return TLL_OK;
 
@@ -241,7 +249,7 @@ tll_status tll_wider_eval_forward(int64_t *pr_counts, const double *pred, const 
     {
         const int tid = tll_thread_id();
         scratch_t *w = &work[tid];
-        int ok = scratch_alloc(w, max_np, max_ng, n_settings, n_thresh) == 0;
+        int ok = scratch_alloc(w, max_np, max_ng, n_settings, n_thresh, !per_image) == 0;
         if (!ok) {
 #pragma omp atomic write
             failed = 1;
@@ -254,8 +262,8 @@ tll_status tll_wider_eval_forward(int64_t *pr_counts, const double *pred, const 
             const int64_t g0 = gt_offsets[i], ng = gt_offsets[i + 1] - g0;
             if (!ok || np == 0 || ng == 0)
                 continue;
-            eval_image(w, pred + p0 * 5, np, gt + g0 * 4, ng, counted + g0, g_stride, n_settings, n_thresh,
-                       score_min, score_max, iou_thresh);
+            eval_image(w, per_image ? out + i * block : w->acc, pred + p0 * 5, np, gt + g0 * 4, ng, counted + g0,
+                       g_stride, n_settings, n_thresh, score_min, score_max, iou_thresh);
         }
     }
 
@@ -263,13 +271,31 @@ tll_status tll_wider_eval_forward(int64_t *pr_counts, const double *pred, const 
     for (int t = 0; t < nthreads; t++) {
         if (work[t].acc)
             for (int64_t k = 0; k < n_out; k++)
-                pr_counts[k] += work[t].acc[k];
+                out[k] += work[t].acc[k];
         scratch_free(&work[t]);
     }
     free(work);
     if (failed) {
-        memset(pr_counts, 0, (size_t)n_out * sizeof(int64_t));
+        memset(out, 0, (size_t)n_out * sizeof(int64_t));
         return TLL_ERR_NOMEM;
     }
     return TLL_OK;
+}
+
+tll_status tll_wider_eval_forward(int64_t *pr_counts, const double *pred, const int64_t *pred_offsets,
+                                  const double *gt, const int64_t *gt_offsets, const uint8_t *counted,
+                                  int64_t n_images, int64_t n_settings, int64_t n_thresh,
+                                  double score_min, double score_max, double iou_thresh)
+{
+    return wider_eval_run(pr_counts, 0, pred, pred_offsets, gt, gt_offsets, counted, n_images, n_settings,
+                          n_thresh, score_min, score_max, iou_thresh);
+}
+
+tll_status tll_wider_eval_per_image(int64_t *counts, const double *pred, const int64_t *pred_offsets,
+                                    const double *gt, const int64_t *gt_offsets, const uint8_t *counted,
+                                    int64_t n_images, int64_t n_settings, int64_t n_thresh,
+                                    double score_min, double score_max, double iou_thresh)
+{
+    return wider_eval_run(counts, 1, pred, pred_offsets, gt, gt_offsets, counted, n_images, n_settings, n_thresh,
+                          score_min, score_max, iou_thresh);
 }

@@ -324,6 +324,24 @@ tll_status tll_wider_eval_forward(int64_t *pr_counts, const double *pred, const 
                                   const double *gt, const int64_t *gt_offsets, const uint8_t *counted,
                                   int64_t n_images, int64_t n_settings, int64_t n_thresh,
                                   double score_min, double score_max, double iou_thresh);
+/*
+ * tll_wider_eval_per_image: the same matching, each image's counts kept apart
+ * (for the bootstrap over images, tasklle.eval.intervals).
+ *
+ *   counts     out (I, S, T, 2) int64: image i's [counted proposals, recalled
+ *              faces] per setting and threshold; summed over i they are
+ *              exactly tll_wider_eval_forward's pr_counts. Images with no
+ *              predictions or no gt get zeros.
+ * Every other argument as for tll_wider_eval_forward; score_min / score_max
+ * are the caller's (the bootstrap fixes them from all predictions, so a call
+ * on a chunk of images gives the rows of the whole set). No per-thread
+ * accumulator: each image writes its own block, so the result does not
+ * depend on the thread count either.
+ */
+tll_status tll_wider_eval_per_image(int64_t *counts, const double *pred, const int64_t *pred_offsets,
+                                    const double *gt, const int64_t *gt_offsets, const uint8_t *counted,
+                                    int64_t n_images, int64_t n_settings, int64_t n_thresh,
+                                    double score_min, double score_max, double iou_thresh);
 /* END wider_eval */
 
 #ifdef __cplusplus

@@ -60,18 +60,22 @@ PyDoc_STRVAR(forward_doc,
              "gt (G, 4) float64 x y w h are grouped per image by pred_offsets / gt_offsets (I+1,) int64;\n"
              "counted (S, G) uint8 marks the faces each setting counts. Private: use tasklle.eval.wider.");
 
-static PyObject *py_forward(PyObject *self, PyObject *args)
+/* Both entry points: per_image = 0 fills pr_counts (S, T, 2), 1 fills counts (I, S, T, 2). */
+static PyObject *run(PyObject *args, int per_image)
 {
     PyObject *o_out, *o_pred, *o_poff, *o_gt, *o_goff, *o_cnt, *o_smin, *o_smax, *o_iou;
     double score_min, score_max, iou_thresh;
-    if (!PyArg_ParseTuple(args, "OOOOOOOOO:wider_eval_forward", &o_out, &o_pred, &o_poff, &o_gt, &o_goff, &o_cnt,
-                          &o_smin, &o_smax, &o_iou))
+    const char *fname = per_image ? "wider_eval_per_image" : "wider_eval_forward";
+    const char *out_name = per_image ? "counts" : "pr_counts";
+    if (!PyArg_ParseTuple(args, per_image ? "OOOOOOOOO:wider_eval_per_image" : "OOOOOOOOO:wider_eval_forward",
+                          &o_out, &o_pred, &o_poff, &o_gt, &o_goff, &o_cnt, &o_smin, &o_smax, &o_iou))
         return NULL;
+    const int d0 = per_image; /* the out array's settings axis */
     if (tll_double_arg(o_smin, "score_min", 1, &score_min) || tll_double_arg(o_smax, "score_max", 1, &score_max) ||
         tll_double_arg(o_iou, "iou_thresh", 0, &iou_thresh))
         return NULL;
     /* checked in argument order; the first failure raises */
-    PyArrayObject *out = tll_array_arg(o_out, "pr_counts", 3, NPY_INT64, 1);
+    PyArrayObject *out = tll_array_arg(o_out, out_name, 3 + per_image, NPY_INT64, 1);
     PyArrayObject *pred = out ? input_arg(o_pred, "pred", 2, NPY_FLOAT64, 5) : NULL;
     PyArrayObject *poff = pred ? input_arg(o_poff, "pred_offsets", 1, NPY_INT64, -1) : NULL;
     PyArrayObject *gt = poff ? input_arg(o_gt, "gt", 2, NPY_FLOAT64, 4) : NULL;
@@ -80,7 +84,7 @@ static PyObject *py_forward(PyObject *self, PyObject *args)
     if (!cnt)
         return NULL;
     PyArrayObject *ins[5] = {pred, poff, gt, goff, cnt};
-    const char *in_names[5] = {"pred", "pred_offsets", "gt", "gt_offsets", "counted"}, *out_name = "pr_counts";
+    const char *in_names[5] = {"pred", "pred_offsets", "gt", "gt_offsets", "counted"};
     if (tll_outputs_disjoint(&out, &out_name, 1, ins, in_names, 5))
         return NULL;
 
@@ -93,12 +97,12 @@ static PyObject *py_forward(PyObject *self, PyObject *args)
         check_offsets(goff, "gt_offsets", PyArray_DIM(gt, 0)))
         return NULL;
     npy_intp n_settings = PyArray_DIM(cnt, 0);
-    if (tll_dim_is(cnt, "counted", 1, PyArray_DIM(gt, 0)) || tll_dim_is(out, "pr_counts", 0, n_settings) ||
-        tll_dim_is(out, "pr_counts", 2, 2))
+    if (tll_dim_is(cnt, "counted", 1, PyArray_DIM(gt, 0)) || (per_image && tll_dim_is(out, out_name, 0, n_images)) ||
+        tll_dim_is(out, out_name, d0, n_settings) || tll_dim_is(out, out_name, d0 + 2, 2))
         return NULL;
-    npy_intp n_thresh = PyArray_DIM(out, 1);
+    npy_intp n_thresh = PyArray_DIM(out, d0 + 1);
     if (n_thresh < 1) {
-        PyErr_SetString(PyExc_ValueError, "pr_counts: dimension 1 (thresholds) must be at least 1");
+        PyErr_Format(PyExc_ValueError, "%s: dimension %d (thresholds) must be at least 1", out_name, d0 + 1);
         return NULL;
     }
     if (check_finite(pred, "pred") || check_finite(gt, "gt"))
@@ -110,16 +114,34 @@ static PyObject *py_forward(PyObject *self, PyObject *args)
 
     tll_status st;
     Py_BEGIN_ALLOW_THREADS
-    st = tll_wider_eval_forward((int64_t *)PyArray_DATA(out), (const double *)PyArray_DATA(pred),
-                                (const int64_t *)PyArray_DATA(poff), (const double *)PyArray_DATA(gt),
-                                (const int64_t *)PyArray_DATA(goff), (const uint8_t *)PyArray_DATA(cnt),
-                                (int64_t)n_images, (int64_t)n_settings, (int64_t)n_thresh, score_min, score_max,
-                                iou_thresh);
+    st = (per_image ? tll_wider_eval_per_image : tll_wider_eval_forward)(
+        (int64_t *)PyArray_DATA(out), (const double *)PyArray_DATA(pred), (const int64_t *)PyArray_DATA(poff),
+        (const double *)PyArray_DATA(gt), (const int64_t *)PyArray_DATA(goff), (const uint8_t *)PyArray_DATA(cnt),
+        (int64_t)n_images, (int64_t)n_settings, (int64_t)n_thresh, score_min, score_max, iou_thresh);
     Py_END_ALLOW_THREADS
-    return tll_none_or_raise(st, "wider_eval_forward");
+    return tll_none_or_raise(st, fname);
 }
+
+static PyObject *py_forward(PyObject *self, PyObject *args)
+{
+    return run(args, 0);
+}
+
+PyDoc_STRVAR(per_image_doc,
+             "wider_eval_per_image(counts, pred, pred_offsets, gt, gt_offsets, counted, score_min, score_max, "
+             "iou_thresh)\n\n"
+             "As wider_eval_forward, but fill counts (I, S, T, 2) int64 with each image's own (counted\n"
+             "proposals, recalled faces); summed over images they are wider_eval_forward's pr_counts.\n"
+             "Private: use tasklle.ops.wider_pr_counts(..., per_image=True).");
+
+static PyObject *py_per_image(PyObject *self, PyObject *args)
+{
+    return run(args, 1);
+}
+
 
 PyMethodDef tll_wider_eval_methods[] = {
     {"wider_eval_forward", py_forward, METH_VARARGS, forward_doc},
+    {"wider_eval_per_image", py_per_image, METH_VARARGS, per_image_doc},
     {NULL, NULL, 0, NULL},
 };

@@ -99,20 +99,26 @@ static void test_empty(void)
     CHECK(tll_wider_eval_forward(out, NULL, off, NULL, off, NULL, 0, 1, 0, 0.0, 1.0, 0.5) == TLL_ERR_ARG);
 }
 
-/* Random images: the result must not depend on the thread count. */
-static void test_thread_invariance(void)
-{
-    enum { NI = 57, S = 3, TT = 1000 };
+/* Random images (integer pixels, quantised scores: ties on purpose), shared by the tests below. */
+enum { NI = 57, S = 3, TT = 1000 };
+typedef struct {
     int64_t poff[NI + 1], goff[NI + 1];
+    double *pred, *gt;
+    uint8_t *counted;
+} random_set_t;
+
+static void random_set(random_set_t *r)
+{
+    int64_t *poff = r->poff, *goff = r->goff;
     poff[0] = goff[0] = 0;
     for (int i = 0; i < NI; i++) {
         poff[i + 1] = poff[i] + (int64_t)(tll_test_uniform() * 40);
         goff[i + 1] = goff[i] + (int64_t)(tll_test_uniform() * 15);
     }
     int64_t P = poff[NI], G = goff[NI];
-    double *pred = malloc((size_t)(P > 0 ? P : 1) * 5 * sizeof(double));
-    double *gt = malloc((size_t)(G > 0 ? G : 1) * 4 * sizeof(double));
-    uint8_t *counted = malloc((size_t)(S * (G > 0 ? G : 1)));
+    double *pred = r->pred = malloc((size_t)(P > 0 ? P : 1) * 5 * sizeof(double));
+    double *gt = r->gt = malloc((size_t)(G > 0 ? G : 1) * 4 * sizeof(double));
+    uint8_t *counted = r->counted = malloc((size_t)(S * (G > 0 ? G : 1)));
     for (int64_t j = 0; j < G; j++) {
         gt[j * 4] = floor(tll_test_uniform() * 200);
         gt[j * 4 + 1] = floor(tll_test_uniform() * 200);
@@ -135,25 +141,126 @@ static void test_thread_invariance(void)
             pred[h * 5 + 4] = floor(tll_test_uniform() * 50) / 50; /* ties on purpose */
         }
     }
+}
+
+static void random_set_free(random_set_t *r)
+{
+    free(r->pred);
+    free(r->gt);
+    free(r->counted);
+}
+
+/* Random images: the result must not depend on the thread count. */
+static void test_thread_invariance(void)
+{
+    random_set_t r;
+    random_set(&r);
     int64_t *a = malloc(sizeof(int64_t) * S * TT * 2), *b = malloc(sizeof(int64_t) * S * TT * 2);
     tll_set_num_threads(1);
-    CHECK(tll_wider_eval_forward(a, pred, poff, gt, goff, counted, NI, S, TT, 0.0, 0.98, 0.5) == TLL_OK);
+    CHECK(tll_wider_eval_forward(a, r.pred, r.poff, r.gt, r.goff, r.counted, NI, S, TT, 0.0, 0.98, 0.5) == TLL_OK);
     tll_set_num_threads(3);
-    CHECK(tll_wider_eval_forward(b, pred, poff, gt, goff, counted, NI, S, TT, 0.0, 0.98, 0.5) == TLL_OK);
+    CHECK(tll_wider_eval_forward(b, r.pred, r.poff, r.gt, r.goff, r.counted, NI, S, TT, 0.0, 0.98, 0.5) == TLL_OK);
     tll_set_num_threads(0);
     CHECK(memcmp(a, b, sizeof(int64_t) * S * TT * 2) == 0);
     /* sanity: counts are monotone in the threshold and recall <= proposals */
     for (int s = 0; s < S; s++)
         for (int t = 1; t < TT; t++) {
-            const int64_t *r = a + (s * TT + t) * 2;
-            CHECK(r[0] >= r[-2] && r[1] >= r[-1] && r[1] <= r[0]);
+            const int64_t *q = a + (s * TT + t) * 2;
+            CHECK(q[0] >= q[-2] && q[1] >= q[-1] && q[1] <= q[0]);
         }
     CHECK(a[(S * TT - 1) * 2] > 0);
-    free(pred);
-    free(gt);
-    free(counted);
+    random_set_free(&r);
     free(a);
     free(b);
+}
+
+/* The per-image mode: rows sum exactly to the dataset sums, images without
+ * predictions or gt get zero rows, a chunk of images evaluated alone (with the
+ * same normalisation) gives the same rows, thread count does not matter. */
+static void test_per_image(void)
+{
+    random_set_t r;
+    random_set(&r);
+    const size_t block = (size_t)S * TT * 2;
+    int64_t *sums = malloc(sizeof(int64_t) * block), *total = calloc(block, sizeof(int64_t));
+    int64_t *rows1 = malloc(sizeof(int64_t) * NI * block), *rows3 = malloc(sizeof(int64_t) * NI * block);
+    tll_set_num_threads(1);
+    CHECK(tll_wider_eval_per_image(rows1, r.pred, r.poff, r.gt, r.goff, r.counted, NI, S, TT, 0.0, 0.98, 0.5) ==
+          TLL_OK);
+    tll_set_num_threads(3);
+    CHECK(tll_wider_eval_per_image(rows3, r.pred, r.poff, r.gt, r.goff, r.counted, NI, S, TT, 0.0, 0.98, 0.5) ==
+          TLL_OK);
+    CHECK(tll_wider_eval_forward(sums, r.pred, r.poff, r.gt, r.goff, r.counted, NI, S, TT, 0.0, 0.98, 0.5) ==
+          TLL_OK);
+    tll_set_num_threads(0);
+    CHECK(memcmp(rows1, rows3, sizeof(int64_t) * NI * block) == 0);
+    int skipped = 0;
+    for (int i = 0; i < NI; i++) {
+        int empty = r.poff[i + 1] == r.poff[i] || r.goff[i + 1] == r.goff[i], zero = 1;
+        for (size_t k = 0; k < block; k++) {
+            total[k] += rows1[i * block + k];
+            zero &= rows1[i * block + k] == 0;
+        }
+        if (empty) {
+            CHECK(zero);
+            skipped++;
+        }
+    }
+    CHECK(skipped > 0); /* the random set has such images */
+    CHECK(memcmp(total, sums, sizeof(int64_t) * block) == 0);
+
+    /* images 10..29 alone: the counted flags are (S, G) with stride G, so give the chunk its own copy */
+    const int i0 = 10, i1 = 30, n = i1 - i0;
+    int64_t cpo[n + 1], cgo[n + 1];
+    for (int i = 0; i <= n; i++) {
+        cpo[i] = r.poff[i0 + i] - r.poff[i0];
+        cgo[i] = r.goff[i0 + i] - r.goff[i0];
+    }
+    const int64_t cg = cgo[n];
+    uint8_t *ccnt = malloc((size_t)(S * (cg > 0 ? cg : 1)));
+    for (int s = 0; s < S; s++)
+        for (int64_t j = 0; j < cg; j++)
+            ccnt[s * cg + j] = r.counted[s * r.goff[NI] + r.goff[i0] + j];
+    int64_t *chunk = malloc(sizeof(int64_t) * n * block);
+    CHECK(tll_wider_eval_per_image(chunk, r.pred + r.poff[i0] * 5, cpo, r.gt + r.goff[i0] * 4, cgo, ccnt, n, S, TT,
+                                   0.0, 0.98, 0.5) == TLL_OK);
+    CHECK(memcmp(chunk, rows1 + i0 * block, sizeof(int64_t) * n * block) == 0);
+
+    /* hand case of test_hand_case, image by image: image 0 holds everything */
+    {
+        const double pred[] = {0, 0, 10, 10, 0.9, 100, 100, 10, 10, 0.8, 0, 0, 10, 10, 0.95, 50, 50, 5, 5, 0.1,
+                               7, 7, 3, 3, 0.5};
+        const int64_t poff[] = {0, 4, 4, 5}, goff[] = {0, 2, 3, 3};
+        const double gt[] = {0, 0, 10, 10, 100, 100, 10, 10, 30, 30, 10, 10};
+        const uint8_t counted[] = {1, 0, 1, 1, 1, 1};
+        int64_t out[3 * 2 * T * 2], sum[2 * T * 2];
+        memset(out, 0x7f, sizeof(out));
+        CHECK(tll_wider_eval_per_image(out, pred, poff, gt, goff, counted, 3, 2, T, 0.1, 0.95, 0.5) == TLL_OK);
+        CHECK(tll_wider_eval_forward(sum, pred, poff, gt, goff, counted, 3, 2, T, 0.1, 0.95, 0.5) == TLL_OK);
+        CHECK(memcmp(out, sum, sizeof(sum)) == 0);
+        for (int k = 2 * T * 2; k < 3 * 2 * T * 2; k++)
+            CHECK(out[k] == 0);
+    }
+    /* bad arguments and empty input */
+    {
+        int64_t out[T * 2];
+        const int64_t off[] = {0};
+        CHECK(tll_wider_eval_per_image(out, NULL, off, NULL, off, NULL, 0, 1, T, 0.0, 1.0, 0.5) == TLL_OK);
+        CHECK(tll_wider_eval_per_image(out, NULL, off, NULL, off, NULL, 0, 1, 0, 0.0, 1.0, 0.5) == TLL_ERR_ARG);
+        CHECK(tll_wider_eval_per_image(out, NULL, off, NULL, off, NULL, -1, 1, T, 0.0, 1.0, 0.5) == TLL_ERR_ARG);
+        CHECK(tll_wider_eval_per_image(out, NULL, off, NULL, off, NULL, INT64_MAX / 4, 1, T, 0.0, 1.0, 0.5) ==
+              TLL_ERR_OVERFLOW);
+        const int64_t bad_poff[] = {0, -1}, goff1[] = {0, 0};
+        CHECK(tll_wider_eval_per_image(out, NULL, bad_poff, NULL, goff1, NULL, 1, 1, T, 0.0, 1.0, 0.5) ==
+              TLL_ERR_ARG);
+    }
+    random_set_free(&r);
+    free(sums);
+    free(total);
+    free(rows1);
+    free(rows3);
+    free(ccnt);
+    free(chunk);
 }
 
 int main(void)
@@ -164,5 +271,6 @@ int main(void)
     test_ties_and_constant_scores();
     test_empty();
     test_thread_invariance();
+    test_per_image();
     TEST_MAIN_END();
 }

@@ -25,6 +25,7 @@ The notebook API (each name's help() has shapes, defaults and an example):
   eval.subset_ground_truth(gt, images, out)  ground truth of only the images detected
   eval.wider.evaluate(preds, gt)        AP easy / medium / hard and PR curves (official protocol)
   eval.wider.plot_pr_curves(results, ax)  PR curves of several groups
+  eval.intervals.bootstrap(preds, gt)   AP intervals over resampled val images; .paired_difference
   eval.ap_table({group: result})        Markdown table of groups; .rows for a DataFrame
   experiments.budget(name)              run sizes 'tiny', 'small', 'default', 'long'
   set_num_threads(n), show_config()     threads of the C core and torch; build info

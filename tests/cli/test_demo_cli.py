@@ -18,6 +18,12 @@ def test_demo_tiny(tmp_path, tmp_path_factory, monkeypatch, capsys):
     assert "joint training vs Zero-DCE++ alone" in text
     res = json.loads((out / "results.json").read_text())
     assert set(res["groups"]) == {"low-light", "zero-dce++", "joint", "original"}
+    # the printed summary is the paired intervals' verdicts, never more
+    line = next(t for t in text.splitlines() if t.startswith("joint training vs Zero-DCE++ alone: "))
+    for k in ("easy", "medium", "hard"):
+        assert f"{k} {res['differences']['joint - zero-dce++'][k]['verdict']} (" in line
+    assert "paired differences (95% bootstrap intervals" in text
+    assert set(res["intervals"]) == set(res["groups"]) and res["bootstrap"]["resamples"] == 1000
 
 
 def test_train_joint_and_experiment_errors(tmp_path, capsys):
@@ -25,3 +31,22 @@ def test_train_joint_and_experiment_errors(tmp_path, capsys):
                  "--out", str(tmp_path / "o")]) == 1
     assert "not found" in capsys.readouterr().err
     assert main(["experiment", "ratio-sweep", "--root", str(tmp_path), "--ratios", "0:0"]) == 1
+
+
+def test_resamples_and_seeds_options():
+    import pytest
+
+    from tasklle.cli import build_parser
+    from tasklle.commands.experiment import resolve
+
+    parser = build_parser()
+    a = parser.parse_args(["experiment", "four-groups", "--budget", "tiny", "--seeds", "2", "--resamples", "500"])
+    assert a.seeds == 2 and a.resamples == 500
+    _, opts, _ = resolve(a, builtin=True)
+    assert opts["seeds"] == 2 and opts["resamples"] == 500
+    d = parser.parse_args(["demo"])
+    assert d.seeds == 1 and d.resamples == 1000  # the defaults: one seed, 1,000 resamples
+    assert parser.parse_args(["demo", "--seeds", "3"]).seeds == 3
+    for bad in (["--seeds", "0"], ["--resamples", "0"], ["--seeds", "two"], ["--resamples", "1.5"]):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["demo", *bad])

@@ -135,6 +135,12 @@ def _wider(rng, dt):
             "score_min": float(pred[:, 4].min()), "score_max": float(pred[:, 4].max()), "iou_thresh": 0.5}
 
 
+def _wider_per_image(rng, dt):
+    v = _wider(rng, dt)
+    del v["pr_counts"]
+    return {"counts": np.zeros((2, 3, 50, 2), np.int64), **v}
+
+
 def _sep_weights(rng, dt, c, o):
     return {"dw_w": rng.normal(size=(c, 1, 3, 3)).astype(dt), "dw_b": rng.normal(size=c).astype(dt),
             "pw_w": rng.normal(size=(o, c, 1, 1)).astype(dt)}
@@ -230,6 +236,8 @@ SPECS = [
          {"pos_thr": "float", "neg_thr": "float", "min_pos_thr": "float", "gt_max_assign_all": "bool",
           "match_low_quality": "bool"}, _twin_assign),
     Spec("wider_eval_forward", _wider, ["pr_counts"],
+         {"score_min": "float", "score_max": "float", "iou_thresh": "float"}),
+    Spec("wider_eval_per_image", _wider_per_image, ["counts"],
          {"score_min": "float", "score_max": "float", "iou_thresh": "float"}),
     Spec("separable_conv_forward", _sep_fwd, ["y"], {"relu": "bool"}, _twin_sep_fwd),
     Spec("separable_conv_backward", _sep_bwd, ["grad_x", "grad_x2", "grad_dw_w", "grad_dw_b", "grad_pw_w", "grad_pw_b"],

@@ -46,6 +46,9 @@ def test_every_function_refuses_an_overlapping_output():
         lambda: _C.wider_eval_forward(buf[:2].view(np.int64).reshape(1, 1, 2), buf[:5].reshape(1, 5),
                                       np.array([0, 1]), np.zeros((1, 4)), np.array([0, 1]),
                                       np.ones((1, 1), np.uint8), 0.0, 1.0, 0.5),
+        lambda: _C.wider_eval_per_image(buf[:2].view(np.int64).reshape(1, 1, 1, 2), buf[:5].reshape(1, 5),
+                                        np.array([0, 1]), np.zeros((1, 4)), np.array([0, 1]),
+                                        np.ones((1, 1), np.uint8), 0.0, 1.0, 0.5),
     ]
     for k, call in enumerate(cases):
         with pytest.raises(ValueError, match="must not share memory with"):

@@ -87,7 +87,26 @@ def add_common_arguments(p, demo=False):
     g.add_argument("--noise", default="none", choices=("none", "lednet", "physical"),
                    help="sensor noise added to the dark copy (default none, as the method; lednet or physical "
                         "for harder data)")
+    g = p.add_argument_group("claims (every AP with a bootstrap interval, differences with paired intervals)")
+    g.add_argument("--resamples", type=_at_least_one, default=1000, metavar="N",
+                   help="bootstrap resamples of the val images behind every interval (default 1000, the fewest the "
+                        "tables' claims are made with; fewer only for a quick look, and results.md says so)")
+    g.add_argument("--seeds", type=_at_least_one, default=1, metavar="N",
+                   help="train N seeds of each enhancer (training seeds --seed + 0..N-1) and report their spread; "
+                        "the main table stays the first seed (default 1)")
     p.add_argument("--no-progress", action="store_true")
+
+
+def _at_least_one(text):
+    import argparse
+
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
 
 
 def epoch_steps(root, epochs, batch_size):
@@ -131,7 +150,8 @@ def resolve(args, builtin):
     opts = dict(max_val=args.max_val if args.max_val is not None else b.get("max_val"),
                 figure_images=args.figure_images if args.figure_images is not None else b.get("figure_images", 4),
                 n_train=b.get("n_train"), n_val=b.get("n_val"), darken_workers=b.get("darken_workers"),
-                detect_kwargs=detect_kwargs(scale, args.score_thr or b.get("score_thr")))
+                detect_kwargs=detect_kwargs(scale, args.score_thr or b.get("score_thr")),
+                resamples=getattr(args, "resamples", 1000), seeds=getattr(args, "seeds", 1))
     return train, opts, name
 
 

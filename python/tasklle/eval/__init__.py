@@ -5,7 +5,9 @@ no-reference statistics); ``bootstrap``: the shared resampling over images.
 ``wider.evaluate(predictions, gt_dir)`` scores predictions; ``find_ground_truth(root)``
 locates the .mat files; ``subset_ground_truth(gt, images, out)`` restricts them to the
 images detected; ``ap_table({group: result})`` puts groups side by side (Markdown, and
-``.rows`` for a DataFrame)."""
+``.rows`` for a DataFrame, ``intervals=`` to show each AP's interval);
+``intervals.bootstrap(predictions, gt_dir)`` gives AP intervals over resampled val
+images and ``intervals.paired_difference(a, b, gt_dir)`` paired differences."""
 import importlib
 
 from .._lazy import lazy_module
@@ -29,11 +31,15 @@ _getattr, _dir = lazy_module(__name__, _names)
 
 
 def __getattr__(name):
-    # `tasklle.eval.wider` is the submodule itself (lazy_module returns attributes of modules)
-    if name in ("wider", "darkface", "quality", "bootstrap"):
-        return importlib.import_module("." + name, __name__)
+    # `tasklle.eval.wider` (and intervals, bootstrap) is the submodule itself (lazy_module returns attributes
+    # of modules)
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
     return _getattr(name)
 
 
+_SUBMODULES = ("wider", "intervals", "bootstrap", "darkface", "quality")
+
+
 def __dir__():
-    return sorted([*_dir(), "wider", "darkface", "quality", "bootstrap"])
+    return sorted([*_dir(), *_SUBMODULES])

@@ -23,7 +23,17 @@ def _ap(value):
     return v if math.isfinite(v) else None
 
 
-def ap_table(results, first_col="group"):
+def _cell(row, k):
+    if row[k] is None:
+        return "n/a"
+    ci = row.get(f"{k}_ci")
+    if ci is None:
+        return f"{row[k]:.4f}"
+    lo, hi = ("n/a" if v is None else f"{v:.3f}" for v in ci)
+    return f"{row[k]:.4f} [{lo}, {hi}]"
+
+
+def ap_table(results, first_col="group", intervals=None):
     """Several groups' AP side by side.
 
     Args:
@@ -31,10 +41,14 @@ def ap_table(results, first_col="group"):
             ``tasklle.eval.wider.evaluate`` result or any mapping with 'easy',
             'medium', 'hard' (a missing, None or NaN value shows as n/a).
         first_col: the heading of the label column.
+        intervals: optional ``{label: {setting: (lo, hi)}}`` (e.g. from
+            ``tasklle.eval.intervals.bootstrap``): each AP is shown with its
+            interval, ``0.4001 [0.371, 0.430]``; labels without one show the AP alone.
 
     Returns:
         :class:`APTable`: the Markdown table (a str), with ``.rows`` =
-        ``[{first_col: label, 'easy': float or None, 'medium': ..., 'hard': ...}]``.
+        ``[{first_col: label, 'easy': float or None, 'medium': ..., 'hard': ...}]``
+        (with ``intervals``, also ``'easy_ci': [lo, hi] or None``, ...).
 
     Example:
         >>> t = ap_table({"dark": {"easy": 0.41, "medium": 0.54, "hard": 0.57}})
@@ -51,11 +65,18 @@ def ap_table(results, first_col="group"):
         if not isinstance(item, (tuple, list)) or len(item) != 2 or not isinstance(item[1], Mapping):
             raise ValueError(f"results[{i}] must be (label, mapping with easy/medium/hard), got {item!r}")
         label, ap = item
-        rows.append({first_col: str(label), **{k: _ap(ap.get(k)) for k in SETTINGS}})
+        row = {first_col: str(label), **{k: _ap(ap.get(k)) for k in SETTINGS}}
+        if intervals is not None:
+            ci = intervals.get(label) if isinstance(intervals, Mapping) else None
+            if ci is not None and not isinstance(ci, Mapping):
+                raise ValueError(f"intervals[{label!r}] must map settings to (lo, hi), got {ci!r}")
+            for k in SETTINGS:
+                pair = None if ci is None else ci.get(k)
+                row[f"{k}_ci"] = None if pair is None else [_ap(pair[0]), _ap(pair[1])]
+        rows.append(row)
     lines = [f"| {first_col} | easy | medium | hard |", "|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r[first_col]} | " + " | ".join(
-            "n/a" if r[k] is None else f"{r[k]:.4f}" for k in SETTINGS) + " |")
+        lines.append(f"| {r[first_col]} | " + " | ".join(_cell(r, k) for k in SETTINGS) + " |")
     table = APTable("\n".join(lines))
     table.rows = rows
     return table

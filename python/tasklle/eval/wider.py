@@ -158,12 +158,61 @@ def _pack(predictions, gt):
 
 
 def _voc_ap(recall, precision):
-    """VOC AP with sentinels and the monotone envelope (NaN precision skipped, as MATLAB's max does)."""
-    mrec = np.concatenate([[0.0], recall, [1.0]])
-    mpre = np.concatenate([[0.0], precision, [0.0]])
-    mpre = np.fmax.accumulate(mpre[::-1])[::-1]
-    i = np.nonzero(mrec[1:] != mrec[:-1])[0]
-    return float(np.sum((mrec[i + 1] - mrec[i]) * mpre[i + 1]))
+    """VOC AP with sentinels and the monotone envelope (NaN precision skipped, as MATLAB's max does).
+
+    recall, precision: (..., T) -> AP (...) float64 (a float for 1-D input);
+    the bootstrap (``tasklle.eval.intervals``) runs it on (R, S, T) at once
+    and ``evaluate`` on one curve, so both give the same AP for the same sums."""
+    recall = np.asarray(recall, dtype=np.float64)
+    precision = np.asarray(precision, dtype=np.float64)
+    edge = np.zeros(recall.shape[:-1] + (1,))
+    mrec = np.concatenate([edge, recall, edge + 1.0], axis=-1)
+    mpre = np.concatenate([edge, precision, edge], axis=-1)
+    # the envelope from the right starts at the 0 sentinel, and fmax skips NaN: no NaN is left
+    mpre = np.fmax.accumulate(mpre[..., ::-1], axis=-1)[..., ::-1]
+    # the sum over the points where recall changes: elsewhere the step is 0 and adds exactly 0
+    ap = np.sum((mrec[..., 1:] - mrec[..., :-1]) * mpre[..., 1:], axis=-1)
+    return float(ap) if ap.ndim == 0 else ap
+
+
+def _ap_from_sums(proposals, true_positives, n_faces):
+    """(precision, recall, AP) from the PR sums, as ``evaluate`` turns them into AP.
+
+    proposals, true_positives: (..., T) counts (ints, or floats holding
+    integers); n_faces: (...) counted faces. AP is NaN where n_faces is 0.
+    Precision at 0 proposals (0 / 0) is NaN, as in MATLAB (only at recall 0)."""
+    n_faces = np.asarray(n_faces)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = true_positives / proposals
+        recall = true_positives / n_faces[..., None]
+    ap = _voc_ap(recall, precision)
+    ap = np.where(n_faces > 0, ap, np.nan)
+    return precision, recall, (float(ap) if ap.ndim == 0 else ap)
+
+
+def _resolve_gt(gt_dir, settings):
+    """A GroundTruth with every setting in ``settings``: the given one, or read from its folder."""
+    if isinstance(gt_dir, GroundTruth):
+        absent = [s for s in settings if s not in gt_dir.keep]
+        if absent:
+            raise ValueError(f"the ground truth has no gt_list for {absent}")
+        return gt_dir
+    return load_ground_truth(gt_dir, settings)
+
+
+def _gather(predictions, gt, stacklevel=3):
+    """``_pack`` with evaluate's warnings about missing and extra entries.
+    Returns (pred (P, 5), offsets (I+1,), number of missing images)."""
+    pred, offsets, missing, n_extra = _pack(predictions, gt)
+    if missing:
+        examples = ", ".join(f"{e}/{n}" for e, n in missing[:3])
+        warnings.warn(f"no predictions for {len(missing)} of {gt.n_images} ground-truth images; they count "
+                      f"as images without detections, as in the official tools (e.g. {examples})",
+                      MissingPredictionsWarning, stacklevel=stacklevel)
+    if n_extra:
+        warnings.warn(f"{n_extra} prediction entries name images that are not in the ground truth "
+                      f"({gt.source}); they were ignored", UserWarning, stacklevel=stacklevel)
+    return pred, offsets, len(missing)
 
 
 def evaluate(predictions, gt_dir, iou_thresh=0.5, settings=SETTINGS, impl="auto"):
@@ -189,23 +238,8 @@ def evaluate(predictions, gt_dir, iou_thresh=0.5, settings=SETTINGS, impl="auto"
     settings = _check_settings(settings)
     check_impl(impl)
     iou_thresh = check_iou_thresh(iou_thresh)
-    if isinstance(gt_dir, GroundTruth):
-        gt = gt_dir
-        absent = [s for s in settings if s not in gt.keep]
-        if absent:
-            raise ValueError(f"the ground truth has no gt_list for {absent}")
-    else:
-        gt = load_ground_truth(gt_dir, settings)
-
-    pred, offsets, missing, n_extra = _pack(predictions, gt)
-    if missing:
-        examples = ", ".join(f"{e}/{n}" for e, n in missing[:3])
-        warnings.warn(f"no predictions for {len(missing)} of {gt.n_images} ground-truth images; they count "
-                      f"as images without detections, as in the official tools (e.g. {examples})",
-                      MissingPredictionsWarning, stacklevel=2)
-    if n_extra:
-        warnings.warn(f"{n_extra} prediction entries name images that are not in the ground truth "
-                      f"({gt.source}); they were ignored", UserWarning, stacklevel=2)
+    gt = _resolve_gt(gt_dir, settings)
+    pred, offsets, n_missing = _gather(predictions, gt)
 
     T = THRESH_NUM
     counted = np.stack([gt.counted[s] for s in settings])
@@ -215,20 +249,15 @@ def evaluate(predictions, gt_dir, iou_thresh=0.5, settings=SETTINGS, impl="auto"
     for k, s in enumerate(settings):
         n_faces = gt.n_faces(s)
         proposals, tp = sums[k, :, 0], sums[k, :, 1]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            precision = tp / proposals  # 0 / 0 is NaN, as in MATLAB (only at recall 0)
-            recall = tp / n_faces if n_faces else np.full(T, np.nan)
-        if n_faces:
-            result[s] = _voc_ap(recall, precision)
-        else:
+        precision, recall, result[s] = _ap_from_sums(proposals, tp, n_faces)
+        if not n_faces:
             warnings.warn(f"setting {s!r} counts no face in {gt.source}: its AP is undefined (NaN)",
                           UserWarning, stacklevel=2)
-            result[s] = math.nan
         curves[s] = {"recall": recall, "precision": precision, "thresholds": thresholds,
                      "proposals": proposals, "true_positives": tp, "n_faces": int(n_faces)}
     result["curves"] = curves
     result["n_images"] = gt.n_images
-    result["n_missing"] = len(missing)
+    result["n_missing"] = n_missing
     result["iou_thresh"] = iou_thresh
     return result
 

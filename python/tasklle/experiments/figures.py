@@ -123,19 +123,35 @@ def image_grid(rows, columns, path, cell_inches=2.6, title=None):
     return _save(fig, path)
 
 
-def ap_bars(table, path, title=None, xlabel=None):
-    """Grouped bars of AP: table is [(label, {'easy','medium','hard'})]."""
+def ap_bars(table, path, title=None, xlabel=None, intervals=None):
+    """Grouped bars of AP: table is [(label, {'easy','medium','hard'})].
+
+    intervals: optional {label: {setting: (lo, hi)}} drawn as error bars (the
+    bootstrap intervals of the experiments' tables); labels without one get none."""
     labels = [t[0] for t in table]
     x = np.arange(len(labels))
     fig, ax = _subplots(1, 1, (max(5.0, 0.9 * len(labels) + 2), 3.6))
     for k, (setting, color) in enumerate((("easy", "tab:green"), ("medium", "tab:orange"), ("hard", "tab:red"))):
         vals = [t[1].get(setting) or 0.0 for t in table]
-        ax.bar(x + (k - 1) * 0.27, vals, width=0.27, label=setting, color=color)
+        yerr = None
+        if intervals:
+            # asymmetric bars from the interval; a bar without an interval (or NaN) gets none
+            yerr = np.zeros((2, len(table)))
+            for i, (label, _) in enumerate(table):
+                ci = (intervals.get(label) or {}).get(setting)
+                if ci is not None and ci[0] is not None and ci[1] is not None and np.isfinite(ci).all():
+                    yerr[0, i] = max(0.0, vals[i] - float(ci[0]))
+                    yerr[1, i] = max(0.0, float(ci[1]) - vals[i])
+        ax.bar(x + (k - 1) * 0.27, vals, width=0.27, label=setting, color=color, yerr=yerr,
+               error_kw=dict(elinewidth=0.8, capsize=2, ecolor="black"))
     ax.set_xticks(x)
     ax.set_xticklabels(labels, fontsize=8)
     ax.set_ylabel("AP")
     lo = min([v for t in table for v in (t[1].get("easy"), t[1].get("medium"), t[1].get("hard"))
               if v is not None] or [0.0])
+    if intervals:  # keep the error bars in view
+        lo = min([lo] + [ci[0] for iv in intervals.values() for ci in iv.values()
+                         if ci is not None and ci[0] is not None and np.isfinite(ci[0])])
     ax.set_ylim(max(0.0, lo - 0.1), 1.0)
     ax.legend(fontsize=8, ncol=3)
     ax.grid(axis="y", alpha=0.3)

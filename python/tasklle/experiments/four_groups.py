@@ -15,6 +15,21 @@ Outputs in ``out``: ``results.json``, ``results.md``, ``pr_curves.png``,
 ``ap_bars.png``, ``detections.png`` (the Fig. 4.1-style figure), per-group
 prediction folders and the two trained enhancers (``models/*/final.pt``).
 Every stage is resumable: a rerun with the same settings skips what is done.
+
+Every AP comes with its 95% bootstrap interval over the val images and the
+method's claims with paired intervals of the differences (:mod:`.claims`);
+``seeds`` > 1 trains more seeds of each enhancer; ``judges`` scores every
+group with other detectors too. The claims in ``results.json``:
+
+- ``groups`` {group: {setting: AP}} (the frozen detector, first seed),
+  ``intervals`` {group: {setting: [lo, hi]}}, ``differences`` {"a - b":
+  {setting: {'delta', 'ci': [lo, hi], 'verdict'}}} for :data:`DIFFERENCES`,
+  ``bootstrap`` {resamples, seed, level, unit: 'val images', n_images};
+- ``detector_name`` and, per detector (the frozen one first, then each judge),
+  ``groups_by_detector``, ``intervals_by_detector``, ``differences_by_detector``;
+  ``judges`` {name: {sha256, detect_kwargs, parameters, name}};
+- ``seeds_spread`` {enhancer group: {setting: {per_seed, mean, std, min, max}}}
+  and ``seeds['train_seeds']``.
 """
 import platform
 import time
@@ -24,8 +39,11 @@ import numpy as np
 
 from ..detection import PRED_FORMATS
 from ..eval.tables import ap_table
-from . import detect_eval, stages
+from . import claims, detect_eval, stages
 from .detect_eval import GROUPS, SETTINGS
+
+# the differences the method claims (Table 4.1's ordering), each with a paired interval
+DIFFERENCES = (("joint", "zero-dce++"), ("zero-dce++", "low-light"), ("joint", "low-light"), ("original", "low-light"))
 
 REFERENCE_TABLE_4_1 = {
     "low-light": {"easy": 0.9404, "medium": 0.9259, "hard": 0.8852},
@@ -115,7 +133,8 @@ def prepare(root=None, dark=None, detector=None, vedadet=None, dark_seed=0, max_
 def run(root=None, out="runs/four-groups", *, detector=None, vedadet=None, dark=None, w_up=1.0, w_down=0.5,
         train=None, dark_seed=0, max_val=None, detect_kwargs=None, figure_images=4, score_threshold=0.5,
         n_train=None, n_val=None, darken_workers=None, show_progress=True, verbose=True, darkening=None,
-        gt=None, pred_format="exact"):
+        gt=None, pred_format="exact", resamples=claims.CLAIM_RESAMPLES, bootstrap_seed=0, level=0.95, seeds=1,
+        judges=None):
     """Run the four-group experiment; returns the results dict (also in ``out/results.json``).
 
     Args:
@@ -139,10 +158,22 @@ def run(root=None, out="runs/four-groups", *, detector=None, vedadet=None, dark=
             FACE's evaluation tools, not with wider_face_split.zip).
         pred_format: 'exact' (float boxes) or 'vedadet-int' (integer-truncated
             boxes, as vedadet's WIDER test script writes them).
+        resamples, bootstrap_seed, level: the bootstrap over val images behind
+            every interval (at least 1,000 resamples for the tables' claims;
+            results.md says so when fewer).
+        seeds: enhancers trained per group (training seeds ``train['seed'] + k``,
+            k = 0..seeds-1; seed k > 0 in ``models/<name>/seed<k>``); the main
+            table is the first seed, ``seeds_spread`` the spread over all.
+        judges: {name: (detector, detect_kwargs)}: detectors the enhancers never
+            trained against, scoring every group too (None: none).
     """
     t_all = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    boot = claims.bootstrap_settings(resamples, bootstrap_seed, level)
+    seeds = claims.check_seeds(seeds)
+    frozen_name = claims.detector_name(detector, vedadet)
+    judges = claims.check_judges(judges, frozen_name)
     train, show = resolve_train(train, show_progress)
     prep = prepare(root, dark, detector, vedadet, dark_seed, max_val, out, n_train, n_val, darken_workers, verbose,
                    detect_kwargs, darkening, gt, pred_format, show_progress=show)
@@ -176,9 +207,27 @@ def run(root=None, out="runs/four-groups", *, detector=None, vedadet=None, dark=
     for name in ("zero-dce++", "joint"):
         group(name, dark, models[name], model_key=infos[name].get("key"))
 
+    # ---- the claims: more seeds, intervals, paired differences, judges (see .claims)
+    t0 = time.perf_counter()
+    enhancers = {"zero-dce++": (w_up if w_up > 0 else 1.0, 0.0, "zero-dce++", "zero-dce++"),
+                 "joint": (w_up, w_down, "joint", "joint")}
+    seed_aps = claims.train_more_seeds(out, seeds, enhancers, aps, train, dark, det, base, entries, gt,
+                                       detect_kwargs, show, verbose, pred_format)
+    timings["seeds_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    sources = {"original": (root, None, None), "low-light": (dark, None, None),
+               **{n: (dark, models[n], infos[n].get("key")) for n in ("zero-dce++", "joint")}}
+    judged = claims.judge_groups(out, judges, sources, base, entries, gt, show, verbose, pred_format)
+    timings["judges_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    claim = claims.claims_by_detector(frozen_name, {g: (aps[g], preds[g]) for g in GROUPS}, judged, gt, boot,
+                                      DIFFERENCES)
+    timings["bootstrap_s"] = time.perf_counter() - t0
+
     # the figures
     t0 = time.perf_counter()
-    figures = write_figures(out, fulls, aps, preds, root, dark, models, entries, figure_images, score_threshold)
+    figures = write_figures(out, fulls, aps, preds, root, dark, models, entries, figure_images, score_threshold,
+                            claim["intervals_by_detector"][frozen_name])
     timings["figures_s"] = time.perf_counter() - t0
     timings["total_s"] = time.perf_counter() - t_all
 
@@ -188,14 +237,21 @@ def run(root=None, out="runs/four-groups", *, detector=None, vedadet=None, dark=
         "experiment": "four-groups",
         "groups": groups,
         "joint_minus_zero_dce++": delta,
-        "joint_beats_zero_dce++": {k: bool(delta[k] > 0) for k in SETTINGS},
-        "original_above_low_light": {k: bool(groups["original"][k] > groups["low-light"][k]) for k in SETTINGS},
+        # the claims (each AP's interval, the paired differences with their verdicts, per detector)
+        "intervals": claim["intervals_by_detector"][frozen_name],
+        "differences": claim["differences_by_detector"][frozen_name],
+        "bootstrap": dict(boot, n_images=len(entries)),
+        "detector_name": frozen_name,
+        **claim,
+        "judges": {n: dict(j["info"], name=n) for n, j in judged.items()},
+        "seeds_spread": {n: claims.seed_spread(v) for n, v in seed_aps.items()},
         "config": {"root": str(root), "dark": str(dark), "w_up": w_up, "w_down": w_down, "train": train,
                    "val_images": len(entries), "max_val": max_val, "detect_kwargs": detect_kwargs or {},
                    "score_threshold_figure": score_threshold, "gt_dir": str(gt), "pred_format": pred_format},
         "darkening": prep["darkening"],
         "optimizer": optimizer_description(train),
-        "seeds": {"darken": dark_seed, "train": train.get("seed", 0), "demo_data": 0},
+        "seeds": {"darken": dark_seed, "train": train.get("seed", 0), "demo_data": 0, "n_train_seeds": seeds,
+                  "train_seeds": [train.get("seed", 0) + k for k in range(seeds)]},
         "detector": prep["detector_info"],
         "training": infos,
         "timings": timings,
@@ -221,20 +277,18 @@ def _threads():
         return None
 
 
+GROUP_LABELS = {"low-light": "low-light", "zero-dce++": "Zero-DCE++ (L_up only)", "joint": "joint training",
+                "original": "original"}
+
+
 def markdown(results):
-    g = results["groups"]
     lines = ["# Four image groups (the method's Table 4.1)", "",
              f"Detector: `{results['detector']['source']}`; val images: {results['config']['val_images']}; "
              f"joint training W_up:W_down = {results['config']['w_up']:g}:{results['config']['w_down']:g}, "
              f"{results['config']['train'].get('steps')} steps.", "",
-             f"Dark copy: {results['darkening']['description']}. Optimiser: {results['optimizer']}.", "",
-             ap_table([("low-light", g["low-light"]), ("Zero-DCE++ (L_up only)", g["zero-dce++"]),
-                              ("joint training", g["joint"]), ("original", g["original"])], "group"), ""]
-    d = results["joint_minus_zero_dce++"]
-    verdict = ", ".join(f"{k} {d[k]:+.4f} ({'joint better' if d[k] > 0 else 'joint not better'})"
-                        for k in SETTINGS)
-    lines += [f"Joint minus Zero-DCE++: {verdict}.", "",
-              "Reference (the report, real WIDER FACE, full TinaFace):", "",
+             f"Dark copy: {results['darkening']['description']}. Optimiser: {results['optimizer']}.", ""]
+    lines += claims.claims_markdown(results, GROUPS, GROUP_LABELS, "group")
+    lines += ["Reference (the report, real WIDER FACE, full TinaFace):", "",
               ap_table([(k, v) for k, v in results["reference_table_4_1"].items()], "group"), ""]
     if "quality" in results:
         from .quality_stage import markdown_section
@@ -283,7 +337,7 @@ def _pr_plot(results, path):
     return path
 
 
-def write_figures(out, fulls, aps, preds, root, dark, models, entries, k, score_threshold):
+def write_figures(out, fulls, aps, preds, root, dark, models, entries, k, score_threshold, intervals=None):
     from ..enhancement import enhance
     from ..eval import wider
     from ..io import read_image
@@ -297,7 +351,8 @@ def write_figures(out, fulls, aps, preds, root, dark, models, entries, k, score_
     except Exception as e:  # a plotting problem must not lose the computed table
         print(f"warning: PR-curve plot failed: {e}")
     paths["ap_bars"] = figures.ap_bars([(g, aps[g]) for g in GROUPS], out / "ap_bars.png",
-                                       title="AP of the four image groups")
+                                       title="AP of the four image groups (error bars: bootstrap intervals)",
+                                       intervals=intervals)
     rows = []
     for event, name, item in pick_figure_images(root, entries, k):
         low = read_image(Path(dark) / "WIDER_val" / "images" / event / f"{name}.jpg")

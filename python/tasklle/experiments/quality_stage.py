@@ -111,8 +111,13 @@ def add_quality(results, out, base, root, dark, entries, enhancers, aps, show_pr
                 label_kind="group"):
     """What an experiment adds to its results for the image quality: ``results['quality']``,
     ``results['original_exposure']`` and the AP-against-PSNR figure ``out/ap_vs_psnr.png``
-    (``results['figures']['ap_vs_psnr']``). aps: {group: AP per setting} of the same groups."""
-    q, orig = experiment_quality(out, base, root, dark, entries, enhancers, show_progress=show_progress)
+    (``results['figures']['ap_vs_psnr']``). aps: {group: AP per setting} of the same groups.
+    The intervals use the resamples of the AP intervals (``results['bootstrap']``), so AP and
+    quality of a table are resampled together."""
+    boot = results.get("bootstrap", {})
+    q, orig = experiment_quality(out, base, root, dark, entries, enhancers,
+                                 resamples=boot.get("resamples", bootstrap.RESAMPLES),
+                                 seed=boot.get("seed", bootstrap.SEED), show_progress=show_progress)
     results["quality"], results["original_exposure"] = q, orig
     try:
         path = ap_vs_psnr([(g, _ap_values(aps[g]), q[g]["psnr"]) for g in q], Path(out) / "ap_vs_psnr.png",

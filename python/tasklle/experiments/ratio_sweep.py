@@ -12,13 +12,18 @@ Outputs in ``out``: ``results.json`` (``{"ratios": {"2:1": {"easy", "medium",
 ``results.md``, ``ap_vs_ratio.png``, ``pr_curves_<setting>.png``,
 ``enhanced.png`` (the same images under every ratio, like Fig. 4.3). Resumable
 ratio by ratio.
+
+Every AP has its bootstrap interval (``intervals``: each ratio and bound), and
+each ratio is compared with 1:0 (Zero-DCE++ alone) and with low-light by
+paired intervals (``differences``); ``seeds``, ``judges`` and the
+``*_by_detector`` keys as in :mod:`.four_groups` (see :mod:`.claims`).
 """
 import time
 from fractions import Fraction
 from pathlib import Path
 
 from ..eval.tables import ap_table
-from . import detect_eval, stages
+from . import claims, detect_eval, stages
 from .detect_eval import SETTINGS
 from .four_groups import optimizer_description, prepare, resolve_train
 
@@ -51,12 +56,17 @@ def parse_ratio(text):
 
 def run(root=None, out="runs/ratio-sweep", *, ratios=DEFAULT_RATIOS, detector=None, vedadet=None, dark=None,
         train=None, dark_seed=0, max_val=None, detect_kwargs=None, figure_images=2, n_train=None, n_val=None,
-        darken_workers=None, show_progress=True, verbose=True, darkening=None, gt=None, pred_format="exact"):
+        darken_workers=None, show_progress=True, verbose=True, darkening=None, gt=None, pred_format="exact",
+        resamples=claims.CLAIM_RESAMPLES, bootstrap_seed=0, level=0.95, seeds=1, judges=None):
     """Run the sweep; returns the results dict (also ``out/results.json``). Arguments as in
     :func:`tasklle.experiments.four_groups.run`; ``ratios`` are 'a:b' strings."""
     t_all = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    boot = claims.bootstrap_settings(resamples, bootstrap_seed, level)
+    seeds = claims.check_seeds(seeds)
+    frozen_name = claims.detector_name(detector, vedadet)
+    judges = claims.check_judges(judges, frozen_name)
     ratios = [str(r) for r in ratios]
     weights = {r: parse_ratio(r) for r in ratios}
     if len(set(ratios)) != len(ratios):
@@ -66,13 +76,13 @@ def run(root=None, out="runs/ratio-sweep", *, ratios=DEFAULT_RATIOS, detector=No
                    detect_kwargs, darkening, gt, pred_format, show_progress=show)
     root, dark, det, entries, gt = prep["root"], prep["dark"], prep["detector"], prep["entries"], prep["gt"]
     timings, base = dict(prep["timings"]), prep["base"]
-    fulls, table, models = {}, {}, {}
+    fulls, table, models, preds, keys = {}, {}, {}, {}, {}
     bounds = {}
     for name, image_root in (("low-light", dark), ("original", root)):
         settings = dict(base, group=name, root=str(Path(image_root).resolve()), model=None)
-        ap, full, secs, _ = detect_eval.run_group(out / "groups" / name, settings, det, image_root, entries, gt,
-                                             None, detect_kwargs, show_progress=show, verbose=verbose,
-                                             pred_format=pred_format)
+        ap, full, secs, preds[name] = detect_eval.run_group(out / "groups" / name, settings, det, image_root, entries,
+                                                        gt, None, detect_kwargs, show_progress=show,
+                                                        verbose=verbose, pred_format=pred_format)
         bounds[name] = ap
         timings[f"detect_{name}_s"] = secs
     for r in ratios:
@@ -82,15 +92,36 @@ def run(root=None, out="runs/ratio-sweep", *, ratios=DEFAULT_RATIOS, detector=No
             print(f"ratio {r}: W_up {wu:g}, W_down {wd:g}")
         model, info = stages.train_enhancer(dark, det, out / "models" / tag, wu, wd, train, verbose=verbose)
         settings = dict(base, group=f"ratio {r}", root=str(Path(dark).resolve()), model=info.get("key"))
-        ap, full, secs, _ = detect_eval.run_group(out / "groups" / tag, settings, det, dark, entries, gt, model,
-                                             detect_kwargs, show_progress=show, desc=r, verbose=verbose,
-                                             pred_format=pred_format)
+        ap, full, secs, preds[r] = detect_eval.run_group(out / "groups" / tag, settings, det, dark, entries, gt,
+                                                     model, detect_kwargs, show_progress=show, desc=r,
+                                                     verbose=verbose, pred_format=pred_format)
+        keys[r] = info.get("key")
         table[r] = dict(ap, w_up=wu, w_down=wd)
         fulls[r] = full
         models[r] = model
         timings[f"ratio_{tag}_s"] = info.get("seconds", 0.0) + secs
+
+    # ---- the claims: more seeds, judges, intervals and paired differences (see .claims)
     t0 = time.perf_counter()
-    figs = _figures(out, table, fulls, bounds, models, entries, dark, figure_images, verbose, root=root)
+    enhancers = {r: (*weights[r], r.replace(":", "-").replace("/", "_"), f"ratio {r}") for r in ratios}
+    seed_aps = claims.train_more_seeds(out, seeds, enhancers, {r: {k: table[r][k] for k in SETTINGS} for r in ratios},
+                                       train, dark, det, base, entries, gt, detect_kwargs, show, verbose, pred_format)
+    timings["seeds_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    sources = {"low-light": (dark, None, None), **{r: (dark, models[r], keys[r]) for r in ratios},
+               "original": (root, None, None)}
+    judged = claims.judge_groups(out, judges, sources, base, entries, gt, show, verbose, pred_format)
+    timings["judges_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    order = ["low-light", *ratios, "original"]
+    frozen = {g: ({k: (bounds[g] if g in bounds else table[g])[k] for k in SETTINGS}, preds[g]) for g in order}
+    pairs = [(r, "1:0") for r in ratios if r != "1:0" and "1:0" in ratios] + [(r, "low-light") for r in ratios]
+    claim = claims.claims_by_detector(frozen_name, frozen, judged, gt, boot, pairs)
+    timings["bootstrap_s"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    figs = _figures(out, table, fulls, bounds, models, entries, dark, figure_images, verbose,
+                    claim["intervals_by_detector"][frozen_name], root=root)
     timings["figures_s"] = time.perf_counter() - t0
     timings["total_s"] = time.perf_counter() - t_all
     best = {k: max(ratios, key=lambda r: table[r][k]) for k in SETTINGS}
@@ -99,12 +130,21 @@ def run(root=None, out="runs/ratio-sweep", *, ratios=DEFAULT_RATIOS, detector=No
         "ratios": table,
         "bounds": bounds,
         "best": best,
+        # the claims (each AP's interval, the paired differences with their verdicts, per detector)
+        "intervals": claim["intervals_by_detector"][frozen_name],
+        "differences": claim["differences_by_detector"][frozen_name],
+        "bootstrap": dict(boot, n_images=len(entries)),
+        "detector_name": frozen_name,
+        **claim,
+        "judges": {n: dict(j["info"], name=n) for n, j in judged.items()},
+        "seeds_spread": {r: claims.seed_spread(v) for r, v in seed_aps.items()},
         "config": {"root": str(root), "dark": str(dark), "ratios": ratios, "train": train,
                    "val_images": len(entries), "max_val": max_val, "detect_kwargs": detect_kwargs or {},
                    "gt_dir": str(gt), "pred_format": pred_format},
         "darkening": prep["darkening"],
         "optimizer": optimizer_description(train),
-        "seeds": {"darken": dark_seed, "train": train.get("seed", 0)},
+        "seeds": {"darken": dark_seed, "train": train.get("seed", 0), "n_train_seeds": seeds,
+                  "train_seeds": [train.get("seed", 0) + k for k in range(seeds)]},
         "detector": prep["detector_info"],
         "timings": timings,
         "figures": {k: str(v) for k, v in figs.items()},
@@ -122,17 +162,18 @@ def run(root=None, out="runs/ratio-sweep", *, ratios=DEFAULT_RATIOS, detector=No
 
 
 def markdown(results):
-    rows = [(f"{r} (W_up {v['w_up']:.3g}, W_down {v['w_down']:.3g})", v) for r, v in results["ratios"].items()]
+    ratios = results["ratios"]
+    label_of = {r: f"{r} (W_up {v['w_up']:.3g}, W_down {v['w_down']:.3g})" for r, v in ratios.items()}
+    label_of.update({"low-light": "low-light (no enhancement)", "original": "original (no enhancement)"})
     lines = ["# W_up:W_down sweep (the method's Table 4.2)", "",
              f"Val images: {results['config']['val_images']}; {results['config']['train'].get('steps')} "
              "training steps per ratio, same data, crops and seed.", "",
-             f"Dark copy: {results['darkening']['description']}. Optimiser: {results['optimizer']}.", "",
-             ap_table(rows, "W_up:W_down"), "",
-             "Bounds (no enhancement):", "",
-             ap_table([(k, v) for k, v in results["bounds"].items()], "group"), "",
-             "Best ratio: " + ", ".join(f"{k} {v}" for k, v in results["best"].items()) + ".", "",
-             "Reference (the report, real WIDER FACE):", "",
-             ap_table(list(results["reference_table_4_2"].items()), "W_up:W_down"), ""]
+             f"Dark copy: {results['darkening']['description']}. Optimiser: {results['optimizer']}.", ""]
+    lines += claims.claims_markdown(results, ["low-light", *ratios, "original"], label_of, "W_up:W_down")
+    lines += ["Highest point AP (the differences above say which gaps the intervals support): "
+              + ", ".join(f"{k} {v}" for k, v in results["best"].items()) + ".", "",
+              "Reference (the report, real WIDER FACE):", "",
+              ap_table(list(results["reference_table_4_2"].items()), "W_up:W_down"), ""]
     if "quality" in results:
         from .quality_stage import markdown_section
 
@@ -148,7 +189,7 @@ def _pr_plot(results, path):
     return path
 
 
-def _figures(out, table, fulls, bounds, models, entries, dark, k, verbose, root=None):
+def _figures(out, table, fulls, bounds, models, entries, dark, k, verbose, intervals=None, root=None):
     from ..enhancement import enhance
     from ..eval import wider
     from ..io import read_image
@@ -158,7 +199,8 @@ def _figures(out, table, fulls, bounds, models, entries, dark, k, verbose, root=
     labels = list(table)
     paths["ap_vs_ratio"] = figures.ap_bars(
         [("low-light", bounds["low-light"])] + [(r, table[r]) for r in labels] + [("original", bounds["original"])],
-        out / "ap_vs_ratio.png", title="AP per W_up:W_down", xlabel="W_up:W_down")
+        out / "ap_vs_ratio.png", title="AP per W_up:W_down (error bars: bootstrap intervals)", xlabel="W_up:W_down",
+        intervals=intervals)
     try:
         paths["pr_curves"] = _pr_plot({r: fulls[r] for r in labels if fulls.get(r) is not None},
                                                   out / "pr_curves.png")

@@ -19,7 +19,8 @@ from ._common import use_c
 __all__ = ["wider_pr_counts"]
 
 
-def wider_pr_counts(pred, pred_offsets, gt, gt_offsets, counted, iou_thresh=0.5, thresh_num=1000, impl="auto"):
+def wider_pr_counts(pred, pred_offsets, gt, gt_offsets, counted, iou_thresh=0.5, thresh_num=1000, impl="auto",
+                    per_image=False, score_range=None):
     """Dataset PR sums of the WIDER FACE protocol.
 
     Args:
@@ -35,17 +36,29 @@ def wider_pr_counts(pred, pred_offsets, gt, gt_offsets, counted, iou_thresh=0.5,
         iou_thresh: in (0, 1].
         thresh_num: number of score thresholds T (1000 in the protocol).
         impl: 'auto', 'c' or 'reference'.
+        per_image: return each image's counts (I, S, T, 2) instead of their
+            sum (the bootstrap over images re-weights these rows).
+        score_range: (min, max) of the normalisation instead of pred's own
+            (finite, min <= max): a chunk of a larger set evaluated with the
+            whole set's range gives exactly that set's rows.
 
     Returns:
         (S, T, 2) int64: [counted proposals, recalled faces] summed over the
-        images at thresh = 1 - t / T, t = 1..T. Images without gt or without
-        predictions add nothing.
+        images at thresh = 1 - t / T, t = 1..T (images without gt or without
+        predictions add nothing); with ``per_image``, (I, S, T, 2), whose sum
+        over axis 0 is exactly the default result.
     """
     pred, pred_offsets, gt, gt_offsets, counted, iou_thresh, thresh_num = _ref.check_wider_pr_args(
         pred, pred_offsets, gt, gt_offsets, counted, iou_thresh, thresh_num)
+    per_image = _ref.check_per_image(per_image)
+    lo, hi = _ref.check_score_range(score_range, pred)
     if not use_c("wider_pr_counts", impl):
-        return _ref.wider_pr_counts(pred, pred_offsets, gt, gt_offsets, counted, iou_thresh, thresh_num)
-    lo, hi = (float(pred[:, 4].min()), float(pred[:, 4].max())) if len(pred) else (0.0, 1.0)
+        return _ref.wider_pr_counts(pred, pred_offsets, gt, gt_offsets, counted, iou_thresh, thresh_num,
+                                    per_image=per_image, score_range=(lo, hi))
+    if per_image:
+        out = np.zeros((len(pred_offsets) - 1, len(counted), thresh_num, 2), dtype=np.int64)
+        _C.wider_eval_per_image(out, pred, pred_offsets, gt, gt_offsets, counted.view(np.uint8), lo, hi, iou_thresh)
+        return out
     sums = np.zeros((len(counted), thresh_num, 2), dtype=np.int64)
     _C.wider_eval_forward(sums, pred, pred_offsets, gt, gt_offsets, counted.view(np.uint8), lo, hi, iou_thresh)
     return sums

@@ -26,6 +26,7 @@ import numpy as np
 __all__ = [
     "check_iou_thresh",
     "check_wider_pr_args",
+    "check_score_range",
     "wider_pr_counts",
     "wider_normalise_scores",
     "wider_box_overlap",
@@ -49,19 +50,22 @@ def normalise(s, lo, hi):
     return (s * 0.5 - lo * 0.5) / (hi * 0.5 - lo * 0.5)
 
 
-def wider_normalise_scores(preds):
+def wider_normalise_scores(preds, score_range=None):
     """Normalise the scores (column 4) of every prediction array once over
     all of them: (s - min) / (max - min), min and max over all predictions of
     all images (overflow-free, see ``normalise``). Empty arrays stay empty. When max == min (all scores equal)
     every score becomes 1 (the official tools divide by zero there).
 
-    preds: list of (K_i, 5) arrays. Returns (list of new arrays, min, max)."""
+    preds: list of (K_i, 5) arrays; score_range: (min, max) to use instead
+    (the bootstrap's chunks use the whole set's). Returns (list of new arrays, min, max)."""
     lo, hi = math.inf, -math.inf
     for p in preds:
         if len(p) == 0:
             continue
         lo = min(lo, float(np.min(p[:, 4])))
         hi = max(hi, float(np.max(p[:, 4])))
+    if score_range is not None:
+        lo, hi = score_range
     out = []
     for p in preds:
         q = np.array(p, dtype=np.float64, copy=True).reshape(-1, 5)
@@ -230,6 +234,23 @@ def _offsets(o, name, total):
     return o
 
 
+def check_score_range(score_range, pred):
+    """The normalisation (min, max) as two floats: from ``pred``'s scores
+    (column 4) when ``score_range`` is None (0, 1 when there is no
+    prediction), else the given finite pair with min <= max. TypeError /
+    ValueError naming ``score_range``."""
+    if score_range is None:
+        return (float(pred[:, 4].min()), float(pred[:, 4].max())) if len(pred) else (0.0, 1.0)
+    if isinstance(score_range, (str, bytes)) or not hasattr(score_range, "__len__") or len(score_range) != 2:
+        raise TypeError(f"score_range must be None or a (min, max) pair, got {score_range!r}")
+    if any(isinstance(v, bool) or not isinstance(v, numbers.Real) for v in score_range):
+        raise TypeError(f"score_range must hold two real numbers, got {score_range!r}")
+    lo, hi = (float(v) for v in score_range)
+    if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi:
+        raise ValueError(f"score_range must be finite with min <= max, got {score_range!r}")
+    return lo, hi
+
+
 def check_wider_pr_args(pred, pred_offsets, gt, gt_offsets, counted, iou_thresh, thresh_num):
     """The checks of ``wider_pr_counts``, shared by the C path and the twin.
 
@@ -261,16 +282,21 @@ def check_wider_pr_args(pred, pred_offsets, gt, gt_offsets, counted, iou_thresh,
     return pred, pred_offsets, gt, gt_offsets, counted, iou_thresh, int(thresh_num)
 
 
-def wider_pr_counts(pred, pred_offsets, gt, gt_offsets, counted, iou_thresh=0.5, thresh_num=1000):
+def wider_pr_counts(pred, pred_offsets, gt, gt_offsets, counted, iou_thresh=0.5, thresh_num=1000,
+                    per_image=False, score_range=None):
     """The dataset PR sums of the official loop (twin of ``tasklle.ops.wider_pr_counts``).
 
     pred (P, 5) x y w h raw score and gt (G, 4) x y w h, grouped per image by
     pred_offsets / gt_offsets (I+1,); counted (S, G): the faces each setting
     counts (every other face is ignored). Returns (S, thresh_num, 2) int64
     [counted proposals, recalled faces] summed over the images at
-    thresh = 1 - t / thresh_num, t = 1..thresh_num."""
+    thresh = 1 - t / thresh_num, t = 1..thresh_num; with ``per_image`` the
+    (I, S, thresh_num, 2) rows of each image instead. score_range: the
+    normalisation's (min, max) (default: over all of pred)."""
     pred, pred_offsets, gt, gt_offsets, counted, iou_thresh, thresh_num = check_wider_pr_args(
         pred, pred_offsets, gt, gt_offsets, counted, iou_thresh, thresh_num)
+    per_image = check_per_image(per_image)
+    score_range = check_score_range(score_range, pred)
     n = len(pred_offsets) - 1
     # read_pred.m sorts each image by descending raw score (stable), then
     # norm_score.m normalises over everything.
@@ -278,13 +304,23 @@ def wider_pr_counts(pred, pred_offsets, gt, gt_offsets, counted, iou_thresh=0.5,
     for i in range(n):
         p = pred[pred_offsets[i]:pred_offsets[i + 1]]
         ordered.append(p[np.argsort(-p[:, 4], kind="stable")])
-    normed, _, _ = wider_normalise_scores(ordered)
-    out = np.zeros((len(counted), thresh_num, 2), dtype=np.int64)
+    normed, _, _ = wider_normalise_scores(ordered, score_range)
+    out = np.zeros(((n,) if per_image else ()) + (len(counted), thresh_num, 2), dtype=np.int64)
     for s, mask in enumerate(counted):
-        for i, p in enumerate(normed):
+        for i, p in enumerate(normed):  # image order, as dataset_pr_info.m sums them
             g = gt[gt_offsets[i]:gt_offsets[i + 1]]
             if len(g) == 0 or len(p) == 0:
                 continue
             keep_index = np.nonzero(mask[gt_offsets[i]:gt_offsets[i + 1]])[0] + 1  # gt_list is 1-based
-            out[s] += wider_evaluate_image(p, g, keep_index, iou_thresh, thresh_num)
+            info = wider_evaluate_image(p, g, keep_index, iou_thresh, thresh_num)
+            if per_image:
+                out[i, s] = info
+            else:
+                out[s] += info
     return out
+
+
+def check_per_image(per_image):
+    if not isinstance(per_image, (bool, np.bool_)):
+        raise TypeError(f"per_image must be a bool, got {type(per_image).__name__}")
+    return bool(per_image)
