@@ -1,8 +1,9 @@
 """Models: DCE-Net (Zero-DCE), Zero-DCE++, the exposure-conditioned darkeners (ours and LEDNet's) and TinaFace.
 
 ``load_shipped(name)`` loads the weights shipped in the package ('tinaface-lite-demo',
-'ec-zero-dce'); ``load_detector(path_or_module=None)`` resolves a detector (default: the
-shipped one); ``TinaFace.shipped()`` and ``ECZeroDCE.pretrained()`` are the same by class."""
+'ec-zero-dce'); ``load_detector(detector=None, vedadet=None)`` resolves a detector (default: the
+shipped one); ``TinaFace.shipped()`` and ``ECZeroDCE.shipped()`` are the same by class
+(the names and files: ``shipped_files``, a leaf the classes and the resolver both import)."""
 from .._lazy import lazy_module
 
 __getattr__, __dir__ = lazy_module(__name__, {
@@ -12,6 +13,6 @@ __getattr__, __dir__ = lazy_module(__name__, {
     "ConditionZeroDCE": ".lednet_darkener",
     "TinaFace": ".tinaface",
     "load_shipped": ".shipped",
-    "shipped_path": ".shipped",
+    "shipped_path": ".shipped_files",
     "load_detector": ".shipped",
 })

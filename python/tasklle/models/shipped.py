@@ -1,30 +1,16 @@
-"""The weights shipped inside the package, loaded by name, and the detector resolver.
+"""The shipped models by name and the detector resolver (one layer above the classes).
 
-==================== ================================================ =========================
-name                 what                                             file (``tasklle/weights``)
-==================== ================================================ =========================
-tinaface-lite-demo   lite TinaFace trained on the built-in data        tinaface_lite_demo.pt
-ec-zero-dce          the exposure-conditioned darkener (EC-Zero-DCE)   ec_zero_dce.pt
-==================== ================================================ =========================
-
-How each was trained, and how well it does, is in the ``.md`` file beside it.
+The names and files are in :mod:`tasklle.models.shipped_files` (``SHIPPED``,
+``shipped_path``, re-exported here); each class loads its own file
+(``TinaFace.shipped()``, ``ECZeroDCE.shipped()``); this module picks the class
+by name (:func:`load_shipped`) and resolves the detector argument of the
+trainers and commands (:func:`load_detector`).
 No Zero-DCE++ weights are shipped: ``ZeroDCEPP.from_official(path)`` reads the
 official ones (from the Zero-DCE++ repository), ``tasklle.train.joint`` trains one.
 """
 from pathlib import Path
 
-WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
-SHIPPED = {"tinaface-lite-demo": "tinaface_lite_demo.pt", "ec-zero-dce": "ec_zero_dce.pt"}
-
-
-def shipped_path(name):
-    """The file of the shipped weights ``name`` (see :data:`SHIPPED`)."""
-    if name not in SHIPPED:
-        raise ValueError(f"name must be one of {sorted(SHIPPED)}, got {name!r}")
-    p = WEIGHTS_DIR / SHIPPED[name]
-    if not p.is_file():
-        raise FileNotFoundError(f"the shipped weights {name!r} are missing: {p}")
-    return p
+from .shipped_files import SHIPPED, WEIGHTS_DIR, shipped_path  # noqa: F401  (public here too)
 
 
 def load_shipped(name):
@@ -39,16 +25,14 @@ def load_shipped(name):
         >>> detector = tasklle.models.load_shipped("tinaface-lite-demo")
         >>> dets = detector.detect(torch.rand(3, 128, 160))[0]   # (K, 5) x1 y1 x2 y2 score
     """
-    path = shipped_path(name)
+    shipped_path(name)  # ValueError for an unknown name, FileNotFoundError for a missing file
     if name == "ec-zero-dce":
         from .ec_zero_dce import ECZeroDCE
 
-        return ECZeroDCE.load(path)
+        return ECZeroDCE.shipped()
     from .tinaface import TinaFace
 
-    det = TinaFace.load(path)
-    det.freeze()
-    return det.eval()
+    return TinaFace.shipped()
 
 
 def load_detector(detector=None, vedadet=None):
@@ -68,7 +52,7 @@ def load_detector(detector=None, vedadet=None):
     if vedadet is not None:
         det = TinaFace.from_vedadet(vedadet)
     elif detector is None:
-        return load_shipped("tinaface-lite-demo")
+        return TinaFace.shipped()
     elif isinstance(detector, torch.nn.Module):
         det = detector
     else:
