@@ -49,6 +49,7 @@ import numbers
 import os
 import signal
 import threading
+import warnings
 from pathlib import Path
 
 import torch
@@ -292,6 +293,24 @@ def check_float(v, name, lo=0.0, positive=False):
     if not math.isfinite(v) or v < lo or (positive and v <= 0):
         raise ValueError(f"{name} must be a finite number {'> 0' if positive else f'>= {lo}'}, got {v!r}")
     return float(v)
+
+
+def check_grad_clip(v, name="grad_clip"):
+    """A gradient-norm clip: None (no clipping) or a finite number > 0."""
+    return None if v is None else check_float(v, name, positive=True)
+
+
+def renamed_args(trainer, old, renamed):
+    """A trainer's ``**old`` keyword arguments under their new names (``renamed``: old -> new),
+    each with a DeprecationWarning; TypeError for a name that never existed."""
+    new = {}
+    for k, v in old.items():
+        if k not in renamed:
+            raise TypeError(f"{trainer}() got an unexpected keyword argument {k!r}")
+        warnings.warn(f"{trainer}: the argument {k!r} is deprecated; use {renamed[k]!r}", DeprecationWarning,
+                      stacklevel=3)
+        new[renamed[k]] = v
+    return new
 
 
 # --------------------------------------------------------------------------- data parallel
