@@ -257,8 +257,7 @@ def train_darkener(data="builtin", out="runs/darkener", epochs=None, batch_size=
     for name, v, least in (("batch_size", batch_size, 1), ("image_size", image_size, 16),
                            ("checkpoint_every", checkpoint_every, 1), ("log_every", log_every, 1)):
         check_int(v, name, least)
-    check_float(lr, "lr", positive=True)
-    grad_clip = check_grad_clip(grad_clip)
+    lr, grad_clip = check_float(lr, "lr", positive=True), check_grad_clip(grad_clip)
     w = _loss_weights(weights)
     source = _ImageSource(data)
     if steps_per_epoch is None:
@@ -286,15 +285,9 @@ def train_darkener(data="builtin", out="runs/darkener", epochs=None, batch_size=
     # ---- the loop
     model.train()
     bar = progress(total=stop, initial=start, desc="train-darkener", unit="step", disable=not show_progress)
-
-    def on_row(row):
-        if row is not None:
-            rows.append(row)
-            bar.set_postfix(loss=f"{row['loss']:.4f}", exp=f"{row['exp']:.5f}")
-
     try:
         done = loop(((k, None) for k in range(start, stop)), step_fn, save, start, stop, checkpoint_every, bar,
-                    on_row)
+                    lambda row: _log(row, rows, bar))
     finally:
         bar.close()
     # ---- outputs
@@ -370,6 +363,12 @@ class _Step:
         return {"step": n, "epoch": (n - 1) // self.steps_per_epoch + 1, "loss": loss.item(),
                 **{k: v.item() for k, v in terms.items()}, "lr": self.opt.param_groups[0]["lr"],
                 "seconds": round(time.time() - self.t0, 2)}
+
+
+def _log(row, rows, bar):
+    if row is not None:
+        rows.append(row)
+        bar.set_postfix(loss=f"{row['loss']:.4f}", exp=f"{row['exp']:.5f}")
 
 
 def _summary(rows, step, total):

@@ -148,11 +148,11 @@ def train_detector(root=None, out="runs/detector", config="lite", epochs=None, b
         (``detector.pt`` on rank 0; None elsewhere or when stopped by
         ``max_steps``), ``rows``, ``summary`` (with the per-epoch means).
     """
-    kw = renamed_args("train_detector", deprecated, {"workers": "num_workers", "max_iters": "max_steps"})
-    num_workers, max_steps = kw.get("num_workers", num_workers), kw.get("max_steps", max_steps)
-    _check_args(config, batch_size, image_size, checkpoint_every, num_workers, warmup_iters, max_steps, optimizer,
-                schedule, lr, dataset, root, log_every, threads)
-    grad_clip = check_grad_clip(grad_clip)
+    kw = {"num_workers": num_workers, "max_steps": max_steps,
+          **renamed_args("train_detector", deprecated, {"workers": "num_workers", "max_iters": "max_steps"})}
+    num_workers, max_steps = kw["num_workers"], kw["max_steps"]
+    grad_clip = _check_args(config, batch_size, image_size, checkpoint_every, num_workers, warmup_iters, max_steps,
+                            optimizer, schedule, lr, dataset, root, log_every, threads, grad_clip)
     # ---- set up
     rank, world, local_rank, owns_group = setup_distributed()
     device = torch.device(device if device is not None else
@@ -163,10 +163,8 @@ def train_detector(root=None, out="runs/detector", config="lite", epochs=None, b
     per_epoch = math.ceil(math.ceil(len(dataset) / world) / batch_size)  # DistributedSampler pads to equal shards
     total = run_length(steps, epochs, per_epoch, default_epochs=DEFAULT_EPOCHS)
     stop, epochs = stop_step(total, max_steps), math.ceil(total / per_epoch)
-    if lr is None:
-        lr = SGD_LR_PER_IMAGE * batch_size * world if optimizer == "sgd" else ADAM_LR
-    if weight_decay is None:
-        weight_decay = 5e-4 if optimizer == "sgd" else 0.0
+    lr = lr if lr is not None else SGD_LR_PER_IMAGE * batch_size * world if optimizer == "sgd" else ADAM_LR
+    weight_decay = weight_decay if weight_decay is not None else 5e-4 if optimizer == "sgd" else 0.0
     opt = build_optimizer(model.parameters(), optimizer, lr, momentum, weight_decay)
     settings = {"lr": lr, "optimizer": optimizer, "momentum": momentum, "weight_decay": weight_decay,
                 "schedule": schedule, "warmup_iters": warmup_iters, "warmup_ratio": warmup_ratio,
@@ -176,40 +174,24 @@ def train_detector(root=None, out="runs/detector", config="lite", epochs=None, b
     step_fn = _Step(model, opt, settings, device, world, local_rank)
     start = step_fn.restore(run.open(settings, SETTINGS, resume))  # ---- resume
     rows = restore_rows(run, LOG_FIELDS, start)
-
-    def save(_=None):
-        if run.main:  # a TinaFace.load file plus the training state and the run block
-            model.save(run.checkpoint, optimizer=opt.state_dict(), epoch=step_fn.epochs_done, iteration=step_fn.step,
-                       epoch_means=step_fn.epoch_means, **run.payload())
-            write_log(run.out, rows, LOG_FIELDS, settings, {"epochs": step_fn.epoch_means, "steps": step_fn.step})
-
+    save, save_interrupted = _savers(run, model, opt, step_fn, settings, rows)
     # ---- the loop: epochs of the sampler; checkpoints at the end of every checkpoint_every-th epoch
     batches = _batches(dataset, step_fn, settings, rank, num_workers, device, stop, save, checkpoint_every)
     bar = progress(total=stop, initial=start, desc="train-detector", disable=(rank != 0 or not show_progress),
                    leave=False)
-    def save_interrupted(_):
-        if step_fn.count:  # the epoch stopped counts as finished (module docstring)
-            step_fn.end_epoch(step_fn.epoch)
-        save()
-
     try:
         loop(batches, step_fn, save_interrupted, start, stop, 0, bar, lambda row: _log(row, rows, log_every, bar))
     finally:
         bar.close()
     # ---- outputs
-    save()
-    final = run.out / "detector.pt" if stop >= total and run.main else None
-    if final is not None:
-        model.save(final)
-    finish_distributed(world, owns_group)
-    model.eval()
-    return TrainResult(run.out, model, {"epochs": step_fn.epoch_means, "steps": step_fn.step}, final, rows)
+    return _outputs(run, model, save, step_fn, rows, stop >= total, world, owns_group)
 
 
 # --------------------------------------------------------------------------- the pieces of train_detector()
 
 def _check_args(config, batch_size, image_size, checkpoint_every, num_workers, warmup_iters, max_steps, optimizer,
-                schedule, lr, dataset, root, log_every, threads):
+                schedule, lr, dataset, root, log_every, threads, grad_clip):
+    """Check the arguments (and set the thread count); returns the checked grad_clip."""
     if config not in CONFIGS and not isinstance(config, dict):
         raise ValueError(f"config must be one of {CONFIGS} or a dict, got {config!r}")
     for name, v, lo in (("batch_size", batch_size, 1), ("image_size", image_size, 1),
@@ -229,6 +211,35 @@ def _check_args(config, batch_size, image_size, checkpoint_every, num_workers, w
         from .. import set_num_threads
 
         set_num_threads(check_int(threads, "threads"))
+    return check_grad_clip(grad_clip)
+
+
+def _outputs(run, model, save, step_fn, rows, finished, world, owns_group):
+    """The last checkpoint, detector.pt (rank 0, when the run reached its length), the result."""
+    save()
+    final = run.out / "detector.pt" if finished and run.main else None
+    if final is not None:
+        model.save(final)
+    finish_distributed(world, owns_group)
+    model.eval()
+    return TrainResult(run.out, model, {"epochs": step_fn.epoch_means, "steps": step_fn.step}, final, rows)
+
+
+def _savers(run, model, opt, step_fn, settings, rows):
+    """``save()``: the checkpoint (a TinaFace.load file plus the training state and the
+    run block) and the log; ``save_interrupted(step)``: the same after Ctrl-C / SIGTERM."""
+    def save(_=None):
+        if run.main:
+            model.save(run.checkpoint, optimizer=opt.state_dict(), epoch=step_fn.epochs_done, iteration=step_fn.step,
+                       epoch_means=step_fn.epoch_means, **run.payload())
+            write_log(run.out, rows, LOG_FIELDS, settings, {"epochs": step_fn.epoch_means, "steps": step_fn.step})
+
+    def save_interrupted(_):
+        if step_fn.count:  # the epoch stopped counts as finished (module docstring)
+            step_fn.end_epoch(step_fn.epoch)
+        save()
+
+    return save, save_interrupted
 
 
 def _dataset(dataset, root, image_size):

@@ -217,21 +217,12 @@ def joint(data, detector=None, out="runs/joint", *, w_up=1.0, w_down=0.5, steps=
     # ---- resume
     start, rows = _resume(run, config, resume, det_hash, model, opt, normaliser, steps, device, verbose)
     step_fn = Step(model, det, opt, world, device, w_up, w_down, exposure, grad_clip, normaliser)
-
-    def save(step):
-        run.save({"format": CHECKPOINT_FORMAT, "step": step, "config": config, "model": model.state_dict(),
-                  "optimizer": opt.state_dict(),
-                  "normaliser": normaliser.state_dict() if normaliser is not None else None})
-        if run.main:
-            write_csv(run.out / "log.csv", rows, LOG_FIELDS)
-
+    save = _saver(run, config, model, opt, normaliser, rows)
     # ---- the loop: one step per batch, a checkpoint every checkpoint_every steps
     t_start = time.perf_counter()
     _loop(loader, step_fn, save, start, stop, checkpoint_every, rows, run.main and show_progress, lr, w_up, w_down)
     # ---- outputs: the detector must be exactly as it was; then the final model and the logs
-    if det is not None and state_dict_sha256(det) != det_hash:
-        raise RuntimeError("the detector's weights changed during joint training "
-                           f"(sha256 {det_hash[:12]} -> {state_dict_sha256(det)[:12]}); it must stay frozen")
+    _check_unchanged(det, det_hash)
     model.eval()
     save(stop)
     final = _outputs(run, model, scale_factor, config, rows, det_hash, plot, verbose, w_up, w_down, stop, steps)
@@ -273,6 +264,24 @@ def _settings(data_name, split, w_up, w_down, steps, batch_size, lr, weight_deca
                 init_std=float(init_std), scale_factor=scale_factor, seed=seed, world_size=world,
                 detector_sha256=det_hash, recipe=recipe,
                 optimizer=describe(recipe, float(lr), float(weight_decay), grad_clip))
+
+
+def _saver(run, config, model, opt, normaliser, rows):
+    """``save(step)``: the checkpoint (model, optimiser, normaliser, step) and log.csv."""
+    def save(step):
+        run.save({"format": CHECKPOINT_FORMAT, "step": step, "config": config, "model": model.state_dict(),
+                  "optimizer": opt.state_dict(),
+                  "normaliser": normaliser.state_dict() if normaliser is not None else None})
+        if run.main:
+            write_csv(run.out / "log.csv", rows, LOG_FIELDS)
+
+    return save
+
+
+def _check_unchanged(det, det_hash):
+    if det is not None and state_dict_sha256(det) != det_hash:
+        raise RuntimeError("the detector's weights changed during joint training "
+                           f"(sha256 {det_hash[:12]} -> {state_dict_sha256(det)[:12]}); it must stay frozen")
 
 
 def _loop(loader, step_fn, save, start, stop, checkpoint_every, rows, show, lr, w_up, w_down):

@@ -180,10 +180,9 @@ def train_upstream(data, out, model="zero-dce++", epochs=None, batch_size=8, ima
     total = run_length(steps, epochs, steps_per_epoch, default_epochs=DEFAULT_EPOCHS)
     stop = stop_step(total, max_steps)
     config = {"data": str(Path(data).resolve()), "model": model_name, **{k: a[k] for k in (
-              "batch_size", "image_size", "lr")}, "weight_decay": weight_decay, "grad_clip": grad_clip,
-              "seed": a["seed"], "scale_factor": scale_factor, "exposure": a["exposure"], "weights": weights,
-              "init_std": a["init_std"], "n_images": len(paths), "steps": total, "recipe": recipe,
-              "optimizer": describe(recipe, a["lr"], weight_decay, grad_clip)}
+              "batch_size", "image_size", "lr", "seed", "exposure", "init_std")}, "weight_decay": weight_decay,
+              "grad_clip": grad_clip, "scale_factor": scale_factor, "weights": weights, "n_images": len(paths),
+              "steps": total, "recipe": recipe, "optimizer": describe(recipe, a["lr"], weight_decay, grad_clip)}
     run = RunFolder(out, "upstream")
     state = run.open(config, SETTINGS, resume)  # ---- resume
     torch.manual_seed(a["seed"])
@@ -195,20 +194,8 @@ def train_upstream(data, out, model="zero-dce++", epochs=None, batch_size=8, ima
     start = step_fn.restore(state)
     rows = restore_rows(run, LOG_FIELDS, start)
     net.train()
-
-    def save(step, final=False):
-        run.save({"format": FORMAT, "kind": type(net).__name__, "scale_factor": scale_factor, "config": config,
-                  "step": step, "model": net.state_dict(), "optimizer": opt.state_dict(),
-                  "skipped": {str(k): v for k, v in step_fn.skipped.items()}})
-        write_log(run.out, rows, LOG_FIELDS, config, _summary(rows, step, total, step_fn.skipped))
-        if final:
-            save_checkpoint(run.out / "final.pt", {"format": "tasklle.zero_dce_pp/1" if model_name == "zero-dce++"
-                                                   else "tasklle.zero_dce/1", "kind": type(net).__name__,
-                                                   "scale_factor": scale_factor, "config": config,
-                                                   "model": net.state_dict()})
-
+    save = _saver(run, net, opt, step_fn, config, rows, total)
     # ---- the loop
-    run.out.mkdir(parents=True, exist_ok=True)
     batches = _batches(_Images(paths, a["image_size"]), len(paths), a, start, stop, steps_per_epoch)
     bar = _progress(total=stop, initial=min(start, stop), desc=f"train {model_name}", unit="step",
                     disable=not show_progress)
@@ -252,6 +239,20 @@ def _loss_weights(model_name, weights):
 
     default_w = dict(DEFAULT_WEIGHTS, tv=200.0) if model_name == "zero-dce" else dict(DEFAULT_WEIGHTS)
     return _check_weights(dict(default_w, **(weights or {})))
+
+
+def _saver(run, net, opt, step_fn, config, rows, total):
+    """``save(step, final=False)``: the checkpoint and the log; final.pt too when ``final``."""
+    def save(step, final=False):
+        payload = {"kind": type(net).__name__, "scale_factor": config["scale_factor"], "config": config}
+        run.save({"format": FORMAT, **payload, "step": step, "model": net.state_dict(),
+                  "optimizer": opt.state_dict(), "skipped": {str(k): v for k, v in step_fn.skipped.items()}})
+        write_log(run.out, rows, LOG_FIELDS, config, _summary(rows, step, total, step_fn.skipped))
+        if final:
+            fmt = "tasklle.zero_dce_pp/1" if config["model"] == "zero-dce++" else "tasklle.zero_dce/1"
+            save_checkpoint(run.out / "final.pt", {"format": fmt, **payload, "model": net.state_dict()})
+
+    return save
 
 
 def _batches(dataset, n, a, start, stop, steps_per_epoch):
