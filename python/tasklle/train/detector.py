@@ -31,7 +31,6 @@ Files in ``out``:
 """
 import math
 import time
-from pathlib import Path
 
 import torch
 
