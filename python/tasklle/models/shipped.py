@@ -43,7 +43,7 @@ def load_detector(detector=None, vedadet=None):
 
     Example:
         >>> det = tasklle.models.load_detector()            # the shipped lite detector
-        >>> det = tasklle.models.load_detector("runs/detector/final.pt")  # doctest: +SKIP
+        >>> det = tasklle.models.load_detector("runs/detector/detector.pt")  # doctest: +SKIP
     """
     import torch
 

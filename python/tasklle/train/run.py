@@ -308,7 +308,7 @@ def renamed_args(trainer, old, renamed):
         if k not in renamed:
             raise TypeError(f"{trainer}() got an unexpected keyword argument {k!r}")
         warnings.warn(f"{trainer}: the argument {k!r} is deprecated; use {renamed[k]!r}", DeprecationWarning,
-                      stacklevel=3)
+                      stacklevel=4)  # the caller of the trainer (under its with_fast_alloc wrapper)
         new[renamed[k]] = v
     return new
 

@@ -13,7 +13,7 @@ restores the official weight decay and clipping (``tasklle.train.recipes``).
 What this adds for long jobs:
 
 - Any folder tree of images (``tasklle.io.list_images``); unreadable files are
-  reported once, skipped, and listed in ``summary.json``.
+  reported once, skipped, and listed in ``log.json``.
 - A progress bar with the running loss terms.
 - Atomic checkpoints (``out/checkpoint.pt``) every ``checkpoint_every`` steps,
   on Ctrl-C or SIGTERM, and at the end. ``resume=True`` continues exactly where the
