@@ -63,7 +63,7 @@ def main():
     try:
         make_tree(tmp / "src", args.images)
         jpg = next((tmp / "src").rglob("*.jpg"))
-        model = ECZeroDCE.pretrained().eval()
+        model = ECZeroDCE.shipped().eval()
         x = read_image(jpg)[None]
         e = torch.tensor([0.15])
         r = model.context * model.scale_factor

@@ -142,7 +142,7 @@ def test_workers_do_not_change_the_result(src, tmp_path):
     from tasklle.models import ECZeroDCE
 
     # non-default model options must reach the worker processes too
-    m = ECZeroDCE.pretrained(preserve_color=False, keep_saturated=True)
+    m = ECZeroDCE.shipped(preserve_color=False, keep_saturated=True)
     tasklle.darken_dataset(src, tmp_path / "one", workers=1, verbose=False, model=m)
     tasklle.darken_dataset(src, tmp_path / "threads", workers=2, backend="thread", verbose=False, model=m)
     rep = tasklle.darken_dataset(src, tmp_path / "procs", workers=2, backend="process", verbose=False, model=m)

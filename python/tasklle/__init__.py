@@ -15,7 +15,7 @@ The notebook API (each name's help() has shapes, defaults and an example):
   darken_dataset(src, dst, seed=0)      the dark copy of a WIDER-format tree (resumable)
   models.load_shipped(name)             'tinaface-lite-demo' (detector) or 'ec-zero-dce' (darkener)
   models.TinaFace.shipped()             the shipped lite detector, frozen
-  models.ECZeroDCE.pretrained()         the shipped darkener
+  models.ECZeroDCE.shipped()         the shipped darkener
   models.ZeroDCEPP.from_official(path)  official Zero-DCE++ weights (Zero-DCE++ repository)
   enhance(images, model=m)              enhance (3,H,W) / (B,3,H,W) / arrays / paths, any size/device
   train.JointBatches.from_data(root)    the batches joint training sees: batch(step) -> images, targets

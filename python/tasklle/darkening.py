@@ -66,7 +66,7 @@ def _resolve_model(model, darkener="ec-zero-dce"):
         raise TypeError(f"model must be a path or a ConditionZeroDCE, got {type(model).__name__}")
     if model is None:
         if "pretrained" not in _CACHE:
-            _CACHE["pretrained"] = ECZeroDCE.pretrained()
+            _CACHE["pretrained"] = ECZeroDCE.shipped()
         return _CACHE["pretrained"]
     if isinstance(model, (str, os.PathLike)):
         return ECZeroDCE.load(model)

@@ -17,7 +17,17 @@ def model():
 def pretrained():
     if not WEIGHTS.is_file():
         pytest.skip("shipped weights absent")
-    return ECZeroDCE.pretrained()
+    return ECZeroDCE.shipped()
+
+
+def test_pretrained_is_a_deprecated_alias_of_shipped():
+    if not WEIGHTS.is_file():
+        pytest.skip("shipped weights absent")
+    with pytest.warns(DeprecationWarning, match="shipped"):
+        old = ECZeroDCE.pretrained(preserve_color=False)
+    new = ECZeroDCE.shipped(preserve_color=False)
+    assert not old.preserve_color and not old.training
+    assert all(torch.equal(v, new.state_dict()[k]) for k, v in old.state_dict().items())
 
 
 @pytest.mark.parametrize("shape", [(1, 3, 1, 1), (2, 3, 17, 33), (1, 3, 64, 48)])

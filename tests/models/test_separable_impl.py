@@ -85,7 +85,7 @@ def test_ec_zero_dce_auto_matches_reference():
 def test_ec_zero_dce_shipped_weights():
     if not WEIGHTS.is_file():
         pytest.skip("shipped weights absent")
-    model = ECZeroDCE.pretrained()
+    model = ECZeroDCE.shipped()
     x = torch.rand(2, 3, 64, 80)
     with torch.no_grad():
         model.impl = "reference"

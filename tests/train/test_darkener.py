@@ -11,6 +11,7 @@ import torch
 import tasklle
 import tasklle.train.darkener as td
 from tasklle.io import load_checkpoint, write_image
+from tasklle.train.run import TrainResult, read_csv
 from tasklle.models.ec_zero_dce import WEIGHTS, ECZeroDCE
 
 TINY = dict(epochs=2, steps_per_epoch=3, batch_size=2, image_size=32, checkpoint_every=2, log_every=1,
@@ -18,11 +19,14 @@ TINY = dict(epochs=2, steps_per_epoch=3, batch_size=2, image_size=32, checkpoint
 
 
 def test_outputs_and_log(tmp_path, one_thread):
-    model = td.train_darkener("builtin", tmp_path / "run", **TINY)
+    res = td.train_darkener("builtin", tmp_path / "run", **TINY)
+    assert isinstance(res, TrainResult) and res.final == tmp_path / "run" / "ec_zero_dce.pt"
+    model = res.model
     assert isinstance(model, ECZeroDCE) and not model.training
-    for name in ("checkpoint.pt", "log.jsonl", "ec_zero_dce.pt"):
+    for name in ("checkpoint.pt", "log.csv", "log.json", "ec_zero_dce.pt"):
         assert (tmp_path / "run" / name).is_file()
-    log = [json.loads(ln) for ln in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    log = read_csv(tmp_path / "run" / "log.csv", td.LOG_FIELDS)
+    assert log == json.loads((tmp_path / "run" / "log.json").read_text())["rows"] == res.rows
     assert [r["step"] for r in log] == list(range(1, 7))
     assert {"loss", "spa", "exp", "col", "tv", "lr", "epoch"} <= set(log[0])
     assert log[0]["lr"] > log[-1]["lr"]  # cosine decay
@@ -33,7 +37,7 @@ def test_outputs_and_log(tmp_path, one_thread):
 
 
 def test_resume_gives_the_uninterrupted_result(tmp_path, one_thread, monkeypatch):
-    full = td.train_darkener("builtin", tmp_path / "full", **TINY)
+    full = td.train_darkener("builtin", tmp_path / "full", **TINY).model
     real = td._random_crop
     calls = []
 
@@ -46,14 +50,15 @@ def test_resume_gives_the_uninterrupted_result(tmp_path, one_thread, monkeypatch
     monkeypatch.setattr(td, "_random_crop", interrupt_in_step_4)
     with pytest.raises(KeyboardInterrupt):
         td.train_darkener("builtin", tmp_path / "cut", **TINY)
-    assert load_checkpoint(tmp_path / "cut" / "checkpoint.pt")["step"] == 2
+    # Ctrl-C saves the state after the last finished step (3), as in every trainer
+    assert load_checkpoint(tmp_path / "cut" / "checkpoint.pt")["step"] == 3
     monkeypatch.setattr(td, "_random_crop", real)
     with pytest.raises(ValueError, match="resume"):
         td.train_darkener("builtin", tmp_path / "cut", **TINY)
-    resumed = td.train_darkener("builtin", tmp_path / "cut", resume=True, **TINY)
+    resumed = td.train_darkener("builtin", tmp_path / "cut", resume=True, **TINY).model
     for k, v in full.state_dict().items():
         assert torch.equal(v, resumed.state_dict()[k]), k
-    assert (tmp_path / "cut" / "log.jsonl").read_text() .count("\n") == 6
+    assert [r["step"] for r in read_csv(tmp_path / "cut" / "log.csv", td.LOG_FIELDS)] == list(range(1, 7))
 
 
 def test_folder_data_skips_corrupt_files(tmp_path, one_thread):

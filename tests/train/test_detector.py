@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from tasklle.models import TinaFace
-from tasklle.train.detector import lr_at, train_detector
+from tasklle.train.detector import LOG_FIELDS, lr_at, train_detector
+from tasklle.train.run import read_csv
 
 
 @pytest.fixture(autouse=True)
@@ -50,12 +51,14 @@ def _weights(path):
 
 def test_train_writes_checkpoints_log_and_resumes_exactly(tmp_path):
     data = Synthetic(n=4)
-    a = train_detector(dataset=data, out=tmp_path / "a", epochs=2, batch_size=2, **COMMON)
+    res = train_detector(dataset=data, out=tmp_path / "a", epochs=2, batch_size=2, **COMMON)
+    a = res.final
     assert a == tmp_path / "a" / "detector.pt"
-    log = json.loads((tmp_path / "a" / "loss_log.json").read_text())
-    assert [e["epoch"] for e in log["epochs"]] == [1, 2]
-    assert len(log["iterations"]) == 4
-    assert set(log["iterations"][0]) >= {"total", "cls", "reg", "iou", "lr"}
+    log = json.loads((tmp_path / "a" / "log.json").read_text())
+    assert [e["epoch"] for e in log["summary"]["epochs"]] == [1, 2]
+    rows = read_csv(tmp_path / "a" / "log.csv", LOG_FIELDS)
+    assert len(rows) == 4 and rows == res.rows
+    assert set(rows[0]) >= {"total", "cls", "reg", "iou", "lr"}
     ckpt = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)
     assert ckpt["epoch"] == 2 and ckpt["iteration"] == 4 and "optimizer" in ckpt
     TinaFace.load(tmp_path / "a" / "checkpoint.pt")  # a training checkpoint is a detector file too
@@ -65,8 +68,9 @@ def test_train_writes_checkpoints_log_and_resumes_exactly(tmp_path):
     train_detector(dataset=data, out=tmp_path / "b", epochs=2, batch_size=2, resume=True, **COMMON)
     wa, wb = _weights(a), _weights(tmp_path / "b" / "detector.pt")
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
-    log_b = json.loads((tmp_path / "b" / "loss_log.json").read_text())
-    assert [e["epoch"] for e in log_b["epochs"]] == [1, 2]
+    log_b = json.loads((tmp_path / "b" / "log.json").read_text())
+    assert [e["epoch"] for e in log_b["summary"]["epochs"]] == [1, 2]
+    assert [r["step"] for r in read_csv(tmp_path / "b" / "log.csv", LOG_FIELDS)] == [1, 2, 3, 4]
 
 
 def test_train_validates_arguments(tmp_path):
@@ -106,8 +110,8 @@ def test_cli_on_demo_data(tmp_path):
                "--image-size", "64", "--optimizer", "adam", "--warmup-iters", "1", "--no-progress"])
     assert rc == 0
     assert (out / "detector.pt").is_file() and (out / "checkpoint.pt").is_file()
-    log = json.loads((out / "loss_log.json").read_text())
-    assert len(log["iterations"]) == 2 and log["hyper"]["image_size"] == 64
+    log = json.loads((out / "log.json").read_text())
+    assert len(log["rows"]) == 2 and log["config"]["image_size"] == 64
     assert main(["train-detector", "--data", str(tmp_path / "nowhere"), "--out", str(out)]) == 1
 
 
@@ -140,8 +144,8 @@ def test_ddp_two_processes_match_one_process_on_the_combined_batch(tmp_path):
     assert moved > 1e-3  # the two SGD steps did something
     diff = max(float((w_ddp[k] - w_one[k]).abs().max()) for k in w_one)
     assert diff < 1e-6
-    log_ddp = json.loads((out_ddp / "loss_log.json").read_text())
-    assert log_ddp["hyper"]["world_size"] == 2 and len(log_ddp["iterations"]) == 2
+    log_ddp = json.loads((out_ddp / "log.json").read_text())
+    assert log_ddp["config"]["world_size"] == 2 and len(log_ddp["rows"]) == 2
 
 
 def test_resume_policy(tmp_path):

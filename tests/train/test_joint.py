@@ -13,7 +13,8 @@ from tasklle.train.joint import (JointBatches, RunningRatio, joint, joint_losses
 
 
 class TinyDetector(nn.Module):
-    """A stand-in with the detector contract: loss(images, targets) -> (total, parts), freeze().
+    """A stand-in following the detector protocol (tasklle.models.protocol): loss(images,
+    targets) -> (total, parts), detect(images) (never called by joint training), freeze().
 
     The loss depends on the pixels inside the boxes, so its gradient w.r.t.
     the images is non-zero and box-dependent."""
@@ -42,6 +43,9 @@ class TinyDetector(nn.Module):
             with torch.no_grad():
                 self.conv.bias.add_(1e-3)
         return cls + reg, {"cls": cls, "reg": reg, "iou": images.new_zeros(())}
+
+    def detect(self, images, **test_settings):
+        raise NotImplementedError("joint training never detects")
 
 
 class ListData:

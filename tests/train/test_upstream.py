@@ -45,11 +45,11 @@ def test_trains_lowers_loss_and_writes_outputs(image_dir, tmp_path):
     assert last < first
     assert res["skipped"] == [str(image_dir / "b" / "broken.jpg")]
     out = tmp_path / "run"
-    for name in ("checkpoint.pt", "final.pt", "log.csv", "loss_curve.png", "summary.json"):
+    for name in ("checkpoint.pt", "final.pt", "log.csv", "loss_curve.png", "log.json"):
         assert (out / name).is_file(), name
     rows = list(csv.DictReader(open(out / "log.csv")))
     assert len(rows) == 21 and set(rows[0]) >= {"step", "total", "spa", "exp", "col", "tv"}
-    summary = json.loads((out / "summary.json").read_text())
+    summary = json.loads((out / "log.json").read_text())["summary"]
     assert summary["finished"] and summary["skipped"] == res["skipped"]
     from tasklle.models import ZeroDCEPP
 
@@ -96,15 +96,15 @@ def test_zero_dce_variant_runs(image_dir, tmp_path):
 def test_recipes(image_dir, tmp_path):
     """Default: the report's plain Adam; 'zero-dce++': the official weight decay 1e-4 and clip 0.1."""
     res = train_upstream(image_dir, tmp_path / "m", **_kw(epochs=1, max_steps=1))
-    cfg = json.loads((tmp_path / "m" / "summary.json").read_text())["config"]
-    assert cfg["recipe"] == "method" and cfg["weight_decay"] == 0.0 and cfg["grad_clip"] == 0.0
+    cfg = json.loads((tmp_path / "m" / "log.json").read_text())["config"]
+    assert cfg["recipe"] == "method" and cfg["weight_decay"] == 0.0 and cfg["grad_clip"] is None
     assert "no gradient clipping" in cfg["optimizer"]
     train_upstream(image_dir, tmp_path / "z", **_kw(epochs=1, max_steps=1, recipe="zero-dce++"))
-    cfg = json.loads((tmp_path / "z" / "summary.json").read_text())["config"]
+    cfg = json.loads((tmp_path / "z" / "log.json").read_text())["config"]
     assert cfg["weight_decay"] == 1e-4 and cfg["grad_clip"] == 0.1
-    # an explicit value overrides the recipe's
-    train_upstream(image_dir, tmp_path / "o", **_kw(epochs=1, max_steps=1, recipe="zero-dce++", grad_clip=0))
-    assert json.loads((tmp_path / "o" / "summary.json").read_text())["config"]["grad_clip"] == 0.0
+    # an explicit value overrides the recipe's (None: no clipping, as in every trainer)
+    train_upstream(image_dir, tmp_path / "o", **_kw(epochs=1, max_steps=1, recipe="zero-dce++", grad_clip=None))
+    assert json.loads((tmp_path / "o" / "log.json").read_text())["config"]["grad_clip"] is None
     assert len(res["history"]) == 1
 
 

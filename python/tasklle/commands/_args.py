@@ -27,6 +27,13 @@ def signature_defaults(module, function):
     raise LookupError(f"{module} has no function {function}")
 
 
+def grad_clip_arg(value):
+    """The trainers' ``grad_clip`` for a --grad-clip value: not given -> 'recipe', 0 -> None (no clipping)."""
+    if value is None:
+        return "recipe"
+    return value if value > 0 else None
+
+
 def add_optimiser_args(p, defaults):
     """--lr (default from ``defaults``), --recipe, --weight-decay, --grad-clip (``tasklle.train.recipes``)."""
     p.add_argument("--lr", type=float, default=defaults["lr"], help=f"Adam learning rate ({defaults['lr']:g})")

@@ -10,10 +10,11 @@ def register(subparsers):
                     "consistency + exposure control against E + colour constancy + illumination smoothness. "
                     "--data builtin uses photographs shipped with scikit-image and scikit-learn (held-out ones "
                     "measure fidelity at the end, OUT/fidelity.json). Writes OUT/checkpoint.pt (atomic, every "
-                    "--checkpoint-every steps), OUT/log.jsonl and OUT/ec_zero_dce.pt; --resume continues.")
+                    "--checkpoint-every steps), OUT/log.csv, OUT/log.json and OUT/ec_zero_dce.pt; --resume continues.")
     p.add_argument("--data", required=True, help="'builtin' or a folder of images (searched recursively)")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--epochs", type=int, default=D["epochs"], help=f"epochs (default {D['epochs']})")
+    epochs = module_constant("tasklle.train.darkener", "DEFAULT_EPOCHS")
+    p.add_argument("--epochs", type=int, default=epochs, help=f"epochs (default {epochs})")
     p.add_argument("--steps-per-epoch", type=int, default=D["steps_per_epoch"],
                    help=f"steps per epoch (default {D['steps_per_epoch']}; 0: one pass over the images)")
     p.add_argument("--batch-size", type=int, default=D["batch_size"],

@@ -12,7 +12,7 @@ def register(subparsers):
                     "L_total = W_up*L_up + W_down*L_down, L_down being the frozen detector's training loss on "
                     "the enhanced images (the detector is checked bit-identical afterwards). W_down 0 trains "
                     "with L_up only. Writes checkpoint.pt, final.pt, log.csv, log.json and loss.png to --out.")
-    from ._args import add_optimiser_args, signature_defaults
+    from ._args import add_optimiser_args, module_constant, signature_defaults
 
     D = signature_defaults("tasklle.train.joint", "joint")  # one source: the function's defaults
     p.add_argument("--data", required=True, help="darkened WIDER-format root (images dark, boxes from annotations)")
@@ -28,7 +28,8 @@ def register(subparsers):
                    help="L_down normalisation: none, or scaled by the detached ratio EMA(L_up)/EMA(L_down)")
     p.add_argument("--ema-decay", type=float, default=D["ema_decay"],
                    help=f"decay of the running averages ({D['ema_decay']:g})")
-    p.add_argument("--steps", type=int, default=D["steps"], help=f"optimiser steps in total ({D['steps']})")
+    steps = module_constant("tasklle.train.joint", "DEFAULT_STEPS")
+    p.add_argument("--steps", type=int, default=steps, help=f"optimiser steps in total ({steps})")
     p.add_argument("--batch-size", type=int, default=D["batch_size"],
                    help=f"images per step per process ({D['batch_size']})")
     add_optimiser_args(p, D)
@@ -49,6 +50,7 @@ def register(subparsers):
 
 def run(args):
     from ..train.joint import joint
+    from ._args import grad_clip_arg
 
     detector = None
     if args.w_down > 0:
@@ -57,7 +59,7 @@ def run(args):
         detector = load_detector(args.detector, args.vedadet)
     res = joint(args.data, detector, args.out, w_up=args.w_up, w_down=args.w_down, steps=args.steps,
                 batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay, recipe=args.recipe,
-                grad_clip="recipe" if args.grad_clip is None else (args.grad_clip if args.grad_clip > 0 else None),
+                grad_clip=grad_clip_arg(args.grad_clip),
                 image_size=args.image_size,
                 crop=args.crop, exposure=args.exposure, normalise=args.normalise, ema_decay=args.ema_decay,
                 upstream=args.upstream, seed=args.seed, split=args.split, checkpoint_every=args.checkpoint_every,

@@ -11,8 +11,8 @@ def register(subparsers):
                     "default parameters: no weight decay, no clipping; --recipe zero-dce++ adds the official "
                     "weight decay 1e-4 and gradient-norm clip 0.1) on every image "
                     "below --data (unreadable files are reported and skipped). Writes checkpoint.pt (every "
-                    "--checkpoint-every steps, on Ctrl-C and at the end), final.pt, log.csv, loss_curve.png and "
-                    "summary.json to --out; --resume continues exactly where a checkpoint left off.")
+                    "--checkpoint-every steps, on Ctrl-C and at the end), final.pt, log.csv, log.json and "
+                    "loss_curve.png to --out; --resume continues exactly where a checkpoint left off.")
     from ._args import add_optimiser_args, signature_defaults
 
     D = signature_defaults("tasklle.train.upstream", "train_upstream")  # one source: the function's defaults
@@ -43,11 +43,12 @@ def register(subparsers):
 
 def run(args):
     from ..train.upstream import train_upstream
+    from ._args import grad_clip_arg
 
     sf = int(args.scale_factor) if float(args.scale_factor).is_integer() else args.scale_factor
     res = train_upstream(args.data, args.out, model=args.model, epochs=args.epochs, batch_size=args.batch_size,
                          image_size=args.image_size, lr=args.lr, weight_decay=args.weight_decay,
-                         grad_clip=args.grad_clip, recipe=args.recipe, seed=args.seed,
+                         grad_clip=grad_clip_arg(args.grad_clip), recipe=args.recipe, seed=args.seed,
                          checkpoint_every=args.checkpoint_every,
                          resume=args.resume, scale_factor=sf, exposure=args.exposure, max_steps=args.max_steps,
                          num_workers=args.workers, show_progress=not args.no_progress)

@@ -51,16 +51,16 @@ full-resolution map. 17,221 parameters. Training: ``tasklle.train.darkener``;
 shipped weights and their fidelity: ``weights/ec_zero_dce.md``.
 """
 import math
-from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from ._dce_common import check_images
+from .shipped_files import SHIPPED, WEIGHTS_DIR
 from .zero_dce_pp import _SeparableConv  # the same depthwise-separable block as Zero-DCE++
 
-WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "ec_zero_dce.pt"
+WEIGHTS = WEIGHTS_DIR / SHIPPED["ec-zero-dce"]  # the shipped weights (ECZeroDCE.shipped())
 SATURATION_THRESHOLD = 0.97
 _BISECTION_STEPS = 20  # prior A0 to 2 / 2**20
 _A0_LIMIT = 0.999  # keeps atanh(A0) finite
@@ -288,9 +288,18 @@ class ECZeroDCE(nn.Module):
         return model.eval()
 
     @classmethod
-    def pretrained(cls, scale_factor=1, keep_saturated=False, preserve_color=True):
-        """The shipped weights (python/tasklle/weights/ec_zero_dce.pt; see ec_zero_dce.md)."""
+    def shipped(cls, scale_factor=1, keep_saturated=False, preserve_color=True):
+        """The shipped weights (``tasklle/weights/ec_zero_dce.pt``; see ``ec_zero_dce.md``), eval mode."""
         if not WEIGHTS.is_file():
             raise FileNotFoundError(f"shipped darkener weights not found: {WEIGHTS}")
         return cls.load(WEIGHTS, scale_factor=scale_factor, keep_saturated=keep_saturated,
                         preserve_color=preserve_color)
+
+    @classmethod
+    def pretrained(cls, scale_factor=1, keep_saturated=False, preserve_color=True):
+        """Deprecated name of :meth:`shipped` (the name every model uses for its shipped weights)."""
+        import warnings
+
+        warnings.warn("ECZeroDCE.pretrained() is deprecated; use ECZeroDCE.shipped()", DeprecationWarning,
+                      stacklevel=2)
+        return cls.shipped(scale_factor=scale_factor, keep_saturated=keep_saturated, preserve_color=preserve_color)

@@ -1,6 +1,5 @@
-"""The weights shipped inside the package, loaded by name, and the detector resolver.
+"""The shipped models by name and the detector resolver (one layer above the classes).
 
-======================== ============================================ ==============================
 name                     what                                         file (``tasklle/weights``)
 ======================== ============================================ ==============================
 tinaface-lite-demo       lite TinaFace trained on the built-in data   tinaface_lite_demo.pt
@@ -10,24 +9,18 @@ retinaface-mobilenet0.25 RetinaFace mobilenet0.25, WIDER FACE-trained retinaface
 ======================== ============================================ ==============================
 
 How each was trained, and how well it does, is in the ``.md`` file beside it.
+=======
+The names and files are in :mod:`tasklle.models.shipped_files` (``SHIPPED``,
+``shipped_path``, re-exported here); each class loads its own file
+(``TinaFace.shipped()``, ``RetinaFace.shipped()``, ``ECZeroDCE.shipped()``); this module picks the class
+by name (:func:`load_shipped`) and resolves the detector argument of the
+trainers and commands (:func:`load_detector`).
 No Zero-DCE++ weights are shipped: ``ZeroDCEPP.from_official(path)`` reads the
 official ones (from the Zero-DCE++ repository), ``tasklle.train.joint`` trains one.
 """
 from pathlib import Path
 
-WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
-SHIPPED = {"tinaface-lite-demo": "tinaface_lite_demo.pt", "ec-zero-dce": "ec_zero_dce.pt",
-           "retinaface-mobilenet0.25": "retinaface_mobilenet0.25.pt"}
-
-
-def shipped_path(name):
-    """The file of the shipped weights ``name`` (see :data:`SHIPPED`)."""
-    if name not in SHIPPED:
-        raise ValueError(f"name must be one of {sorted(SHIPPED)}, got {name!r}")
-    p = WEIGHTS_DIR / SHIPPED[name]
-    if not p.is_file():
-        raise FileNotFoundError(f"the shipped weights {name!r} are missing: {p}")
-    return p
+from .shipped_files import SHIPPED, WEIGHTS_DIR, shipped_path  # noqa: F401  (public here too)
 
 
 def load_shipped(name):
@@ -44,20 +37,18 @@ def load_shipped(name):
         >>> detector = tasklle.models.load_shipped("tinaface-lite-demo")
         >>> dets = detector.detect(torch.rand(3, 128, 160))[0]   # (K, 5) x1 y1 x2 y2 score
     """
-    path = shipped_path(name)
+    shipped_path(name)  # ValueError for an unknown name, FileNotFoundError for a missing file
     if name == "ec-zero-dce":
         from .ec_zero_dce import ECZeroDCE
 
-        return ECZeroDCE.load(path)
+        return ECZeroDCE.shipped()
     if name == "retinaface-mobilenet0.25":
         from .retinaface import RetinaFace
 
-        return RetinaFace.load(path).freeze()
+        return RetinaFace.shipped()
     from .tinaface import TinaFace
 
-    det = TinaFace.load(path)
-    det.freeze()
-    return det.eval()
+    return TinaFace.shipped()
 
 
 DETECTORS = ("tinaface-lite-demo", "retinaface-mobilenet0.25")  # the shipped names load_detector takes
@@ -78,7 +69,7 @@ def load_detector(detector=None, vedadet=None, biubug6=None):
     Example:
         >>> det = tasklle.models.load_detector()            # the shipped lite TinaFace
         >>> det = tasklle.models.load_detector("retinaface-mobilenet0.25")
-        >>> det = tasklle.models.load_detector("runs/detector/final.pt")  # doctest: +SKIP
+        >>> det = tasklle.models.load_detector("runs/detector/detector.pt")  # doctest: +SKIP
     """
     import torch
 

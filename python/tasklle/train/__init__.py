@@ -2,8 +2,9 @@
 
 Each trainer is its model and its step; what they share (the run folder and
 its checkpoint, one resume policy raising ``CheckpointExists`` /
-``ResumeMismatch``, the loss log, argument checks, data-parallel helpers) is
-:mod:`tasklle.train.run`.
+``ResumeMismatch``, the run length ``steps`` or ``epochs``, the loop that saves
+on Ctrl-C / SIGTERM, the loss log ``log.csv`` + ``log.json``, the result
+``TrainResult``, argument checks, data-parallel helpers) is :mod:`tasklle.train.run`.
 
 ``joint(data, detector, out, w_up=1, w_down=0.5, ...)`` trains Zero-DCE++ with a frozen
 detector's loss; ``JointBatches`` gives the batches it trains on; ``joint_losses`` is one
@@ -25,4 +26,5 @@ __getattr__, __dir__ = lazy_module(__name__, {
     "read_log": ".joint_log",
     "ResumeMismatch": ".run",
     "CheckpointExists": ".run",
+    "TrainResult": ".run",
 })

@@ -38,15 +38,15 @@ WIDER tree, the demo dataset, ...). Training crops: a random square of side
 horizontal flip, random channel order and a random gamma ``exp(U(-0.5, 0.5))``
 so the network sees varied colours and input exposures.
 
-Long-job conventions: progress bar, atomic checkpoints every
-``checkpoint_every`` steps and at the end (``OUT/checkpoint.pt``: model,
-optimiser, data RNG, step), ``resume=True`` continues from it with the same
-result as an uninterrupted run, a JSON-lines log (``OUT/log.jsonl``), the
-final model ``OUT/ec_zero_dce.pt`` (``ECZeroDCE.load``) and, for the builtin
-data, ``OUT/fidelity.json`` measured on the held-out images.
+Long-job conventions (those of every trainer, ``tasklle.train.run``): progress
+bar, atomic checkpoints every ``checkpoint_every`` steps, on Ctrl-C or SIGTERM
+and at the end (``OUT/checkpoint.pt``: model, optimiser, data RNG, step),
+``resume=True`` continues from it with the same result as an uninterrupted
+run, the log ``OUT/log.csv`` (a row every ``log_every`` steps) and
+``OUT/log.json``, the final model ``OUT/ec_zero_dce.pt`` (``ECZeroDCE.load``)
+and, for the builtin data, ``OUT/fidelity.json`` measured on the held-out images.
 """
 import functools
-import json
 import math
 import time
 from pathlib import Path
@@ -56,13 +56,18 @@ import torch
 import torch.nn.functional as F
 
 from .._alloc import with_fast_alloc
-from .run import RunFolder, check_float, check_int
+from ..progress import progress
+from .run import (FIXED, FREE, RunFolder, TrainResult, check_float, check_grad_clip, check_int, loop, restore_rows,
+                  run_length, stop_step, write_log)
 
 DEFAULT_WEIGHTS = {"spa": 1.0, "exp": 10.0, "col": 0.5, "tv": 10.0}
 FIDELITY_EXPOSURES = (0.05, 0.1, 0.2, 0.3)
-# settings that must not change when resuming (the run length, epochs, may grow)
-_FIXED = ("data", "batch_size", "image_size", "exposure_range", "lr", "seed", "steps_per_epoch", "weights", "zoom",
-          "grad_clip")
+DEFAULT_EPOCHS = 6  # the run length (of steps_per_epoch steps each) when neither steps nor epochs is given
+LOG_FIELDS = ["step", "epoch", "loss", "spa", "exp", "col", "tv", "lr", "seconds"]
+# Every setting a darkener run stores, and whether a resumed run must match it (the run length may grow).
+SETTINGS = {"data": FIXED, "steps": FREE, "batch_size": FIXED, "image_size": FIXED, "exposure_range": FIXED,
+            "lr": FIXED, "seed": FIXED, "steps_per_epoch": FIXED, "weights": FIXED, "zoom": FIXED,
+            "grad_clip": FIXED}
 
 # (source, name): images shipped inside scikit-image / scikit-learn
 BUILTIN_TRAIN = (
@@ -209,122 +214,172 @@ def _lr_at(step, total, lr):
 
 
 @with_fast_alloc  # large buffers stay in the heap for the run (tasklle._alloc)
-def train_darkener(data="builtin", out="runs/darkener", epochs=6, batch_size=8, image_size=128,
+def train_darkener(data="builtin", out="runs/darkener", epochs=None, batch_size=8, image_size=128,
                    exposure_range=(0.05, 0.3), lr=1e-3, seed=0, checkpoint_every=100, resume=False,
                    steps_per_epoch=100, weights=None, zoom=2.0, grad_clip=1.0, log_every=10, model=None,
-                   evaluate=True):
-    """Train an ECZeroDCE darkener; returns the trained model (eval mode).
+                   evaluate=True, steps=None, max_steps=None, show_progress=True):
+    """Train an ECZeroDCE darkener.
 
     Args:
         data: 'builtin' or a folder of images (searched recursively).
-        out: output folder (checkpoint.pt, log.jsonl, ec_zero_dce.pt, fidelity.json).
-        epochs, steps_per_epoch: training length (steps_per_epoch None: one
-            pass over the images, ceil(n / batch_size)).
+        out: output folder (checkpoint.pt, log.csv, log.json, ec_zero_dce.pt, fidelity.json).
+        epochs, steps_per_epoch: training length (default ``DEFAULT_EPOCHS``, 6, of
+            100 steps; steps_per_epoch None: one pass over the images,
+            ceil(n / batch_size)); or ``steps``: optimiser steps in total instead.
+        max_steps: stop at this step (a checkpoint, no final model); the lr
+            schedule is still that of the whole run.
         batch_size, image_size: crops per step and their side in pixels (>= 16).
         exposure_range: (lo, hi), E ~ U(lo, hi) per crop, 0 < lo <= hi < 1.
-        lr: Adam learning rate (cosine decay to lr/10), grad_clip: gradient-norm clip.
+        lr: Adam learning rate (> 0; cosine decay to lr/10), grad_clip:
+            gradient-norm clip (None: no clipping).
         seed: seeds the model init and the data RNG.
-        checkpoint_every: steps between atomic checkpoints (also at the end).
+        checkpoint_every: steps between atomic checkpoints (also on Ctrl-C / SIGTERM and at the end).
         resume: continue from out/checkpoint.pt (without it an existing checkpoint is
             an error; the policy of ``tasklle.train.run``).
         weights: loss weights overriding ``DEFAULT_WEIGHTS``.
         zoom: crops span image_size to image_size * zoom source pixels.
+        log_every: steps between log rows.
         model: an ECZeroDCE to train (default: a fresh one, init_weights(0.02),
             with preserve_color=False: see below).
         evaluate: with the builtin data, measure held-out fidelity at the end
             (``exposure_fidelity``; OUT/fidelity.json, also stored in the model file).
-    """
-    from ..io import atomic_write
-    from ..losses.zero_dce_loss import zero_dce_loss
-    from ..models.ec_zero_dce import ECZeroDCE
-    from ..progress import progress
+        show_progress: progress bar.
 
+    Returns:
+        :class:`tasklle.train.run.TrainResult`: ``model`` (the trained ECZeroDCE,
+        eval mode), ``final`` (``ec_zero_dce.pt``; None when stopped by
+        ``max_steps``), ``rows``, ``summary``; ``extra['fidelity']`` (or None).
+    """
+    from ..models.ec_zero_dce import ECZeroDCE
+
+    # ---- set up
     lo, hi = _check_range(exposure_range)
-    for name, v, least in (("epochs", epochs, 1), ("batch_size", batch_size, 1), ("image_size", image_size, 16),
+    for name, v, least in (("batch_size", batch_size, 1), ("image_size", image_size, 16),
                            ("checkpoint_every", checkpoint_every, 1), ("log_every", log_every, 1)):
         check_int(v, name, least)
-    check_float(lr, "lr", positive=True)
+    lr, grad_clip = check_float(lr, "lr", positive=True), check_grad_clip(grad_clip)
+    w = _loss_weights(weights)
+    source = _ImageSource(data)
+    if steps_per_epoch is None:
+        steps_per_epoch = math.ceil(len(source) / batch_size)
+    check_int(steps_per_epoch, "steps_per_epoch")
+    total = run_length(steps, epochs, steps_per_epoch, default_epochs=DEFAULT_EPOCHS)
+    stop = stop_step(total, max_steps)
+    run = RunFolder(out, "darkener")
+    settings = {"data": str(data), "steps": total, "batch_size": batch_size, "image_size": image_size,
+                "exposure_range": [lo, hi], "lr": lr, "seed": seed, "steps_per_epoch": steps_per_epoch,
+                "weights": w, "zoom": zoom, "grad_clip": grad_clip}
+    torch.manual_seed(seed)
+    if model is None:
+        # trained on the per-channel curve output, which the colour term constrains;
+        # preserve_color (the inference default) then keeps only its brightness
+        model = ECZeroDCE(preserve_color=False).init_weights(0.02)
+    step_fn = _Step(model, torch.optim.Adam(model.parameters(), lr=lr), source, settings, total, log_every)
+    start = step_fn.restore(run.open(settings, SETTINGS, resume))  # ---- resume
+    rows = restore_rows(run, LOG_FIELDS, start)
+
+    def save(step):
+        run.save(step_fn.state(step, "periodic" if step < total else "final"))
+        write_log(run.out, rows, LOG_FIELDS, settings, _summary(rows, step, total))
+
+    # ---- the loop
+    model.train()
+    bar = progress(total=stop, initial=start, desc="train-darkener", unit="step", disable=not show_progress)
+    try:
+        done = loop(((k, None) for k in range(start, stop)), step_fn, save, start, stop, checkpoint_every, bar,
+                    lambda row: _log(row, rows, bar))
+    finally:
+        bar.close()
+    # ---- outputs
+    save(done)
+    return _outputs(run.out, model, data, evaluate, settings, rows, done, total)
+
+
+# --------------------------------------------------------------------------- the pieces of train_darkener()
+
+def _loss_weights(weights):
     w = dict(DEFAULT_WEIGHTS)
     if weights:
         unknown = set(weights) - set(w)
         if unknown:
             raise ValueError(f"weights: unknown terms {sorted(unknown)} (expected {sorted(w)})")
         w.update({k: float(v) for k, v in weights.items()})
+    return w
 
-    source = _ImageSource(data)
-    if steps_per_epoch is None:
-        steps_per_epoch = math.ceil(len(source) / batch_size)
-    check_int(steps_per_epoch, "steps_per_epoch")
-    total = epochs * steps_per_epoch
 
-    out = Path(out)
-    run = RunFolder(out, "darkener")
-    log_path = out / "log.jsonl"
-    args = {"data": str(data), "epochs": epochs, "batch_size": batch_size, "image_size": image_size,
-            "exposure_range": [lo, hi], "lr": lr, "seed": seed, "steps_per_epoch": steps_per_epoch,
-            "weights": w, "zoom": zoom, "grad_clip": grad_clip}
+class _Step:
+    """One optimiser step of darkener training (its crops drawn from the data RNG);
+    returns its log row every ``log_every`` steps (else None)."""
 
-    torch.manual_seed(seed)
-    if model is None:
-        # trained on the per-channel curve output, which the colour term constrains;
-        # preserve_color (the inference default) then keeps only its brightness
-        model = ECZeroDCE(preserve_color=False).init_weights(0.02)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    g = torch.Generator()
-    g.manual_seed(seed)
-    step = 0
-    log_lines = []
-    ckpt = run.open(args, _FIXED, resume)
-    if ckpt is not None:
-        model.load_state_dict(ckpt["model"]["state_dict"])
-        opt.load_state_dict(ckpt["optimizer"])
-        g.set_state(ckpt["generator"])
-        step = int(ckpt["step"])
-        if log_path.exists():  # drop log lines written after the checkpoint
-            log_lines = [ln for ln in log_path.read_text().splitlines()
-                         if ln.strip() and json.loads(ln).get("step", 0) <= step]
+    def __init__(self, model, opt, source, settings, total, log_every):
+        self.model, self.opt, self.source, self.total, self.log_every = model, opt, source, total, log_every
+        s = settings
+        self.batch_size, self.image_size, self.zoom = s["batch_size"], s["image_size"], s["zoom"]
+        (self.lo, self.hi), self.lr, self.weights, self.grad_clip = s["exposure_range"], s["lr"], s["weights"], \
+            s["grad_clip"]
+        self.steps_per_epoch = s["steps_per_epoch"]
+        self.g = torch.Generator()
+        self.g.manual_seed(s["seed"])
+        self.g_done = self.g.get_state()  # the data RNG after the last finished step (what a checkpoint keeps)
+        self.t0 = time.time()
 
-    def save(kind):
-        run.save({"model": {"config": model.config(), "state_dict": model.state_dict()},
-                  "optimizer": opt.state_dict(), "generator": g.get_state(), "step": step, "kind": kind})
-        with atomic_write(log_path, "w") as f:
-            f.write("".join(ln + "\n" for ln in log_lines))
+    def restore(self, ckpt):
+        """Load a checkpoint's model, optimiser and data RNG; returns its step (0 without one)."""
+        if ckpt is None:
+            return 0
+        self.model.load_state_dict(ckpt["model"]["state_dict"])
+        self.opt.load_state_dict(ckpt["optimizer"])
+        self.g.set_state(ckpt["generator"])
+        self.g_done = self.g.get_state()
+        return int(ckpt["step"])
 
-    model.train()
-    t0 = time.time()
-    bar = progress(total=total, initial=step, desc="train-darkener", unit="step")
-    try:
-        while step < total:
-            crops = []
-            while len(crops) < batch_size:
-                img = source.get(int(torch.randint(len(source), (1,), generator=g)))
-                if img is not None:
-                    crops.append(_random_crop(img, image_size, zoom, g))
-            x = torch.stack(crops)
-            e = lo + (hi - lo) * torch.rand(batch_size, generator=g)
-            for group in opt.param_groups:
-                group["lr"] = _lr_at(step, total, lr)
-            y, a = model(x, e)
-            loss, terms = zero_dce_loss(y, x, a, exposure=e, weights=w)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-            opt.step()
-            step += 1
-            bar.update(1)
-            if step % log_every == 0 or step == total:
-                rec = {"step": step, "epoch": (step - 1) // steps_per_epoch + 1, "loss": loss.item(),
-                       **{k: v.item() for k, v in terms.items()}, "lr": opt.param_groups[0]["lr"],
-                       "seconds": round(time.time() - t0, 2)}
-                log_lines.append(json.dumps(rec))
-                bar.set_postfix(loss=f"{rec['loss']:.4f}", exp=f"{rec['exp']:.5f}")
-            if step % checkpoint_every == 0 or step == total:
-                save("periodic" if step < total else "final")
-    finally:
-        bar.close()
+    def state(self, step, kind):
+        return {"model": {"config": self.model.config(), "state_dict": self.model.state_dict()},
+                "optimizer": self.opt.state_dict(), "generator": self.g_done, "step": step, "kind": kind}
+
+    def __call__(self, step, _):
+        from ..losses.zero_dce_loss import zero_dce_loss
+
+        g, crops = self.g, []
+        while len(crops) < self.batch_size:
+            img = self.source.get(int(torch.randint(len(self.source), (1,), generator=g)))
+            if img is not None:
+                crops.append(_random_crop(img, self.image_size, self.zoom, g))
+        x = torch.stack(crops)
+        e = self.lo + (self.hi - self.lo) * torch.rand(self.batch_size, generator=g)
+        for group in self.opt.param_groups:
+            group["lr"] = _lr_at(step, self.total, self.lr)
+        y, a = self.model(x, e)
+        loss, terms = zero_dce_loss(y, x, a, exposure=e, weights=self.weights)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
+        self.opt.step()
+        self.g_done = g.get_state()
+        n = step + 1
+        if n % self.log_every and n != self.total:
+            return None
+        return {"step": n, "epoch": (n - 1) // self.steps_per_epoch + 1, "loss": loss.item(),
+                **{k: v.item() for k, v in terms.items()}, "lr": self.opt.param_groups[0]["lr"],
+                "seconds": round(time.time() - self.t0, 2)}
+
+
+def _log(row, rows, bar):
+    if row is not None:
+        rows.append(row)
+        bar.set_postfix(loss=f"{row['loss']:.4f}", exp=f"{row['exp']:.5f}")
+
+
+def _summary(rows, step, total):
+    return {"steps": step, "total_steps": total, "finished": step >= total, "last": rows[-1] if rows else None}
+
+
+def _outputs(out, model, data, evaluate, settings, rows, done, total):
+    """Held-out fidelity (builtin data), the model file (when the run reached its length), the result."""
     model.eval()
-    extra = {"args": args, "steps": step}
+    fid = None
+    extra = {"args": settings, "steps": done}
     if evaluate and isinstance(data, str) and data == "builtin":
         fid = exposure_fidelity(model, builtin_images("heldout"))
         from ..io import write_json
@@ -333,8 +388,10 @@ def train_darkener(data="builtin", out="runs/darkener", epochs=6, batch_size=8, 
         extra["fidelity_heldout"] = {k: (v if k == "monotone" else {kk: round(vv, 5) for kk, vv in v.items()
                                                                        if kk != "means"})
                                      for k, v in fid.items()}
-    model.save(out / "ec_zero_dce.pt", extra=extra)
-    return model
+    final = out / "ec_zero_dce.pt" if done >= total else None
+    if final is not None:
+        model.save(final, extra=extra)
+    return TrainResult(out, model, _summary(rows, done, total), final, rows, {"fidelity": fid})
 
 
 def _check_range(r):

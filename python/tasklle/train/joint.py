@@ -83,12 +83,11 @@ import hashlib
 import math
 import os
 import time
-from pathlib import Path
 
 import torch
 
 from .._alloc import with_fast_alloc
-from ..io import save_checkpoint, write_json
+from ..io import save_checkpoint
 from ..models import ZeroDCEPP
 from ..models.shipped import load_detector
 from ..progress import progress
@@ -97,13 +96,12 @@ from ..data.transforms import make_transform  # noqa: F401  (public here: taskll
 from .joint_log import LOG_FIELDS, plot_losses, read_log, summary as _summary  # noqa: F401  (public here too)
 from .joint_step import RunningRatio, Step, joint_losses  # noqa: F401  (public here too)
 from .recipes import describe, resolve_recipe
-from .run import (ResumeMismatch, RunFolder, check_float, check_int, dist_env, finish_distributed, read_csv,
-                  setup_distributed, write_csv)
+from .run import (FIXED, FREE, ResumeMismatch, RunFolder, TrainResult, check_float, check_int, dist_env,
+                  finish_distributed, loop, restore_rows, run_length, setup_distributed, stop_step, write_csv,
+                  write_log)
 
 CHECKPOINT_FORMAT = "tasklle.joint/1"
-# Config entries that must match when resuming (others, e.g. steps, may change).
-_RESUME_KEYS = ("w_up", "w_down", "batch_size", "lr", "weight_decay", "grad_clip", "image_size", "exposure",
-                "normalise", "ema_decay", "seed", "crop", "scale_factor", "world_size")
+DEFAULT_STEPS = 1000  # the run length when neither steps nor epochs is given
 NORMALISATIONS = ("none", "running-ratio")
 
 
@@ -152,15 +150,15 @@ def load_upstream(path_or_model=None, scale_factor=None):
     return ZeroDCEPP.load(path_or_model, scale_factor=scale_factor)
 
 
-# --------------------------------------------------------------------------- the loop
+# --------------------------------------------------------------------------- the trainer
 
 @with_fast_alloc  # large buffers stay in the heap for the run (tasklle._alloc)
-def joint(data, detector=None, out="runs/joint", *, w_up=1.0, w_down=0.5, steps=1000, batch_size=4, lr=1e-4,
+def joint(data, detector=None, out="runs/joint", *, w_up=1.0, w_down=0.5, steps=None, batch_size=4, lr=1e-4,
           weight_decay=None, grad_clip="recipe", recipe="method", image_size=640, crop="random", exposure=0.6,
           normalise="none",
           ema_decay=0.99, upstream=None, init_std=0.02, scale_factor=1, seed=0, split="train",
           checkpoint_every=100, resume=False, num_workers=0, show_progress=True, device=None, plot=True,
-          verbose=True):
+          verbose=True, epochs=None, max_steps=None):
     """Train Zero-DCE++ with ``L_total = w_up*L_up + w_down*L_down`` (see the module docstring).
 
     Args:
@@ -169,9 +167,11 @@ def joint(data, detector=None, out="runs/joint", *, w_up=1.0, w_down=0.5, steps=
             ``freeze()``) or a checkpoint path; may be None only when ``w_down == 0``.
         out: output folder (checkpoints, logs, plot, ``final.pt``).
         w_up, w_down: loss weights (the method: 1 and 0.5, i.e. 2:1).
-        steps: optimiser steps in total (a resumed run continues up to it).
+        steps: optimiser steps in total (default ``DEFAULT_STEPS``, 1000; a resumed
+            run continues up to it); or ``epochs``: passes over the data instead.
+        max_steps: stop at this step (a checkpoint, no final model).
         batch_size: images per step per process (the method: 4).
-        lr: Adam learning rate (the method: 1e-4).
+        lr: Adam learning rate (> 0; the method: 1e-4).
         recipe: 'method' (Adam with default parameters: no weight decay, no
             clipping; default) or 'zero-dce++' (weight decay 1e-4, gradient-norm
             clip 0.1, the official Zero-DCE++ script).
@@ -186,97 +186,152 @@ def joint(data, detector=None, out="runs/joint", *, w_up=1.0, w_down=0.5, steps=
             scratch with conv weights ~ N(0, init_std).
         scale_factor: Zero-DCE++ scale factor of a model made from scratch.
         seed: seeds the initial weights, sample order and crops.
-        checkpoint_every: steps between atomic checkpoints.
+        checkpoint_every: steps between atomic checkpoints (also on Ctrl-C / SIGTERM).
         resume: continue from ``out/checkpoint.pt`` when it exists.
         num_workers: threads loading and cropping images.
         device: torch device (default: CUDA under NCCL torchrun, else CPU).
 
     Returns:
-        dict with 'model' (the trained ZeroDCEPP, eval mode), 'out', 'final',
-        'rows' (the per-step log), 'steps', 'detector_sha256', 'seconds'.
+        :class:`tasklle.train.run.TrainResult`: ``model`` (the trained ZeroDCEPP,
+        eval mode), ``run_dir``, ``final``, ``rows`` (the per-step log),
+        ``summary``; ``extra``: 'steps', 'detector_sha256', 'seconds', 'config'
+        (``result['model']``, ``result['out']`` ... read them as before).
     """
-    _check_weights(w_up, w_down)
-    if normalise not in NORMALISATIONS:
-        raise ValueError(f"normalise must be one of {NORMALISATIONS}, got {normalise!r}")
-    check_int(steps, "steps", lo=0)
-    for name, v in (("batch_size", batch_size), ("image_size", image_size), ("checkpoint_every", checkpoint_every)):
-        check_int(v, name)
-    check_float(lr, "lr", positive=True)
+    _check_args(w_up, w_down, normalise, batch_size, image_size, checkpoint_every, lr)
     recipe, weight_decay, grad_clip = resolve_recipe(recipe, weight_decay, grad_clip)
-
     # ---- set up: processes, the frozen detector, the data, the enhancer, the run folder
     device, rank, world, own_group = _device_and_group(device)
-    main = rank == 0
-    out = Path(out)
-    run = RunFolder(out, "joint", main=main)
+    run = RunFolder(out, "joint", main=rank == 0)
     det, det_hash = _frozen_detector(detector, w_down, device)
     dataset, data_name = open_dataset(data, split)
     loader = JointBatches(dataset, make_transform(crop, image_size), batch_size, seed, rank, world, num_workers)
-    config = dict(data=data_name, split=split, w_up=float(w_up), w_down=float(w_down), steps=steps,
-                  batch_size=batch_size, lr=float(lr), weight_decay=float(weight_decay),
-                  grad_clip=None if grad_clip is None else float(grad_clip), image_size=image_size, crop=crop,
-                  exposure=float(exposure), normalise=normalise, ema_decay=float(ema_decay),
-                  upstream=None if upstream is None else (str(upstream) if not isinstance(upstream, torch.nn.Module)
-                                                          else "module"),
-                  init_std=float(init_std), scale_factor=scale_factor, seed=seed, world_size=world,
-                  detector_sha256=det_hash, recipe=recipe,
-                  optimizer=describe(recipe, float(lr), float(weight_decay), grad_clip))
+    steps = run_length(steps, epochs, math.ceil(len(dataset) / (batch_size * world)), default_steps=DEFAULT_STEPS)
+    stop = stop_step(steps, max_steps)
     torch.manual_seed(seed)
-    model = _enhancer(upstream, scale_factor, init_std)
-    if upstream is not None:
-        config["scale_factor"] = scale_factor = getattr(model, "scale_factor", scale_factor)
-    model.to(device).train()
+    model = _enhancer(upstream, scale_factor, init_std).to(device).train()
+    scale_factor = getattr(model, "scale_factor", scale_factor) if upstream is not None else scale_factor
+    config = _settings(data_name, split, w_up, w_down, steps, batch_size, lr, weight_decay, grad_clip, image_size,
+                       crop, exposure, normalise, ema_decay, upstream, init_std, scale_factor, seed, world, det_hash,
+                       recipe)
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     normaliser = RunningRatio(ema_decay) if normalise == "running-ratio" else None
+    # ---- resume
     start, rows = _resume(run, config, resume, det_hash, model, opt, normaliser, steps, device, verbose)
     step_fn = Step(model, det, opt, world, device, w_up, w_down, exposure, grad_clip, normaliser)
-
-    def save(step):
-        if main:
-            run.save({"format": CHECKPOINT_FORMAT, "step": step, "config": config,
-                      "model": model.state_dict(), "optimizer": opt.state_dict(),
-                      "normaliser": normaliser.state_dict() if normaliser is not None else None})
-            write_csv(out / "log.csv", rows, LOG_FIELDS)
-
+    save = _saver(run, config, model, opt, normaliser, rows)
     # ---- the loop: one step per batch, a checkpoint every checkpoint_every steps
     t_start = time.perf_counter()
-    bar = progress(total=steps, initial=start, desc=f"joint {w_up:g}:{w_down:g}", leave=False,
-                   disable=(not show_progress) or not main)
+    _loop(loader, step_fn, save, start, stop, checkpoint_every, rows, run.main and show_progress, lr, w_up, w_down)
+    # ---- outputs: the detector must be exactly as it was; then the final model and the logs
+    _check_unchanged(det, det_hash)
+    model.eval()
+    save(stop)
+    final = _outputs(run, model, scale_factor, config, rows, det_hash, plot, verbose, w_up, w_down, stop, steps)
+    seconds = time.perf_counter() - t_start
+    if own_group:
+        finish_distributed(world, own_group)
+    return TrainResult(run.out, model, _summary(rows), final, rows,
+                       {"steps": steps, "detector_sha256": det_hash, "seconds": seconds, "config": config})
+
+
+# --------------------------------------------------------------------------- the pieces of joint()
+
+def _check_args(w_up, w_down, normalise, batch_size, image_size, checkpoint_every, lr):
+    _check_weights(w_up, w_down)
+    if normalise not in NORMALISATIONS:
+        raise ValueError(f"normalise must be one of {NORMALISATIONS}, got {normalise!r}")
+    for name, v in (("batch_size", batch_size), ("image_size", image_size), ("checkpoint_every", checkpoint_every)):
+        check_int(v, name)
+    check_float(lr, "lr", positive=True)
+
+
+# Every setting a joint run stores, and whether a resumed run must match it (the run length may grow).
+SETTINGS = {"data": FREE, "split": FREE, "w_up": FIXED, "w_down": FIXED, "steps": FREE, "batch_size": FIXED,
+            "lr": FIXED, "weight_decay": FIXED, "grad_clip": FIXED, "image_size": FIXED, "crop": FIXED,
+            "exposure": FIXED, "normalise": FIXED, "ema_decay": FIXED, "upstream": FREE, "init_std": FREE,
+            "scale_factor": FIXED, "seed": FIXED, "world_size": FIXED, "detector_sha256": FREE, "recipe": FREE,
+            "optimizer": FREE}
+
+
+def _settings(data_name, split, w_up, w_down, steps, batch_size, lr, weight_decay, grad_clip, image_size, crop,
+              exposure, normalise, ema_decay, upstream, init_std, scale_factor, seed, world, det_hash, recipe):
+    """This run's settings (the keys of :data:`SETTINGS`), stored with every checkpoint and in log.json."""
+    return dict(data=data_name, split=split, w_up=float(w_up), w_down=float(w_down), steps=steps,
+                batch_size=batch_size, lr=float(lr), weight_decay=float(weight_decay),
+                grad_clip=None if grad_clip is None else float(grad_clip), image_size=image_size, crop=crop,
+                exposure=float(exposure), normalise=normalise, ema_decay=float(ema_decay),
+                upstream=None if upstream is None else (str(upstream) if not isinstance(upstream, torch.nn.Module)
+                                                        else "module"),
+                init_std=float(init_std), scale_factor=scale_factor, seed=seed, world_size=world,
+                detector_sha256=det_hash, recipe=recipe,
+                optimizer=describe(recipe, float(lr), float(weight_decay), grad_clip))
+
+
+def _saver(run, config, model, opt, normaliser, rows):
+    """``save(step)``: the checkpoint (model, optimiser, normaliser, step) and log.csv."""
+    def save(step):
+        run.save({"format": CHECKPOINT_FORMAT, "step": step, "config": config, "model": model.state_dict(),
+                  "optimizer": opt.state_dict(),
+                  "normaliser": normaliser.state_dict() if normaliser is not None else None})
+        if run.main:
+            write_csv(run.out / "log.csv", rows, LOG_FIELDS)
+
+    return save
+
+
+def _check_unchanged(det, det_hash):
+    if det is not None and state_dict_sha256(det) != det_hash:
+        raise RuntimeError("the detector's weights changed during joint training "
+                           f"(sha256 {det_hash[:12]} -> {state_dict_sha256(det)[:12]}); it must stay frozen")
+
+
+def _loop(loader, step_fn, save, start, stop, checkpoint_every, rows, show, lr, w_up, w_down):
+    """Steps ``start..stop-1`` through :func:`tasklle.train.run.loop`, the rows into ``rows``."""
+    bar = progress(total=stop, initial=start, desc=f"joint {w_up:g}:{w_down:g}", leave=False, disable=not show)
+    main = loader.rank == 0
+
+    def batches():
+        for step in range(start, stop):
+            yield step, loader.batch(step)
+
+    def one(step, batch):
+        t0 = time.perf_counter()
+        row = step_fn(*batch, step)
+        row.update(step=step + 1, epoch=loader.epoch_of(step), lr=float(lr), seconds=time.perf_counter() - t0)
+        return row
+
+    def on_row(row):
+        if main:
+            rows.append(row)
+            bar.set_postfix({"L": f"{row['l_total']:.3f}", "up": f"{row['l_up']:.3f}",
+                             **({"down": f"{row['l_down']:.3f}"} if w_down > 0 else {})}, refresh=False)
+
     try:
-        for step in range(start, steps):
-            t0 = time.perf_counter()
-            row = step_fn(*loader.batch(step), step)
-            row.update(step=step + 1, epoch=loader.epoch_of(step), lr=float(lr), seconds=time.perf_counter() - t0)
-            if main:
-                rows.append(row)
-                bar.update(1)
-                bar.set_postfix({"L": f"{row['l_total']:.3f}", "up": f"{row['l_up']:.3f}",
-                                 **({"down": f"{row['l_down']:.3f}"} if w_down > 0 else {})}, refresh=False)
-            if (step + 1) % checkpoint_every == 0 and step + 1 < steps:
-                save(step + 1)
+        loop(batches(), one, save, start, stop, checkpoint_every, bar, on_row)
     finally:
         bar.close()
         loader.close()
 
-    # ---- save: the detector must be exactly as it was; then the final model and the logs
-    if det is not None and state_dict_sha256(det) != det_hash:
-        raise RuntimeError("the detector's weights changed during joint training "
-                           f"(sha256 {det_hash[:12]} -> {state_dict_sha256(det)[:12]}); it must stay frozen")
-    final = out / "final.pt"
-    model.eval()
-    if main:
-        save(steps)
-        save_checkpoint(final, {"format": "tasklle.zero_dce_pp/1", "kind": "ZeroDCEPP",
-                                "scale_factor": scale_factor, "config": config, "model": model.state_dict()})
-        _write_logs(out, rows, config, det_hash, plot, verbose, w_up, w_down, steps, final)
-    seconds = time.perf_counter() - t_start
-    if own_group:
-        finish_distributed(world, own_group)
-    return {"model": model, "out": out, "final": final, "rows": rows, "steps": steps,
-            "detector_sha256": det_hash, "seconds": seconds, "config": config}
 
+def _outputs(run, model, scale_factor, config, rows, det_hash, plot, verbose, w_up, w_down, stop, steps):
+    """final.pt (when the run reached its length), log.csv / log.json, loss.png; returns final.pt or None."""
+    final = run.out / "final.pt" if stop >= steps else None
+    if not run.main:
+        return final
+    if final is not None:
+        save_checkpoint(final, {"format": "tasklle.zero_dce_pp/1", "kind": "ZeroDCEPP", "scale_factor": scale_factor,
+                                "config": config, "model": model.state_dict()})
+    summary = _summary(rows)
+    write_log(run.out, rows, LOG_FIELDS, config, summary, detector_sha256_after=det_hash)
+    if plot and rows:
+        plot_losses(rows, run.out / "loss.png", title=f"joint training W_up:W_down = {w_up:g}:{w_down:g}")
+    if verbose:
+        last = summary.get("last", {})
+        print(f"joint {w_up:g}:{w_down:g}: {stop} steps, L_up {last.get('l_up', float('nan')):.4f}"
+              + (f", L_down {last.get('l_down', float('nan')):.4f}" if w_down > 0 else "")
+              + f" -> {final or run.checkpoint}")
+    return final
 
-# --------------------------------------------------------------------------- the pieces of joint()
 
 def _device_and_group(device):
     """The device (default: CUDA when present, one GPU per process under torchrun; else CPU) and
@@ -316,7 +371,7 @@ def _enhancer(upstream, scale_factor, init_std):
 
 def _resume(run, config, resume, det_hash, model, opt, normaliser, steps, device, verbose):
     """Apply the run folder's resume policy; restore the state; returns (start step, log rows)."""
-    ck = run.open(config, _RESUME_KEYS, resume, map_location=device)
+    ck = run.open(config, SETTINGS, resume, map_location=device)
     if ck is None:
         return 0, []
     if det_hash is not None and ck["run"]["settings"].get("detector_sha256") not in (None, det_hash):
@@ -328,22 +383,6 @@ def _resume(run, config, resume, det_hash, model, opt, normaliser, steps, device
     start = int(ck["step"])
     if start > steps:
         raise ResumeMismatch(f"resume: {run.checkpoint} is at step {start}, beyond steps={steps}")
-    rows = []
-    if run.main:
-        rows = read_csv(run.out / "log.csv", LOG_FIELDS, upto=start)
-        if verbose:
-            print(f"resuming {run.out} at step {start}/{steps}")
-    return start, rows
-
-
-def _write_logs(out, rows, config, det_hash, plot, verbose, w_up, w_down, steps, final):
-    summary = _summary(rows)
-    write_json(out / "log.json", {"config": config, "summary": summary, "detector_sha256_after": det_hash,
-                                  "fields": LOG_FIELDS, "rows": rows})
-    if plot and rows:
-        plot_losses(rows, out / "loss.png", title=f"joint training W_up:W_down = {w_up:g}:{w_down:g}")
-    if verbose:
-        last = summary.get("last", {})
-        print(f"joint {w_up:g}:{w_down:g}: {steps} steps, L_up {last.get('l_up', float('nan')):.4f}"
-              + (f", L_down {last.get('l_down', float('nan')):.4f}" if w_down > 0 else "")
-              + f" -> {final}")
+    if run.main and verbose:
+        print(f"resuming {run.out} at step {start}/{steps}")
+    return start, restore_rows(run, LOG_FIELDS, start)

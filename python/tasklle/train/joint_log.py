@@ -12,7 +12,10 @@ from ..io import atomic_write
 from ..reference.zerodce_loss import DEFAULT_WEIGHTS
 from .run import read_csv
 
-LOG_FIELDS = ["step", "epoch", "l_total", "l_up", "spa", "exp", "col", "tv", "l_down", "cls", "reg", "iou",
+# The parts of L_down the log has columns for: TinaFace's (cls, reg, iou) and RetinaFace's
+# (loc, conf, landm); a detector fills its own and the others stay NaN (null in log.json).
+DOWN_PARTS = ("cls", "reg", "iou", "loc", "conf", "landm")
+LOG_FIELDS = ["step", "epoch", "l_total", "l_up", "spa", "exp", "col", "tv", "l_down", *DOWN_PARTS,
               "ratio", "grad_norm", "lr", "seconds"]
 
 
@@ -37,8 +40,9 @@ def plot_losses(rows, path, title=None):
     axes[1].legend(fontsize=7)
     if any(math.isfinite(v) for v in series("l_down")):
         axes[2].plot(steps, series("l_down"), color="k", lw=1.2, label="L_down")
-        for k in ("cls", "reg", "iou"):
-            axes[2].plot(steps, series(k), lw=0.8, label=k)
+        for k in DOWN_PARTS:
+            if any(math.isfinite(v) for v in series(k)):
+                axes[2].plot(steps, series(k), lw=0.8, label=k)
         axes[2].legend(fontsize=7)
     else:
         axes[2].text(0.5, 0.5, "W_down = 0:\ndetector not used", ha="center", va="center",
@@ -65,7 +69,7 @@ def summary(rows, window=20):
         v = [r[k] for r in rs if k in r and math.isfinite(r[k])]
         return sum(v) / len(v) if v else float("nan")
 
-    keys = ["l_total", "l_up", "spa", "exp", "col", "tv", "l_down", "cls", "reg", "iou", "ratio", "seconds"]
+    keys = ["l_total", "l_up", "spa", "exp", "col", "tv", "l_down", *DOWN_PARTS, "ratio", "seconds"]
     return {"first": {k: mean(rows[:window], k) for k in keys}, "last": {k: mean(rows[-window:], k) for k in keys},
             "steps": rows[-1]["step"]}
 

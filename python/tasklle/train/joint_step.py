@@ -11,6 +11,7 @@ import math
 import torch
 
 from ..losses.zero_dce_loss import zero_dce_loss
+from .joint_log import DOWN_PARTS
 from .run import all_mean, positive_count_reduce
 
 
@@ -68,7 +69,8 @@ def joint_losses(model, detector, images, targets, w_up=1.0, w_down=0.5, exposur
 
     Returns ``(l_total, record)``: the scalar tensor to backpropagate and a dict
     of detached floats (l_up and its terms spa/exp/col/tv, l_down and its parts
-    cls/reg/iou (NaN when skipped), l_total), plus the raw ``l_up`` / ``l_down``
+    parts (``joint_log.DOWN_PARTS``: TinaFace's cls/reg/iou or RetinaFace's
+    loc/conf/landm; NaN when skipped or not the detector's), l_total), plus the raw ``l_up`` / ``l_down``
     tensors under ``'_l_up'`` / ``'_l_down'``.
     """
     enhanced, curve_maps = model(images)
@@ -78,12 +80,12 @@ def joint_losses(model, detector, images, targets, w_up=1.0, w_down=0.5, exposur
     if w_down > 0:
         l_down, parts = detector.loss(enhanced, targets, **(loss_kwargs or {}))
         rec["l_down"] = float(l_down.detach())
-        for k in ("cls", "reg", "iou"):
+        for k in DOWN_PARTS:
             rec[k] = float(parts[k].detach()) if k in parts else float("nan")
         l_total = l_total + (w_down * ratio) * l_down
     else:
         l_down = None
-        rec.update(l_down=float("nan"), cls=float("nan"), reg=float("nan"), iou=float("nan"))
+        rec.update({"l_down": float("nan"), **{k: float("nan") for k in DOWN_PARTS}})
     rec["l_total"] = float(l_total.detach())
     rec["_l_up"], rec["_l_down"] = l_up, l_down
     return l_total, rec
@@ -96,7 +98,7 @@ class Step:
     """One optimiser step of joint training on a batch; returns the step's log row
     (values averaged over processes)."""
 
-    KEYS = ("l_total", "l_up", "spa", "exp", "col", "tv", "l_down", "cls", "reg", "iou")
+    KEYS = ("l_total", "l_up", "spa", "exp", "col", "tv", "l_down", *DOWN_PARTS)
 
     def __init__(self, model, det, opt, world, device, w_up, w_down, exposure, grad_clip, normaliser):
         self.model, self.det, self.opt, self.world, self.device = model, det, opt, world, device

@@ -22,16 +22,14 @@ _ALIASES = {"zero_dce_pp": "zero-dce++", "zero-dce-pp": "zero-dce++", "adam": "m
 def resolve_recipe(recipe, weight_decay, grad_clip):
     """(name, weight_decay, grad_clip): a recipe's values unless the caller gave its own
     (``None`` for weight_decay means "the recipe's"; grad_clip ``'recipe'`` likewise)."""
-    name = _ALIASES.get(recipe, recipe)
+    from .run import check_float, check_grad_clip
+
+    name = _ALIASES.get(recipe, recipe) if isinstance(recipe, str) else recipe
     if name not in RECIPES:
         raise ValueError(f"recipe must be one of {sorted(RECIPES)}, got {recipe!r}")
     r = RECIPES[name]
-    wd = r["weight_decay"] if weight_decay is None else float(weight_decay)
-    gc = r["grad_clip"] if grad_clip == "recipe" else grad_clip
-    if wd < 0:
-        raise ValueError(f"weight_decay must be >= 0, got {wd}")
-    if gc is not None and not (gc > 0):
-        raise ValueError(f"grad_clip must be > 0 or None, got {gc}")
+    wd = r["weight_decay"] if weight_decay is None else check_float(weight_decay, "weight_decay")
+    gc = r["grad_clip"] if isinstance(grad_clip, str) and grad_clip == "recipe" else check_grad_clip(grad_clip)
     return name, wd, gc
 
 

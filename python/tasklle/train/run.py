@@ -1,7 +1,28 @@
 """What every trainer shares: the run folder, its checkpoint, one resume policy,
-the loss log, argument checks and the data-parallel helpers.
+the run length, the loop with its save on Ctrl-C / SIGTERM, the loss log, the
+result, argument checks and the data-parallel helpers.
 
-A trainer is its model and its step; this module is the rest.
+A trainer is its model and its step; this module is the rest. Every trainer
+(``train_upstream``, ``train_darkener``, ``train_detector``, ``joint``) reads
+the same way: set up (check the arguments, build the settings it declares),
+resume (:meth:`RunFolder.open`), loop (:func:`loop` over its step function),
+outputs (the final model, :func:`write_log`, a :class:`TrainResult`).
+
+Vocabulary (the same in the four):
+
+- run length: ``steps`` (optimiser steps in total) or, instead, ``epochs``
+  (passes over the data; :func:`run_length`); a resumed run continues up to
+  it, and it may grow. ``max_steps`` stops the run early at that step with a
+  checkpoint and no final model (smoke runs, a simulated interruption).
+- ``num_workers`` (data loading), ``show_progress`` (the bar), ``grad_clip``
+  (None: no clipping; ``'recipe'`` where a trainer has recipes).
+- Ctrl-C or SIGTERM inside the loop: the state after the last finished step is
+  saved, then ``KeyboardInterrupt`` propagates (``resume=True`` continues).
+- the log: ``OUT/log.csv`` (one row per logged step, :func:`write_csv`) and
+  ``OUT/log.json`` (settings, summary and rows), both rewritten with every
+  checkpoint and at the end.
+- the result: :class:`TrainResult` (``run_dir``, ``model``, ``summary``, ...;
+  ``result['model']`` works as the older dict results did).
 
 Resume policy (the same for ``train_upstream``, ``train_darkener``,
 ``train_detector`` and ``joint``):
@@ -20,15 +41,24 @@ Checkpoint layout: the trainer's own payload (kept loadable by the model
 loaders: ``ZeroDCEPP.load``, ``TinaFace.load``) plus ``'run': {'trainer':
 name, 'settings': {...}}``, the block the resume policy reads.
 """
+import contextlib
 import csv
+import dataclasses
 import math
 import numbers
 import os
+import signal
+import threading
+import warnings
 from pathlib import Path
 
 import torch
 
-from ..io import atomic_write, load_checkpoint, save_checkpoint
+from ..io import atomic_write, load_checkpoint, save_checkpoint, write_json
+
+# How a setting is treated on resume (each trainer declares every setting it stores as one of them).
+FIXED = "fixed"  # must equal the checkpoint's
+FREE = "free"    # may change (the run length, which may grow; bookkeeping)
 
 
 class ResumeMismatch(ValueError):
@@ -57,12 +87,19 @@ class RunFolder:
         self.checkpoint = self.out / "checkpoint.pt"
         self.settings = None
 
-    def open(self, settings, fixed, resume, map_location="cpu"):
+    def open(self, settings, declared, resume, map_location="cpu"):
         """Apply the resume policy; returns the checkpoint to continue from, or None.
 
         ``settings``: this run's settings (stored with every checkpoint);
-        ``fixed``: the names among them that must equal the checkpoint's.
+        ``declared``: the trainer's one declaration ``{name: FIXED | FREE}`` of
+        them (FIXED: must equal the checkpoint's). A setting left out of the
+        declaration, or declared and not given, is a bug of the trainer
+        (RuntimeError), so the two cannot drift apart.
         """
+        undeclared = sorted(set(settings) ^ set(declared))
+        if undeclared:
+            raise RuntimeError(f"{self.trainer} trainer: settings and their declaration differ: {undeclared}")
+        fixed = [k for k, how in declared.items() if how == FIXED]
         self.settings = settings
         state = None
         if self.checkpoint.is_file():
@@ -103,7 +140,7 @@ def write_csv(path, rows, fields):
             w.writerow(r)
 
 
-def read_csv(path, fields, upto=None, ints=("step", "epoch")):
+def read_csv(path, fields, upto=None, ints=("step", "epoch", "images")):
     """The rows of a :func:`write_csv` log with ``step <= upto`` (all when None); [] when absent."""
     path = Path(path)
     if not path.is_file():
@@ -121,23 +158,159 @@ def read_csv(path, fields, upto=None, ints=("step", "epoch")):
     return rows
 
 
+def write_log(out, rows, fields, settings, summary, **extra):
+    """The one log of every trainer: ``out/log.csv`` (the rows) and ``out/log.json``
+    (settings under 'config', the summary, the fields and the rows; NaN as null)."""
+    out = Path(out)
+    write_csv(out / "log.csv", rows, fields)
+    write_json(out / "log.json", {"config": settings, "summary": summary, **extra, "fields": list(fields),
+                                  "rows": rows})
+
+
+def restore_rows(run, fields, step):
+    """The log rows up to ``step`` from a resumed run's ``log.csv`` (main process; [] elsewhere)."""
+    return read_csv(run.out / "log.csv", fields, upto=step) if run.main else []
+
+
+# --------------------------------------------------------------------------- the result
+
+@dataclasses.dataclass
+class TrainResult:
+    """What every trainer returns.
+
+    Attributes:
+        run_dir: the run folder (``out``).
+        model: the trained model, eval mode.
+        summary: the run's summary (also in ``run_dir/log.json``).
+        final: the final model file (None when stopped early by ``max_steps``).
+        rows: the per-step log rows (as in ``log.csv``).
+        extra: what only this trainer reports (e.g. joint's ``detector_sha256``).
+
+    ``result[key]`` reads an attribute (``'out'`` is ``run_dir``, ``'history'``
+    ``rows``) or an ``extra`` entry, as the dicts trainers returned before.
+    """
+    run_dir: Path
+    model: torch.nn.Module
+    summary: dict
+    final: Path = None
+    rows: list = dataclasses.field(default_factory=list)
+    extra: dict = dataclasses.field(default_factory=dict)
+
+    _ALIASES = {"out": "run_dir", "history": "rows"}
+
+    def __getitem__(self, key):
+        name = self._ALIASES.get(key, key)
+        if name in ("run_dir", "model", "summary", "final", "rows"):
+            return getattr(self, name)
+        return self.extra[key]
+
+    def __contains__(self, key):
+        return key in self.keys()
+
+    def keys(self):
+        return ["run_dir", "model", "summary", "final", "rows", *self._ALIASES, *self.extra]
+
+
+# --------------------------------------------------------------------------- run length and the loop
+
+def run_length(steps, epochs, steps_per_epoch, default_epochs=None, default_steps=None):
+    """Optimiser steps of a run: ``steps``, or ``epochs`` x ``steps_per_epoch``
+    (one of the two; neither: the trainer's default, in epochs or in steps)."""
+    if steps is not None and epochs is not None:
+        raise ValueError(f"give steps or epochs, not both (got steps={steps!r}, epochs={epochs!r})")
+    if steps is None and epochs is None:
+        steps, epochs = default_steps, default_epochs
+    if steps is not None:
+        return check_int(steps, "steps", lo=0)
+    return check_int(epochs, "epochs") * steps_per_epoch
+
+
+def stop_step(total, max_steps):
+    """Where the loop stops: the run's length, or ``max_steps`` when that is sooner."""
+    max_steps = check_int(max_steps, "max_steps", lo=0, none_ok=True)
+    return total if max_steps is None else min(total, max_steps)
+
+
+@contextlib.contextmanager
+def save_on_interrupt(save):
+    """Inside: Ctrl-C or SIGTERM calls ``save()`` (the state after the last
+    finished step) and propagates as ``KeyboardInterrupt``. SIGTERM is caught
+    only on the main thread (signals go there); the old handler comes back."""
+    old = None
+    if threading.current_thread() is threading.main_thread():
+        def on_sigterm(signum, frame):
+            raise KeyboardInterrupt(f"signal {signum}")
+
+        old = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield
+    except KeyboardInterrupt:
+        save()
+        raise
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGTERM, old)
+
+
+def loop(batches, step_fn, save, start, stop, checkpoint_every, bar, on_row=None):
+    """The loop of every trainer: for each ``(step, batch)`` of ``batches`` (steps
+    ``start..stop-1`` in order) ``row = step_fn(step, batch)``; ``on_row(row)``
+    (log, bar); the bar moves; ``save(step + 1)`` every ``checkpoint_every``
+    finished steps before the stop (0: never). Ctrl-C / SIGTERM: ``save`` of the
+    last finished step, then ``KeyboardInterrupt``. Returns the steps done in all."""
+    done = start
+    with save_on_interrupt(lambda: save(done)):
+        for step, batch in batches:
+            row = step_fn(step, batch)
+            done = step + 1
+            if on_row is not None:
+                on_row(row)
+            bar.update(1)
+            if checkpoint_every and done % checkpoint_every == 0 and done < stop:
+                save(done)
+    return done
+
+
 # --------------------------------------------------------------------------- argument checks
 
 def check_int(v, name, lo=1, none_ok=False):
-    """``v`` as an int >= ``lo`` (bools refused); None passes when ``none_ok``."""
+    """``v`` as an int >= ``lo``; None passes when ``none_ok``.
+    TypeError for a non-int (bools too), ValueError for one below ``lo``."""
     if v is None and none_ok:
         return None
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < lo:
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(v).__name__} {v!r}")
+    if v < lo:
         raise ValueError(f"{name} must be an int >= {lo}, got {v!r}")
     return int(v)
 
 
 def check_float(v, name, lo=0.0, positive=False):
-    """``v`` as a finite float >= ``lo`` (> 0 when ``positive``)."""
-    if (isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v < lo
-            or (positive and v <= 0)):
+    """``v`` as a finite float >= ``lo`` (> 0 when ``positive``).
+    TypeError for a non-number (bools too), ValueError for a bad value."""
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {type(v).__name__} {v!r}")
+    if not math.isfinite(v) or v < lo or (positive and v <= 0):
         raise ValueError(f"{name} must be a finite number {'> 0' if positive else f'>= {lo}'}, got {v!r}")
     return float(v)
+
+
+def check_grad_clip(v, name="grad_clip"):
+    """A gradient-norm clip: None (no clipping) or a finite number > 0."""
+    return None if v is None else check_float(v, name, positive=True)
+
+
+def renamed_args(trainer, old, renamed):
+    """A trainer's ``**old`` keyword arguments under their new names (``renamed``: old -> new),
+    each with a DeprecationWarning; TypeError for a name that never existed."""
+    new = {}
+    for k, v in old.items():
+        if k not in renamed:
+            raise TypeError(f"{trainer}() got an unexpected keyword argument {k!r}")
+        warnings.warn(f"{trainer}: the argument {k!r} is deprecated; use {renamed[k]!r}", DeprecationWarning,
+                      stacklevel=4)  # the caller of the trainer (under its with_fast_alloc wrapper)
+        new[renamed[k]] = v
+    return new
 
 
 # --------------------------------------------------------------------------- data parallel

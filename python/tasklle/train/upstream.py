@@ -13,16 +13,17 @@ restores the official weight decay and clipping (``tasklle.train.recipes``).
 What this adds for long jobs:
 
 - Any folder tree of images (``tasklle.io.list_images``); unreadable files are
-  reported once, skipped, and listed in ``summary.json``.
+  reported once, skipped, and listed in ``log.json``.
 - A progress bar with the running loss terms.
 - Atomic checkpoints (``out/checkpoint.pt``) every ``checkpoint_every`` steps,
-  on Ctrl-C, and at the end. ``resume=True`` continues exactly where the
+  on Ctrl-C or SIGTERM, and at the end. ``resume=True`` continues exactly where the
   checkpoint left off: the batch order of every epoch is a function of
   ``(seed, epoch)`` only, and the model, the optimizer state, the step and the
   loss history are restored, so an interrupted and resumed run ends with the
   same weights as an uninterrupted one (same thread count).
-- A loss log ``out/log.csv`` (one row per step), ``out/loss_curve.png`` and
-  ``out/summary.json``; the final model ``out/final.pt``
+- The loss log of every trainer (``tasklle.train.run``): ``out/log.csv`` (one
+  row per step) and ``out/log.json`` (settings, summary with the skipped files,
+  rows); ``out/loss_curve.png``; the final model ``out/final.pt``
   (``ZeroDCEPP.load`` / ``DCENet.load`` read it, and so do ``tasklle enhance``
   and the joint trainer).
 """
@@ -36,16 +37,21 @@ import torch.nn.functional as F
 
 from .._alloc import with_fast_alloc
 from ..data.sampling import epoch_order
-from ..io import ImageReadError, atomic_write, list_images, read_image, save_checkpoint, write_json
+from ..io import ImageReadError, atomic_write, list_images, read_image, save_checkpoint
 from ..progress import progress as _progress
-from .run import RunFolder, check_float as _check_float, check_int as _check_int, write_csv
+from .recipes import describe, resolve_recipe
+from .run import (FIXED, FREE, RunFolder, TrainResult, check_float, check_int, loop, renamed_args, restore_rows,
+                  run_length, stop_step, write_log)
 
 MODELS = ("zero-dce++", "zero-dce")
 TERMS = ("spa", "exp", "col", "tv")
 FORMAT = "tasklle.upstream/1"  # the model payload's format (ZeroDCEPP.load / DCENet.load read it)
-# settings that must not change when resuming (epochs may grow)
-_FIXED = ("data", "model", "batch_size", "image_size", "lr", "weight_decay", "grad_clip", "seed", "scale_factor",
-          "exposure", "weights", "init_std", "n_images")
+DEFAULT_EPOCHS = 1  # the run length when neither steps nor epochs is given
+LOG_FIELDS = ["step", "epoch", "total", *TERMS, "images", "seconds"]
+# Every setting an upstream run stores, and whether a resumed run must match it (the run length may grow).
+SETTINGS = {"data": FIXED, "model": FIXED, "batch_size": FIXED, "image_size": FIXED, "lr": FIXED,
+            "weight_decay": FIXED, "grad_clip": FIXED, "seed": FIXED, "scale_factor": FIXED, "exposure": FIXED,
+            "weights": FIXED, "init_std": FIXED, "n_images": FIXED, "steps": FREE, "recipe": FREE, "optimizer": FREE}
 
 
 class _Images(torch.utils.data.Dataset):
@@ -82,14 +88,10 @@ def _make_model(name, scale_factor):
     return ZeroDCEPP(scale_factor=scale_factor) if name == "zero-dce++" else DCENet()
 
 
-def _outputs(model, x):
+def _outputs_of(model, x):
     """(enhanced, curve_maps) for either model (DCENet returns (half, enhanced, maps))."""
     out = model(x)
     return (out[1], out[2]) if len(out) == 3 else out
-
-
-def write_log_csv(path, history):
-    write_csv(path, history, ["step", "epoch", "total", *TERMS, "images", "seconds"])
 
 
 def plot_loss_curve(history, path, weights=None):
@@ -124,30 +126,31 @@ def plot_loss_curve(history, path, weights=None):
 
 
 @with_fast_alloc  # large buffers stay in the heap for the run (tasklle._alloc)
-def train_upstream(data, out, model="zero-dce++", epochs=1, batch_size=8, image_size=512, lr=1e-4,
-                   weight_decay=None, grad_clip=None, seed=0, checkpoint_every=100, resume=False, log=True,
+def train_upstream(data, out, model="zero-dce++", epochs=None, batch_size=8, image_size=512, lr=1e-4,
+                   weight_decay=None, grad_clip="recipe", seed=0, checkpoint_every=100, resume=False, plot=True,
                    scale_factor=1, exposure=0.6, weights=None, init_std=0.02, max_steps=None, num_workers=0,
-                   show_progress=True, recipe="method"):
+                   show_progress=True, recipe="method", steps=None, **deprecated):
     """Train Zero-DCE++ (or Zero-DCE) with the non-reference losses on a folder of images.
 
     Args:
         data: folder (searched recursively) or a single image file.
-        out: output folder (checkpoint.pt, final.pt, log.csv, loss_curve.png, summary.json).
+        out: output folder (checkpoint.pt, final.pt, log.csv, log.json, loss_curve.png).
         model: 'zero-dce++' (ZeroDCEPP) or 'zero-dce' (DCENet), or an nn.Module of either
             kind to fine-tune (then ``init_std`` is not applied).
-        epochs: passes over the data.
+        epochs: passes over the data (default ``DEFAULT_EPOCHS``, 1); or ``steps``:
+            optimiser steps in total instead.
         batch_size: images per step (official: 8); the last batch of an epoch may be smaller.
         image_size: every image is squashed to (image_size, image_size) (official 512; >= 16).
-        lr: Adam learning rate (1e-4, the report's and the official).
+        lr: Adam learning rate (> 0; 1e-4, the report's and the official).
         recipe: 'method' (default: Adam with default parameters, no weight decay,
             no clipping) or 'zero-dce++' (official: weight decay 1e-4, clip 0.1).
         weight_decay: overrides the recipe's (None: the recipe's).
-        grad_clip: max gradient norm, overrides the recipe's (None: the recipe's; 0 disables).
+        grad_clip: max gradient norm: 'recipe' (default) the recipe's, None no clipping.
         seed: model init and batch order.
-        checkpoint_every: steps between checkpoints (0: only at the end / on Ctrl-C).
-        resume: continue from ``out/checkpoint.pt`` (same settings; ``epochs`` may grow).
+        checkpoint_every: steps between checkpoints (0: only at the end / on Ctrl-C or SIGTERM).
+        resume: continue from ``out/checkpoint.pt`` (same settings; the run length may grow).
             Without it an existing checkpoint is an error (``tasklle.train.run``'s resume policy).
-        log: write log.csv, loss_curve.png and summary.json.
+        plot: write loss_curve.png (``log``, its old name, is deprecated).
         scale_factor: Zero-DCE++ scale factor (official training: 1).
         exposure: E of L_exp (0.6).
         weights: loss weights (default spa 1, exp 10, col 5, tv 1600; tv 200 for 'zero-dce').
@@ -159,151 +162,179 @@ def train_upstream(data, out, model="zero-dce++", epochs=1, batch_size=8, image_
         show_progress: progress bar.
 
     Returns:
-        dict with 'model' (trained, eval mode), 'history' (list of per-step dicts:
-        step, epoch, total, spa, exp, col, tv, images, seconds), 'checkpoint',
-        'final' (None when stopped early by ``max_steps``), 'skipped' (unreadable
-        files), 'out'.
+        :class:`tasklle.train.run.TrainResult`: ``model`` (trained, eval mode),
+        ``rows`` (also ``result['history']``: step, epoch, total, spa, exp, col,
+        tv, images, seconds), ``final`` (None when stopped early by ``max_steps``),
+        ``summary``; ``extra``: 'skipped' (unreadable files), 'checkpoint'.
     """
-    from ..losses import zero_dce_loss
-    from ..reference.zerodce_loss import DEFAULT_WEIGHTS, _check_weights
+    plot = renamed_args("train_upstream", deprecated, {"log": "plot"}).get("plot", plot)
+    # ---- set up
+    model_name, net, scale_factor = _model_arg(model, scale_factor)
+    a = _check_args(batch_size, image_size, checkpoint_every, num_workers, seed, lr, init_std, exposure)
+    recipe, weight_decay, grad_clip = resolve_recipe(recipe, weight_decay, grad_clip)
+    weights = _loss_weights(model_name, weights)
+    paths = list_images(Path(data))  # FileNotFoundError for a missing folder
+    if not paths:
+        raise ValueError(f"data: no image files found in {data}")
+    steps_per_epoch = math.ceil(len(paths) / a["batch_size"])
+    total = run_length(steps, epochs, steps_per_epoch, default_epochs=DEFAULT_EPOCHS)
+    stop = stop_step(total, max_steps)
+    config = {"data": str(Path(data).resolve()), "model": model_name, **{k: a[k] for k in (
+              "batch_size", "image_size", "lr", "seed", "exposure", "init_std")}, "weight_decay": weight_decay,
+              "grad_clip": grad_clip, "scale_factor": scale_factor, "weights": weights, "n_images": len(paths),
+              "steps": total, "recipe": recipe, "optimizer": describe(recipe, a["lr"], weight_decay, grad_clip)}
+    run = RunFolder(out, "upstream")
+    state = run.open(config, SETTINGS, resume)  # ---- resume
+    torch.manual_seed(a["seed"])
+    if net is None:
+        net = _make_model(model_name, scale_factor)
+        net.init_weights(a["init_std"])
+    opt = torch.optim.Adam(net.parameters(), lr=a["lr"], weight_decay=weight_decay)
+    step_fn = _Step(net, opt, a["exposure"], weights, grad_clip, paths)
+    start = step_fn.restore(state)
+    rows = restore_rows(run, LOG_FIELDS, start)
+    net.train()
+    save = _saver(run, net, opt, step_fn, config, rows, total)
+    # ---- the loop
+    batches = _batches(_Images(paths, a["image_size"]), len(paths), a, start, stop, steps_per_epoch)
+    bar = _progress(total=stop, initial=min(start, stop), desc=f"train {model_name}", unit="step",
+                    disable=not show_progress)
+    step_fn.bar = bar
+    try:
+        done = loop(batches, step_fn, save, start, stop, checkpoint_every, bar, rows.append)
+    finally:
+        bar.close()
+    # ---- outputs
+    return _outputs(run, net, save, rows, done, total, weights, plot, step_fn.skipped)
 
-    out = Path(out)
-    data = Path(data)
+
+# --------------------------------------------------------------------------- the pieces of train_upstream()
+
+def _model_arg(model, scale_factor):
+    """(name, module or None, scale factor) of the ``model`` argument."""
     if isinstance(model, str):
         if model not in MODELS:
             raise ValueError(f"model must be one of {MODELS} or an nn.Module, got {model!r}")
-        model_name, net = model, None
-    elif isinstance(model, torch.nn.Module):
+        return model, None, scale_factor
+    if isinstance(model, torch.nn.Module):
         from ..models import DCENet, ZeroDCEPP
 
         if not isinstance(model, (ZeroDCEPP, DCENet)):
             raise TypeError(f"model must be a ZeroDCEPP or DCENet, got {type(model).__name__}")
-        model_name, net = ("zero-dce++" if isinstance(model, ZeroDCEPP) else "zero-dce"), model
-        scale_factor = getattr(model, "scale_factor", 1)
-    else:
-        raise TypeError(f"model must be a name or an nn.Module, got {type(model).__name__}")
-    epochs = _check_int(epochs, "epochs")
-    batch_size = _check_int(batch_size, "batch_size")
-    image_size = _check_int(image_size, "image_size", lo=16)
-    checkpoint_every = _check_int(checkpoint_every, "checkpoint_every", lo=0)
-    max_steps = _check_int(max_steps, "max_steps", lo=0, none_ok=True)
-    num_workers = _check_int(num_workers, "num_workers", lo=0)
-    seed = _check_int(seed, "seed", lo=0)
-    lr = _check_float(lr, "lr")
-    from .recipes import describe, resolve_recipe
+        return ("zero-dce++" if isinstance(model, ZeroDCEPP) else "zero-dce"), model, getattr(model, "scale_factor", 1)
+    raise TypeError(f"model must be a name or an nn.Module, got {type(model).__name__}")
 
-    recipe, weight_decay, clip = resolve_recipe(recipe, weight_decay, "recipe" if grad_clip is None else
-                                                (None if grad_clip == 0 else grad_clip))
-    weight_decay = _check_float(weight_decay, "weight_decay")
-    grad_clip = _check_float(0.0 if clip is None else clip, "grad_clip")
-    init_std = _check_float(init_std, "init_std")
-    exposure = _check_float(exposure, "exposure")
+
+def _check_args(batch_size, image_size, checkpoint_every, num_workers, seed, lr, init_std, exposure):
+    """The checked numeric arguments by name."""
+    return {"batch_size": check_int(batch_size, "batch_size"), "image_size": check_int(image_size, "image_size", lo=16),
+            "checkpoint_every": check_int(checkpoint_every, "checkpoint_every", lo=0),
+            "num_workers": check_int(num_workers, "num_workers", lo=0), "seed": check_int(seed, "seed", lo=0),
+            "lr": check_float(lr, "lr", positive=True), "init_std": check_float(init_std, "init_std"),
+            "exposure": check_float(exposure, "exposure")}
+
+
+def _loss_weights(model_name, weights):
+    from ..reference.zerodce_loss import DEFAULT_WEIGHTS, _check_weights
+
     default_w = dict(DEFAULT_WEIGHTS, tv=200.0) if model_name == "zero-dce" else dict(DEFAULT_WEIGHTS)
-    weights = _check_weights(dict(default_w, **(weights or {})))
+    return _check_weights(dict(default_w, **(weights or {})))
 
-    paths = list_images(data)  # FileNotFoundError for a missing folder
-    if not paths:
-        raise ValueError(f"data: no image files found in {data}")
-    config = {"data": str(data.resolve()), "model": model_name, "batch_size": batch_size, "image_size": image_size,
-              "lr": lr, "weight_decay": weight_decay, "grad_clip": grad_clip, "seed": seed,
-              "scale_factor": scale_factor, "exposure": exposure, "weights": weights, "init_std": init_std,
-              "n_images": len(paths), "epochs": epochs, "recipe": recipe,
-              "optimizer": describe(recipe, lr, weight_decay, grad_clip if grad_clip > 0 else None)}
 
-    run = RunFolder(out, "upstream")
-    ckpt_path = run.checkpoint
-    state = run.open(config, _FIXED, resume)
-
-    torch.manual_seed(seed)
-    if net is None:
-        net = _make_model(model_name, scale_factor)
-        net.init_weights(init_std)
-    opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
-    history, skipped, step = [], {}, 0
-    if state is not None:
-        net.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        history = list(state["history"])
-        skipped = {int(k): v for k, v in state.get("skipped", {}).items()}
-        step = int(state["step"])
-    net.train()
-
-    steps_per_epoch = math.ceil(len(paths) / batch_size)
-    total_steps = epochs * steps_per_epoch
-    stop_at = total_steps if max_steps is None else min(total_steps, max_steps)
-    dataset = _Images(paths, image_size)
-
-    def save(final=False):
-        payload = {"format": FORMAT, "kind": type(net).__name__, "scale_factor": scale_factor, "config": config,
-                   "step": step, "model": net.state_dict(), "optimizer": opt.state_dict(), "history": history,
-                   "skipped": {str(k): v for k, v in skipped.items()}}
-        run.save(payload)
-        if log and history:
-            write_log_csv(out / "log.csv", history)
+def _saver(run, net, opt, step_fn, config, rows, total):
+    """``save(step, final=False)``: the checkpoint and the log; final.pt too when ``final``."""
+    def save(step, final=False):
+        payload = {"kind": type(net).__name__, "scale_factor": config["scale_factor"], "config": config}
+        run.save({"format": FORMAT, **payload, "step": step, "model": net.state_dict(),
+                  "optimizer": opt.state_dict(), "skipped": {str(k): v for k, v in step_fn.skipped.items()}})
+        write_log(run.out, rows, LOG_FIELDS, config, _summary(rows, step, total, step_fn.skipped))
         if final:
-            save_checkpoint(out / "final.pt", {"format": "tasklle.zero_dce_pp/1" if model_name == "zero-dce++"
-                                               else "tasklle.zero_dce/1", "kind": type(net).__name__,
-                                               "scale_factor": scale_factor, "config": config,
-                                               "model": net.state_dict()})
+            fmt = "tasklle.zero_dce_pp/1" if config["model"] == "zero-dce++" else "tasklle.zero_dce/1"
+            save_checkpoint(run.out / "final.pt", {"format": fmt, **payload, "model": net.state_dict()})
 
-    out.mkdir(parents=True, exist_ok=True)
-    bar = _progress(total=stop_at, initial=min(step, stop_at), desc=f"train {model_name}", unit="step",
-                    disable=not show_progress)
-    running = {}
-    t_start = time.perf_counter()
-    try:
-        while step < stop_at:
-            epoch, pos = divmod(step, steps_per_epoch)
-            order = epoch_order(len(paths), seed, epoch)
-            batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
-            n_batches = min(len(batches), pos + (stop_at - step))
-            loader = torch.utils.data.DataLoader(dataset, batch_sampler=batches[pos:n_batches],
-                                                 collate_fn=_collate, num_workers=num_workers)
-            for images, bad in loader:
-                for k in bad:
-                    if k not in skipped:
-                        skipped[k] = str(paths[k])
-                        bar.write(f"skipping unreadable image: {paths[k]}")
-                t0 = time.perf_counter()
-                row = {"step": step + 1, "epoch": epoch + 1, "images": 0}
-                if images is not None:
-                    enhanced, maps = _outputs(net, images)
-                    total, terms = zero_dce_loss(enhanced, images, maps, exposure=exposure, weights=weights)
-                    opt.zero_grad(set_to_none=True)
-                    total.backward()
-                    if grad_clip > 0:
-                        torch.nn.utils.clip_grad_norm_(net.parameters(), grad_clip)
-                    opt.step()
-                    row.update(total=float(total.detach()), **{t: float(v.detach()) for t, v in terms.items()},
-                               images=int(images.shape[0]))
-                    for key in ("total", *TERMS):
-                        running[key] = row[key] if key not in running else 0.9 * running[key] + 0.1 * row[key]
-                    bar.set_postfix({k: f"{v:.3g}" for k, v in running.items()}, refresh=False)
-                else:
-                    row.update(total=float("nan"), **{t: float("nan") for t in TERMS})
-                row["seconds"] = round(time.perf_counter() - t0, 4)
-                history.append(row)
-                step += 1
-                bar.update(1)
-                if checkpoint_every and step % checkpoint_every == 0 and step < stop_at:
-                    save()
-    except KeyboardInterrupt:
-        bar.close()
-        save()  # a consistent state after the last completed step
-        raise
-    bar.close()
-    finished = step >= total_steps
-    save(final=finished)
-    if log and history:
-        plot_loss_curve([r for r in history if r["images"]], out / "loss_curve.png", weights)
-        done = [r for r in history if r["images"]]
-        write_json(out / "summary.json", {
-            "config": config, "steps": step, "total_steps": total_steps, "finished": finished,
-            "seconds_this_run": round(time.perf_counter() - t_start, 2),
+    return save
+
+
+def _batches(dataset, n, a, start, stop, steps_per_epoch):
+    """``(step, (images or None, unreadable indices))`` for steps ``start..stop-1``: the batches of
+    each epoch's order (a function of (seed, epoch) only), read by a DataLoader per epoch."""
+    step = start
+    while step < stop:
+        epoch, pos = divmod(step, steps_per_epoch)
+        order = epoch_order(n, a["seed"], epoch)
+        batches = [order[i:i + a["batch_size"]] for i in range(0, len(order), a["batch_size"])]
+        n_batches = min(len(batches), pos + (stop - step))
+        loader = torch.utils.data.DataLoader(dataset, batch_sampler=batches[pos:n_batches], collate_fn=_collate,
+                                             num_workers=a["num_workers"])
+        for batch in loader:
+            yield step, (epoch, batch)
+            step += 1
+
+
+class _Step:
+    """One optimiser step of upstream training on a batch; returns its log row."""
+
+    def __init__(self, net, opt, exposure, weights, grad_clip, paths):
+        self.net, self.opt, self.exposure, self.weights, self.grad_clip = net, opt, exposure, weights, grad_clip
+        self.paths = paths
+        self.skipped = {}  # index -> path of the unreadable files met
+        self.running = {}
+        self.bar = None
+
+    def restore(self, state):
+        """Load a checkpoint's model, optimiser and skipped files; returns its step (0 without one)."""
+        if state is None:
+            return 0
+        self.net.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+        self.skipped = {int(k): v for k, v in state.get("skipped", {}).items()}
+        return int(state["step"])
+
+    def __call__(self, step, batch):
+        from ..losses import zero_dce_loss
+
+        epoch, (images, bad) = batch
+        for k in bad:
+            if k not in self.skipped:
+                self.skipped[k] = str(self.paths[k])
+                self.bar.write(f"skipping unreadable image: {self.paths[k]}")
+        t0 = time.perf_counter()
+        row = {"step": step + 1, "epoch": epoch + 1, "images": 0}
+        if images is not None:
+            enhanced, maps = _outputs_of(self.net, images)
+            total, terms = zero_dce_loss(enhanced, images, maps, exposure=self.exposure, weights=self.weights)
+            self.opt.zero_grad(set_to_none=True)
+            total.backward()
+            if self.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(self.net.parameters(), self.grad_clip)
+            self.opt.step()
+            row.update(total=float(total.detach()), **{t: float(v.detach()) for t, v in terms.items()},
+                       images=int(images.shape[0]))
+            for key in ("total", *TERMS):
+                r = self.running
+                r[key] = row[key] if key not in r else 0.9 * r[key] + 0.1 * row[key]
+            self.bar.set_postfix({k: f"{v:.3g}" for k, v in self.running.items()}, refresh=False)
+        else:
+            row.update(total=float("nan"), **{t: float("nan") for t in TERMS})
+        row["seconds"] = round(time.perf_counter() - t0, 4)
+        return row
+
+
+def _summary(rows, step, total, skipped):
+    done = [r for r in rows if r["images"]]
+    return {"steps": step, "total_steps": total, "finished": step >= total,
             "first": done[0] if done else None, "last": done[-1] if done else None,
-            "skipped": sorted(skipped.values())})
+            "skipped": sorted(skipped.values())}
+
+
+def _outputs(run, net, save, rows, done, total, weights, plot, skipped):
+    """The last checkpoint, final.pt when the run reached its length, the log and the plot."""
+    finished = done >= total
+    save(done, final=finished)
+    if plot and rows:
+        plot_loss_curve([r for r in rows if r["images"]], run.out / "loss_curve.png", weights)
     if skipped:
-        print(f"skipped {len(skipped)} unreadable image(s); listed in {out / 'summary.json'}")
+        print(f"skipped {len(skipped)} unreadable image(s); listed in {run.out / 'log.json'}")
     net.eval()
-    return {"model": net, "history": history, "checkpoint": ckpt_path,
-            "final": (out / "final.pt") if finished else None, "skipped": sorted(skipped.values()), "out": out}
+    return TrainResult(run.out, net, _summary(rows, done, total, skipped), (run.out / "final.pt") if finished else None,
+                       rows, {"skipped": sorted(skipped.values()), "checkpoint": run.checkpoint})

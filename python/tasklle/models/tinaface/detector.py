@@ -139,11 +139,13 @@ class TinaFace(nn.Module):
 
     @classmethod
     def shipped(cls):
-        """The lite detector shipped with tasklle (trained on the built-in data), frozen:
-        ``tasklle.models.load_shipped('tinaface-lite-demo')``."""
-        from ..shipped import load_shipped
+        """The lite detector shipped with tasklle (trained on the built-in data), frozen, eval
+        mode, on the CPU (``tasklle.models.load_shipped('tinaface-lite-demo')``)."""
+        from ..shipped_files import shipped_path
 
-        return load_shipped("tinaface-lite-demo")
+        det = cls.load(shipped_path("tinaface-lite-demo"))
+        det.freeze()
+        return det.eval()
 
     # ---------------------------------------------------------------- forward
     def preprocess(self, images):
