@@ -280,3 +280,27 @@ def write_json(path, obj):
     with atomic_write(path, "w") as f:
         json.dump(json_safe(obj), f, indent=2, sort_keys=False, allow_nan=False)
         f.write("\n")
+
+
+def state_dict_sha256(module):
+    """SHA-256 over a module's state_dict (parameters and buffers, sorted by
+    name; names, dtypes, shapes and raw bytes all enter). Equal hashes mean
+    bit-identical weights."""
+    import hashlib
+
+    import torch
+
+    h = hashlib.sha256()
+    state = module.state_dict()
+    for name in sorted(state):
+        t = state[name]
+        h.update(name.encode())
+        if isinstance(t, torch.Tensor):
+            t = t.detach().cpu().contiguous()
+            h.update(str(t.dtype).encode())
+            h.update(str(tuple(t.shape)).encode())
+            # flattened first: a 0-dim buffer (BatchNorm's num_batches_tracked) has no byte view
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        else:
+            h.update(repr(t).encode())
+    return h.hexdigest()

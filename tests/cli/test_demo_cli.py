@@ -19,11 +19,18 @@ def test_demo_tiny(tmp_path, tmp_path_factory, monkeypatch, capsys):
     res = json.loads((out / "results.json").read_text())
     assert set(res["groups"]) == {"low-light", "zero-dce++", "joint", "original"}
     # the printed summary is the paired intervals' verdicts, never more
-    line = next(t for t in text.splitlines() if t.startswith("joint training vs Zero-DCE++ alone: "))
+    # (the frozen detector's verdicts come first, then the judge's)
+    line = next(t for t in text.splitlines() if t.strip().startswith("joint training vs Zero-DCE++ alone: "))
     for k in ("easy", "medium", "hard"):
         assert f"{k} {res['differences']['joint - zero-dce++'][k]['verdict']} (" in line
-    assert "paired differences (95% bootstrap intervals" in text
+    assert "paired differences scored by retinaface-mobilenet0.25 (frozen detector" in text
+    assert "paired differences scored by tinaface-lite-demo (judge" in text
+    assert "95% bootstrap intervals" in text
     assert set(res["intervals"]) == set(res["groups"]) and res["bootstrap"]["resamples"] == 1000
+    # the default frozen detector is the WIDER FACE-pretrained RetinaFace at input scale 3; the lite TinaFace judges
+    assert res["detector_name"] == "retinaface-mobilenet0.25" and res["detector"]["input_scale"] == 3.0
+    assert list(res["groups_by_detector"]) == ["retinaface-mobilenet0.25", "tinaface-lite-demo"]
+    assert res["judges"]["tinaface-lite-demo"]["detect_kwargs"] == {"scale": 1.0, "score_thr": 0.05}
 
 
 def test_train_joint_and_experiment_errors(tmp_path, capsys):
@@ -44,6 +51,15 @@ def test_resamples_and_seeds_options():
     assert a.seeds == 2 and a.resamples == 500
     _, opts, _ = resolve(a, builtin=True)
     assert opts["seeds"] == 2 and opts["resamples"] == 500
+    d = parser.parse_args(["demo", "--detector", "tinaface-lite-demo", "--budget", "tiny"])
+    _, opts, _ = resolve(d, builtin=True)  # swapped: the lite TinaFace frozen, the RetinaFace (x3) judges
+    assert opts["detector"] == "tinaface-lite-demo" and opts["input_scale"] is None
+    assert opts["detect_kwargs"] == {"scale": 1.0, "score_thr": 0.05}
+    (judge, kw), = opts["judges"].values()
+    assert list(opts["judges"]) == ["retinaface-mobilenet0.25"] and judge.input_scale == 3.0 and kw == {}
+    n = parser.parse_args(["demo", "--no-judges", "--detector-scale", "2"])
+    _, opts, _ = resolve(n, builtin=True)
+    assert opts["judges"] is None and opts["input_scale"] == 2.0 and opts["detector"] == "retinaface-mobilenet0.25"
     d = parser.parse_args(["demo"])
     assert d.seeds == 1 and d.resamples == 1000  # the defaults: one seed, 1,000 resamples
     assert parser.parse_args(["demo", "--seeds", "3"]).seeds == 3

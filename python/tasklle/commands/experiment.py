@@ -32,13 +32,28 @@ def register(subparsers):
     p.set_defaults(func=run)
 
 
+SHIPPED_DETECTORS = ("retinaface-mobilenet0.25", "tinaface-lite-demo")  # as tasklle.models.shipped.DETECTORS
+
+
 def add_common_arguments(p, demo=False):
-    if not demo:
+    if demo:
+        p.add_argument("--detector", default=None, choices=SHIPPED_DETECTORS,
+                       help="the frozen detector joint training uses (default retinaface-mobilenet0.25, WIDER FACE-"
+                            "pretrained, at input scale 3; the other shipped detector judges every group)")
+    else:
         p.add_argument("--root", default=None, help="WIDER-format root (default: the built-in dataset)")
         g = p.add_mutually_exclusive_group()
-        g.add_argument("--detector", default=None, help="tasklle TinaFace checkpoint (default: the shipped lite "
-                                                        "detector for the built-in data)")
+        g.add_argument("--detector", default=None,
+                       help="the frozen detector: a shipped name (" + ", ".join(SHIPPED_DETECTORS) + "), a tasklle "
+                            "TinaFace/RetinaFace checkpoint, or a vedadet/biubug6 state_dict (told apart by its keys; "
+                            "default on the built-in data: retinaface-mobilenet0.25, judged by tinaface-lite-demo)")
         g.add_argument("--vedadet", default=None, help="vedadet TinaFace state_dict (real WIDER FACE)")
+        g.add_argument("--biubug6", default=None, metavar="PTH",
+                       help="biubug6/Pytorch_Retinaface state_dict: mobilenet0.25_Final.pth or Resnet50_Final.pth")
+        p.add_argument("--judge", action="append", default=None, metavar="DETECTOR",
+                       help="also score every group with this detector (a shipped name or a checkpoint as "
+                            "--detector takes it; repeatable; on the built-in data the other shipped detector "
+                            "judges by default)")
         p.add_argument("--dark", default=None, help="the dark copy of ROOT (made if missing; default beside ROOT)")
         p.add_argument("--out", default=None, help="output folder (default runs/<experiment>)")
         p.add_argument("--gt", default=None, metavar="DIR",
@@ -94,6 +109,11 @@ def add_common_arguments(p, demo=False):
     g.add_argument("--seeds", type=_at_least_one, default=1, metavar="N",
                    help="train N seeds of each enhancer (training seeds --seed + 0..N-1) and report their spread; "
                         "the main table stays the first seed (default 1)")
+    g.add_argument("--no-judges", action="store_true",
+                   help="score the groups with the frozen detector only (no judge)")
+    p.add_argument("--detector-scale", type=float, default=None, metavar="S",
+                   help="input scale of a RetinaFace detector: its loss and detection resize images by S inside "
+                        "(default: 3 for the shipped RetinaFace on the built-in data, else 1)")
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -146,13 +166,40 @@ def resolve(args, builtin):
         image_size=args.image_size or b.get("image_size", 640), lr=args.lr or b.get("lr", 1e-4), crop=args.crop,
         normalise=args.normalise, seed=args.seed, show_progress=not args.no_progress, recipe=args.recipe,
         checkpoint_every=max(1, min(100, steps // 4)))
-    scale = args.detect_scale or b.get("detect_scale")
     opts = dict(max_val=args.max_val if args.max_val is not None else b.get("max_val"),
                 figure_images=args.figure_images if args.figure_images is not None else b.get("figure_images", 4),
                 n_train=b.get("n_train"), n_val=b.get("n_val"), darken_workers=b.get("darken_workers"),
-                detect_kwargs=detect_kwargs(scale, args.score_thr or b.get("score_thr")),
                 resamples=getattr(args, "resamples", 1000), seeds=getattr(args, "seeds", 1))
+    opts.update(resolve_detectors(args, builtin, b))
     return train, opts, name
+
+
+def resolve_detectors(args, builtin, b):
+    """The experiments' detector, vedadet, biubug6, input_scale, detect_kwargs and judges from the
+    command line: on the built-in data the shipped defaults of ``tasklle.experiments.detectors``
+    (the budget's detection settings apply to the lite TinaFace), flags override them."""
+    from ..experiments.detect_eval import detect_kwargs
+    from ..experiments.detectors import builtin_detectors, load_with_scale
+
+    explicit = detect_kwargs(args.detect_scale, args.score_thr)
+    vedadet, biubug6 = getattr(args, "vedadet", None), getattr(args, "biubug6", None)
+    judge_args = getattr(args, "judge", None)
+    if builtin and vedadet is None and biubug6 is None and (args.detector is None or
+                                                             args.detector in SHIPPED_DETECTORS):
+        budget_kw = detect_kwargs(b.get("detect_scale"), b.get("score_thr"))
+        chosen = builtin_detectors(args.detector, budget_kw, judges=not args.no_judges and not judge_args)
+        scale = args.detector_scale if args.detector_scale is not None else chosen["input_scale"]
+        judges = chosen["judges"]
+        det_kw = dict(chosen["detect_kwargs"], **explicit)
+        detector = chosen["detector"]
+    else:
+        scale, judges, det_kw, detector = args.detector_scale, {}, explicit, args.detector
+    for j in judge_args or ():
+        if args.no_judges:
+            raise ValueError("--judge and --no-judges contradict each other")
+        judges[j] = (load_with_scale(j, name="--judge"), {})
+    return dict(detector=detector, vedadet=vedadet, biubug6=biubug6, input_scale=scale, detect_kwargs=det_kw,
+                judges=judges or None)
 
 
 def add_real_dark_arguments(p):
@@ -193,7 +240,7 @@ def run(args):
     builtin = args.root is None
     train, opts, name = resolve(args, builtin)
     out = args.out or f"runs/{args.which}"
-    common = dict(detector=args.detector, vedadet=args.vedadet, dark=args.dark, train=train,
+    common = dict(dark=args.dark, train=train,
                   dark_seed=args.dark_seed, show_progress=not args.no_progress, darkening=darkening(args),
                   gt=args.gt, pred_format=args.predictions, **opts)
     if args.which == "four-groups":

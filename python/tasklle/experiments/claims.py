@@ -122,16 +122,20 @@ def seed_folder(folder, k):
     return Path(folder) if k == 0 else Path(folder) / f"seed{k}"
 
 
-def detector_name(detector=None, vedadet=None):
+def detector_name(detector=None, vedadet=None, biubug6=None):
     """The name a detector is listed under in ``groups_by_detector``: the shipped
-    'tinaface-lite-demo' by default, else the checkpoint's file name (without
-    suffix), else the module's class name."""
+    'tinaface-lite-demo' by default, a shipped name as it is, else the
+    checkpoint's file name (without suffix), else the module's class name."""
     import os
 
-    if vedadet is not None:
-        return Path(vedadet).stem
+    from ..models.shipped import DETECTORS
+
+    if vedadet is not None or biubug6 is not None:
+        return Path(vedadet if vedadet is not None else biubug6).stem
     if detector is None:
         return "tinaface-lite-demo"
+    if isinstance(detector, str) and detector in DETECTORS:
+        return detector
     if isinstance(detector, (str, os.PathLike)):
         return Path(detector).stem
     return type(detector).__name__
@@ -178,12 +182,12 @@ def judge_groups(out, judges, sources, base, entries, gt, show_progress=True, ve
     settings (``four_groups.prepare``), whose detector and detect kwargs are
     replaced by the judge's in the key. Cached in ``out/judges/<name>/<group>``.
     Returns {judge: {'groups': {group: {setting: AP}}, 'preds': {group: predictions}}}."""
-    from ..train.joint import state_dict_sha256
+    from ..models.protocol import detector_key
     from . import detect_eval
 
     res = {}
     for name, (det, kw) in judges.items():
-        sha = state_dict_sha256(det)
+        sha = detector_key(det)
         aps, preds = {}, {}
         for g, (image_root, enhancer, key) in sources.items():
             settings = dict(base, group=g, root=str(Path(image_root).resolve()), model=key, detector=sha, detect=kw,
@@ -192,7 +196,8 @@ def judge_groups(out, judges, sources, base, entries, gt, show_progress=True, ve
                                                 entries, gt, enhancer, kw, show_progress=show_progress,
                                                 desc=f"{name}: {g}", verbose=verbose, pred_format=pred_format)
             aps[g], preds[g] = ap, p
-        info = {"sha256": sha, "detect_kwargs": kw, "parameters": int(sum(t.numel() for t in det.parameters()))}
+        info = {"sha256": sha, "detect_kwargs": kw, "parameters": int(sum(t.numel() for t in det.parameters())),
+                "input_scale": float(getattr(det, "input_scale", 1.0))}
         res[name] = {"groups": aps, "preds": preds, "info": info}
     return res
 

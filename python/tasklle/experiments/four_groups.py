@@ -90,15 +90,18 @@ def resolve_train(train, show_progress):
 
 def prepare(root=None, dark=None, detector=None, vedadet=None, dark_seed=0, max_val=None, out=None,
             n_train=None, n_val=None, darken_workers=None, verbose=True, detect_kwargs=None, darkening=None,
-            gt=None, pred_format="exact", show_progress=True):
+            gt=None, pred_format="exact", show_progress=True, biubug6=None, input_scale=None):
     """Data root, dark copy, detector, val entries and gt folder shared by the experiments, and
     ``base``: the settings every group's cached result is keyed on (the darkening included, so a
     dark copy made another way is never taken for this one). ``gt``: the evaluation ground-truth
     folder (default: found under the root, see ``tasklle.eval.find_ground_truth``)."""
     from ..data.splits import list_split
     from ..eval.ground_truth import find_ground_truth
+    import torch
+
+    from ..models.protocol import detector_key
     from ..models.shipped import load_detector, shipped_path
-    from ..train.joint import state_dict_sha256
+    from .detectors import set_input_scale
 
     if pred_format not in PRED_FORMATS:
         raise ValueError(f"pred_format must be one of {PRED_FORMATS}, got {pred_format!r}")
@@ -113,9 +116,13 @@ def prepare(root=None, dark=None, detector=None, vedadet=None, dark_seed=0, max_
     dark = stages.ensure_dark(root, dark, seed=dark_seed, workers=darken_workers, verbose=verbose,
                               darkening=darkening, show_progress=show_progress)
     t_dark = time.perf_counter() - t0
-    det = load_detector(detector, vedadet)
-    det_info = {"source": str(vedadet or detector or shipped_path("tinaface-lite-demo")),
-                "kind": "vedadet" if vedadet else "tasklle", "sha256": state_dict_sha256(det),
+    det = set_input_scale(load_detector(detector, vedadet, biubug6), input_scale)
+    source = vedadet or biubug6 or detector
+    det_info = {"source": str(shipped_path("tinaface-lite-demo") if source is None else
+                              source if not isinstance(source, torch.nn.Module) else type(source).__name__),
+                "kind": "vedadet" if vedadet else "biubug6" if biubug6 else "tasklle",
+                "class": type(det).__name__, "sha256": detector_key(det),
+                "input_scale": float(getattr(det, "input_scale", 1.0)),
                 "parameters": int(sum(p.numel() for p in det.parameters()))}
     entries = list_split(root, "val", max_val)
     gt = detect_eval.restrict_gt(root, entries, Path(out) / "gt" if out else Path(dark) / "gt-subset", gt=gt)
@@ -134,14 +141,19 @@ def run(root=None, out="runs/four-groups", *, detector=None, vedadet=None, dark=
         train=None, dark_seed=0, max_val=None, detect_kwargs=None, figure_images=4, score_threshold=0.5,
         n_train=None, n_val=None, darken_workers=None, show_progress=True, verbose=True, darkening=None,
         gt=None, pred_format="exact", resamples=claims.CLAIM_RESAMPLES, bootstrap_seed=0, level=0.95, seeds=1,
-        judges=None):
+        judges=None, biubug6=None, input_scale=None):
     """Run the four-group experiment; returns the results dict (also in ``out/results.json``).
 
     Args:
         root: WIDER-format root (None: the built-in dataset).
         out: experiment folder.
-        detector / vedadet: our TinaFace checkpoint / a vedadet state_dict
-            (None: the shipped lite detector for the built-in data).
+        detector / vedadet / biubug6: the frozen detector, as
+            :func:`tasklle.models.load_detector` takes it: a module following the
+            detector protocol, a shipped name ('retinaface-mobilenet0.25',
+            'tinaface-lite-demo'), a tasklle checkpoint; or a vedadet TinaFace /
+            biubug6 RetinaFace state_dict (None: the shipped lite TinaFace).
+        input_scale: the frozen detector's input scale (RetinaFace: its loss and
+            ``detect`` resize images by it inside; None: the detector's own).
         dark: where the dark copy is (made if missing; default beside root).
         w_up, w_down: joint training's weights (the method: 1, 0.5).
         train: keyword arguments for both trainings (see ``train_settings``).
@@ -172,11 +184,12 @@ def run(root=None, out="runs/four-groups", *, detector=None, vedadet=None, dark=
     out.mkdir(parents=True, exist_ok=True)
     boot = claims.bootstrap_settings(resamples, bootstrap_seed, level)
     seeds = claims.check_seeds(seeds)
-    frozen_name = claims.detector_name(detector, vedadet)
+    frozen_name = claims.detector_name(detector, vedadet, biubug6)
     judges = claims.check_judges(judges, frozen_name)
     train, show = resolve_train(train, show_progress)
     prep = prepare(root, dark, detector, vedadet, dark_seed, max_val, out, n_train, n_val, darken_workers, verbose,
-                   detect_kwargs, darkening, gt, pred_format, show_progress=show)
+                   detect_kwargs, darkening, gt, pred_format, show_progress=show, biubug6=biubug6,
+                   input_scale=input_scale)
     root, dark, det, entries, gt = prep["root"], prep["dark"], prep["detector"], prep["entries"], prep["gt"]
     timings, base = dict(prep["timings"]), prep["base"]
     if verbose:

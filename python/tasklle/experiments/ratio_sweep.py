@@ -57,7 +57,8 @@ def parse_ratio(text):
 def run(root=None, out="runs/ratio-sweep", *, ratios=DEFAULT_RATIOS, detector=None, vedadet=None, dark=None,
         train=None, dark_seed=0, max_val=None, detect_kwargs=None, figure_images=2, n_train=None, n_val=None,
         darken_workers=None, show_progress=True, verbose=True, darkening=None, gt=None, pred_format="exact",
-        resamples=claims.CLAIM_RESAMPLES, bootstrap_seed=0, level=0.95, seeds=1, judges=None):
+        resamples=claims.CLAIM_RESAMPLES, bootstrap_seed=0, level=0.95, seeds=1, judges=None, biubug6=None,
+        input_scale=None):
     """Run the sweep; returns the results dict (also ``out/results.json``). Arguments as in
     :func:`tasklle.experiments.four_groups.run`; ``ratios`` are 'a:b' strings."""
     t_all = time.perf_counter()
@@ -65,7 +66,7 @@ def run(root=None, out="runs/ratio-sweep", *, ratios=DEFAULT_RATIOS, detector=No
     out.mkdir(parents=True, exist_ok=True)
     boot = claims.bootstrap_settings(resamples, bootstrap_seed, level)
     seeds = claims.check_seeds(seeds)
-    frozen_name = claims.detector_name(detector, vedadet)
+    frozen_name = claims.detector_name(detector, vedadet, biubug6)
     judges = claims.check_judges(judges, frozen_name)
     ratios = [str(r) for r in ratios]
     weights = {r: parse_ratio(r) for r in ratios}
@@ -73,7 +74,8 @@ def run(root=None, out="runs/ratio-sweep", *, ratios=DEFAULT_RATIOS, detector=No
         raise ValueError(f"ratios: duplicates in {ratios}")
     train, show = resolve_train(train, show_progress)
     prep = prepare(root, dark, detector, vedadet, dark_seed, max_val, out, n_train, n_val, darken_workers, verbose,
-                   detect_kwargs, darkening, gt, pred_format, show_progress=show)
+                   detect_kwargs, darkening, gt, pred_format, show_progress=show, biubug6=biubug6,
+                   input_scale=input_scale)
     root, dark, det, entries, gt = prep["root"], prep["dark"], prep["detector"], prep["entries"], prep["gt"]
     timings, base = dict(prep["timings"]), prep["base"]
     fulls, table, models, preds, keys = {}, {}, {}, {}, {}

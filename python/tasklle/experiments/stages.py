@@ -148,11 +148,12 @@ def ensure_dark(root, dark=None, seed=0, exposure=None, noise="default", workers
 
 def train_enhancer(dark_root, detector, out, w_up, w_down, train_kwargs, verbose=True):
     """Train (or reuse) a Zero-DCE++ with :func:`tasklle.train.joint`; returns (model, info)."""
-    from ..train.joint import joint, load_upstream, state_dict_sha256
+    from ..models.protocol import detector_key
+    from ..train.joint import joint, load_upstream
     from ..train.run import ResumeMismatch
 
     out = Path(out)
-    det_hash = state_dict_sha256(detector) if (w_down > 0 and detector is not None) else None
+    det_hash = detector_key(detector) if (w_down > 0 and detector is not None) else None
     settings = {"data": str(Path(dark_root).resolve()), "w_up": w_up, "w_down": w_down, "detector": det_hash,
                 **{k: v for k, v in train_kwargs.items()
                    if k not in ("show_progress", "num_workers", "checkpoint_every")}}

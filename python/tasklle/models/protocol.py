@@ -34,7 +34,7 @@ and its anchor matching through the C assignment op.
 """
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Detector", "check_detector", "REQUIRED"]
+__all__ = ["Detector", "check_detector", "detector_key", "REQUIRED"]
 
 REQUIRED = ("loss", "detect", "freeze")
 
@@ -68,3 +68,17 @@ def check_detector(detector, name="detector"):
                         f"got {type(detector).__name__}")
     return detector
 
+
+
+def detector_key(detector):
+    """The identity of a frozen detector for caches and resume checks: the SHA-256 of its
+    weights (``tasklle.io.state_dict_sha256``), with ``@x<input_scale>`` appended
+    when the detector has an ``input_scale`` other than 1 (RetinaFace's: it changes what the
+    loss and ``detect`` see without changing a weight, so results made at one scale must
+    never be taken for another). For every other detector it is the hash itself, so keys
+    made before input scales existed stay valid."""
+    from ..io import state_dict_sha256
+
+    sha = state_dict_sha256(detector)
+    s = getattr(detector, "input_scale", 1.0)
+    return sha if float(s) == 1.0 else f"{sha}@x{float(s):g}"

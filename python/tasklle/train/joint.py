@@ -79,7 +79,6 @@ steps and at the end: model, optimiser, step, normaliser state), ``final.pt``
 (one row per step), ``log.json`` (config, summary and rows), ``loss.png``.
 """
 import copy
-import hashlib
 import math
 import os
 import time
@@ -89,6 +88,8 @@ import torch
 from .._alloc import with_fast_alloc
 from ..io import save_checkpoint
 from ..models import ZeroDCEPP
+from ..io import state_dict_sha256  # noqa: F401  (public here too: tasklle.train.joint.state_dict_sha256)
+from ..models.protocol import detector_key
 from ..models.shipped import load_detector
 from ..progress import progress
 from ..data.sampling import JointBatches, open_dataset
@@ -106,26 +107,6 @@ NORMALISATIONS = ("none", "running-ratio")
 
 
 # --------------------------------------------------------------------------- helpers
-
-def state_dict_sha256(module):
-    """SHA-256 over a module's state_dict (parameters and buffers, sorted by
-    name; names, dtypes, shapes and raw bytes all enter). Equal hashes mean
-    bit-identical weights."""
-    h = hashlib.sha256()
-    state = module.state_dict()
-    for name in sorted(state):
-        t = state[name]
-        h.update(name.encode())
-        if isinstance(t, torch.Tensor):
-            t = t.detach().cpu().contiguous()
-            h.update(str(t.dtype).encode())
-            h.update(str(tuple(t.shape)).encode())
-            # flattened first: a 0-dim buffer (BatchNorm's num_batches_tracked) has no byte view
-            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-        else:
-            h.update(repr(t).encode())
-    return h.hexdigest()
-
 
 def _check_weights(w_up, w_down):
     for name, w in (("w_up", w_up), ("w_down", w_down)):
@@ -203,6 +184,8 @@ def joint(data, detector=None, out="runs/joint", *, w_up=1.0, w_down=0.5, steps=
     device, rank, world, own_group = _device_and_group(device)
     run = RunFolder(out, "joint", main=rank == 0)
     det, det_hash = _frozen_detector(detector, w_down, device)
+    # what a resumed run must match: the weights, and the input scale of a detector that has one
+    det_key = None if det is None else detector_key(det)
     dataset, data_name = open_dataset(data, split)
     loader = JointBatches(dataset, make_transform(crop, image_size), batch_size, seed, rank, world, num_workers)
     steps = run_length(steps, epochs, math.ceil(len(dataset) / (batch_size * world)), default_steps=DEFAULT_STEPS)
@@ -211,12 +194,12 @@ def joint(data, detector=None, out="runs/joint", *, w_up=1.0, w_down=0.5, steps=
     model = _enhancer(upstream, scale_factor, init_std).to(device).train()
     scale_factor = getattr(model, "scale_factor", scale_factor) if upstream is not None else scale_factor
     config = _settings(data_name, split, w_up, w_down, steps, batch_size, lr, weight_decay, grad_clip, image_size,
-                       crop, exposure, normalise, ema_decay, upstream, init_std, scale_factor, seed, world, det_hash,
+                       crop, exposure, normalise, ema_decay, upstream, init_std, scale_factor, seed, world, det_key,
                        recipe)
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     normaliser = RunningRatio(ema_decay) if normalise == "running-ratio" else None
     # ---- resume
-    start, rows = _resume(run, config, resume, det_hash, model, opt, normaliser, steps, device, verbose)
+    start, rows = _resume(run, config, resume, det_key, model, opt, normaliser, steps, device, verbose)
     step_fn = Step(model, det, opt, world, device, w_up, w_down, exposure, grad_clip, normaliser)
     save = _saver(run, config, model, opt, normaliser, rows)
     # ---- the loop: one step per batch, a checkpoint every checkpoint_every steps
@@ -369,12 +352,12 @@ def _enhancer(upstream, scale_factor, init_std):
     return copy.deepcopy(load_upstream(upstream))
 
 
-def _resume(run, config, resume, det_hash, model, opt, normaliser, steps, device, verbose):
+def _resume(run, config, resume, det_key, model, opt, normaliser, steps, device, verbose):
     """Apply the run folder's resume policy; restore the state; returns (start step, log rows)."""
     ck = run.open(config, SETTINGS, resume, map_location=device)
     if ck is None:
         return 0, []
-    if det_hash is not None and ck["run"]["settings"].get("detector_sha256") not in (None, det_hash):
+    if det_key is not None and ck["run"]["settings"].get("detector_sha256") not in (None, det_key):
         raise ResumeMismatch("resume: the detector differs from the one the checkpoint was trained with")
     model.load_state_dict(ck["model"])
     opt.load_state_dict(ck["optimizer"])
