@@ -98,8 +98,15 @@ def wider_tree(tmp_path_factory):
     det = TinaFace.full()
     torch.save({"meta": {"epoch": 1}, "state_dict": {"module." + k: v for k, v in det.state_dict().items()}},
                base / "tinaface_r50.pth")
+    # a RetinaFace (ResNet-50 body), randomly initialised, saved as biubug6's train.py saves it
+    # (DataParallel's module. prefix, a plain state_dict)
+    from tasklle.models import RetinaFace
+
+    torch.manual_seed(1)
+    retina = RetinaFace("resnet50")
+    torch.save({"module." + k: v for k, v in retina.state_dict().items()}, base / "Resnet50_Final.pth")
     return {"base": base, "root": root, "gt": base / "eval_tools" / "ground_truth", "kind": kind,
-            "vedadet": base / "tinaface_r50.pth", "val": val}
+            "vedadet": base / "tinaface_r50.pth", "biubug6": base / "Resnet50_Final.pth", "val": val}
 
 
 def test_missing_evaluation_files_are_explained(wider_tree, tmp_path, capsys):
@@ -158,3 +165,21 @@ def test_walk_through(wider_tree, tmp_path, one_thread, capsys):
     # 4. the results are readable where the user looks
     out_text = capsys.readouterr().out
     assert "results:" in out_text and str(out2 / "results.json") in out_text
+
+
+def test_walk_through_with_retinaface(wider_tree, tmp_path, one_thread):
+    """The same path with a biubug6 RetinaFace as the frozen detector (``--biubug6``), judged by
+    the shipped one."""
+    root, gt = str(wider_tree["root"]), str(wider_tree["gt"])
+    out = tmp_path / "fg-retina"
+    assert main(["experiment", "four-groups", "--root", root, "--dark", str(tmp_path / "WIDER-dark"),
+                 "--biubug6", str(wider_tree["biubug6"]), "--judge", "retinaface-mobilenet0.25", "--gt", gt,
+                 "--batch-size", "2", "--image-size", "64", "--steps", "1", "--max-val", "2",
+                 "--figure-images", "0", "--resamples", "50", "--no-progress", "--out", str(out)]) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["detector"]["kind"] == "biubug6" and res["detector"]["class"] == "RetinaFace"
+    assert res["detector"]["parameters"] > 27_000_000 and res["detector_name"] == "Resnet50_Final"
+    assert list(res["groups_by_detector"]) == ["Resnet50_Final", "retinaface-mobilenet0.25"]
+    # joint training ran against the RetinaFace: its L_down parts are RetinaFace's
+    last = res["training"]["joint"]["summary"]["last"]
+    assert last["loc"] is not None and last["conf"] is not None and last["cls"] is None
