@@ -179,6 +179,8 @@ def test_defaults_stated_in_prose():
     n_train, n_val = builtin_size()
     m = re.search(r"the default is (\d+) train / (\d+) val images", text)
     assert m and (int(m.group(1)), int(m.group(2))) == (n_train, n_val)
+    m = re.search(r"under `([\w-]+)/` by\s+default; `--out DIR` to change", text)
+    assert m and cli("demo").out == m.group(1)
     m = re.search(r"`--resamples N`, default ([\d,]+)", text)
     a = cli("experiment", "four-groups")
     assert m and int(m.group(1).replace(",", "")) == a.resamples
