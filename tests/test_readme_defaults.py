@@ -195,3 +195,23 @@ def test_defaults_stated_in_prose():
     assert m and (float(m.group(1)), float(m.group(2))) == (RECIPES["zero-dce++"]["weight_decay"],
                                                             RECIPES["zero-dce++"]["grad_clip"])
     assert RECIPES["method"] == {"weight_decay": 0.0, "grad_clip": None}
+
+
+def test_darkening_and_exposure_defaults():
+    from tasklle.dataset_darkening import darken_dataset
+    from tasklle.losses.exposure_control import exposure_control
+    from tasklle.models.ec_zero_dce import SATURATION_THRESHOLD
+
+    text = readme()
+    m = re.search(r"Darkening: E drawn from\s+U\(([\d.]+), ([\d.]+)\) per image, pixels whose Lab lightness L/100 "
+                  r"exceeds ([\d.]+) kept\s+bright, no sensor noise", text)
+    assert m, "the README's darkening defaults sentence moved"
+    p = inspect.signature(darken_dataset).parameters
+    assert p["exposure"].default == (float(m.group(1)), float(m.group(2)))
+    assert p["keep_saturated"].default is True and float(m.group(3)) == SATURATION_THRESHOLD
+    assert p["noise"].default is None
+    a = cli("experiment", "four-groups")
+    assert (a.darkener, a.noise) == ("ec-zero-dce", "none")
+    # L_exp's target exposure, stated as "L_exp's E = 0.6" and "target E = 0.6"
+    targets = {float(e) for e in re.findall(r"L_exp's (?:target )?E = ([\d.]+)", text)}
+    assert targets == {inspect.signature(exposure_control).parameters["exposure"].default}
