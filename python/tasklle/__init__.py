@@ -13,9 +13,11 @@ The notebook API (each name's help() has shapes, defaults and an example):
   data.list_split(root, split, max_images)  [(index, event, name)] of a split (fixed subset)
   darken(image, exposure, seed)         one image to a target exposure (shipped EC-Zero-DCE)
   darken_dataset(src, dst, seed=0)      the dark copy of a WIDER-format tree (resumable)
-  models.load_shipped(name)             'tinaface-lite-demo' (detector) or 'ec-zero-dce' (darkener)
+  models.load_shipped(name)             'tinaface-lite-demo', 'retinaface-mobilenet0.25' or 'ec-zero-dce'
+  models.load_detector(detector)        a detector from a shipped name, a path or a module (default: lite TinaFace)
   models.TinaFace.shipped()             the shipped lite detector, frozen
-  models.ECZeroDCE.shipped()         the shipped darkener
+  models.RetinaFace.shipped()           the shipped RetinaFace mobilenet0.25, frozen
+  models.ECZeroDCE.shipped()            the shipped darkener
   models.ZeroDCEPP.from_official(path)  official Zero-DCE++ weights (Zero-DCE++ repository)
   enhance(images, model=m)              enhance (3,H,W) / (B,3,H,W) / arrays / paths, any size/device
   train.JointBatches.from_data(root)    the batches joint training sees: batch(step) -> images, targets
@@ -24,7 +26,7 @@ The notebook API (each name's help() has shapes, defaults and an example):
   eval.find_ground_truth(root)          the folder of the evaluation .mat files
   eval.subset_ground_truth(gt, images, out)  ground truth of only the images detected
   eval.wider.evaluate(preds, gt)        AP easy / medium / hard and PR curves (official protocol)
-  eval.wider.plot_pr_curves(results, ax)  PR curves of several groups
+  eval.wider.plot_pr_curves(results, path_or_ax)  PR curves of several groups
   eval.intervals.bootstrap(preds, gt)   AP intervals over resampled val images; .paired_difference
   eval.ap_table({group: result})        Markdown table of groups; .rows for a DataFrame
   experiments.budget(name)              run sizes 'tiny', 'small', 'default', 'long'

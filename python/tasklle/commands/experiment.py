@@ -74,7 +74,7 @@ def add_common_arguments(p, demo=False):
     p.add_argument("--image-size", type=int, default=None, help="training crop side")
     p.add_argument("--batch-size", type=int, default=None, help="training batch (the method: 4)")
     p.add_argument("--lr", type=float, default=None,
-                   help="Adam learning rate (the method: 1e-4; the built-in budgets use 1e-3 for their short runs)")
+                   help="Adam learning rate (the method: 1e-4; the budgets tiny and small: 1e-3, for their short runs)")
     p.add_argument("--w-up", type=float, default=1.0, help="joint training's W_up (1)")
     p.add_argument("--w-down", type=float, default=0.5, help="joint training's W_down (0.5)")
     p.add_argument("--normalise", default="none", choices=("none", "running-ratio"), help="L_down normalisation")

