@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-COLUMNS = ["run", "length", "crop", "batch", "lr", "val images", "score threshold"]
+COLUMNS = ["run", "length", "crop", "batch", "lr", "val images", "TinaFace score threshold"]
 
 
 def readme():
@@ -97,6 +97,8 @@ def test_budget_rows_are_what_the_demo_runs(name):
     r = row(f"`--budget {name}`")
     train, opts, got = resolve(cli("demo", "--budget", name), builtin=True)
     assert got == name
+    # the budget's detection settings are the lite TinaFace's (the RetinaFace keeps biubug6's)
+    tina = resolve(cli("demo", "--budget", name, "--detector", "tinaface-lite-demo"), builtin=True)[1]
     check_training(r, "steps", train["steps"], train["image_size"], train["batch_size"], train["lr"])
     n_train, n_val = builtin_size()
     n_val = opts["n_val"] or n_val
@@ -104,7 +106,8 @@ def test_budget_rows_are_what_the_demo_runs(name):
         assert val_images(r["val images"]) == ("all", n_val), r
     else:
         assert val_images(r["val images"]) == min(opts["max_val"], n_val), r
-    assert number(r["score threshold"]) == opts["detect_kwargs"]["score_thr"], r
+    assert number(r["TinaFace score threshold"]) == tina["detect_kwargs"]["score_thr"], r
+    assert "score_thr" not in opts["detect_kwargs"]  # the default frozen RetinaFace: its own 0.02
     if opts["n_train"] is not None:  # a budget with its own built-in set says so in its label
         label = [k for k in run_table() if k.startswith(f"`--budget {name}`")][0]
         m = re.search(r"(\d+) train / (\d+) val images", label)
@@ -131,7 +134,7 @@ def test_root_row_is_what_an_experiment_on_a_root_runs(monkeypatch):
     assert experiment.DEFAULT_EPOCHS == length(r["length"])[1]
     assert opts["max_val"] is None and val_images(r["val images"]) == ("all", None), r
     assert "score_thr" not in opts["detect_kwargs"]  # the detector's own
-    assert number(r["score threshold"]) == detector_score_thr(), r
+    assert number(r["TinaFace score threshold"]) == detector_score_thr(), r
 
 
 def test_python_experiment_row_is_train_settings():
@@ -145,7 +148,7 @@ def test_python_experiment_row_is_train_settings():
         p = inspect.signature(run).parameters
         assert p["train"].default is None and p["max_val"].default is None and p["detect_kwargs"].default is None
     assert val_images(r["val images"]) == ("all", None), r
-    assert number(r["score threshold"]) == detector_score_thr(), r
+    assert number(r["TinaFace score threshold"]) == detector_score_thr(), r
 
 
 def test_joint_row_is_the_function_and_its_command():
