@@ -183,9 +183,7 @@ def joint(data, detector=None, out="runs/joint", *, w_up=1.0, w_down=0.5, steps=
     # ---- set up: processes, the frozen detector, the data, the enhancer, the run folder
     device, rank, world, own_group = _device_and_group(device)
     run = RunFolder(out, "joint", main=rank == 0)
-    det, det_hash = _frozen_detector(detector, w_down, device)
-    # what a resumed run must match: the weights, and the input scale of a detector that has one
-    det_key = None if det is None else detector_key(det)
+    det, det_hash, det_key = _frozen_detector(detector, w_down, device)
     dataset, data_name = open_dataset(data, split)
     loader = JointBatches(dataset, make_transform(crop, image_size), batch_size, seed, rank, world, num_workers)
     steps = run_length(steps, epochs, math.ceil(len(dataset) / (batch_size * world)), default_steps=DEFAULT_STEPS)
@@ -329,9 +327,11 @@ def _device_and_group(device):
 
 
 def _frozen_detector(detector, w_down, device):
-    """(detector frozen on ``device``, SHA-256 of its weights), or (None, None) when W_down is 0."""
+    """(detector frozen on ``device``, SHA-256 of its weights, its key for resume checks:
+    ``tasklle.models.protocol.detector_key``, which adds a RetinaFace's input scale), or
+    (None, None, None) when W_down is 0."""
     if w_down == 0:
-        return None, None
+        return None, None, None
     if detector is None:
         raise ValueError("detector is required when w_down > 0")
     det = load_detector(detector)
@@ -339,7 +339,7 @@ def _frozen_detector(detector, w_down, device):
     det.to(device)
     if any(p.requires_grad for p in det.parameters()):
         raise RuntimeError("detector.freeze() left parameters with requires_grad=True")
-    return det, state_dict_sha256(det)
+    return det, state_dict_sha256(det), detector_key(det)
 
 
 def _enhancer(upstream, scale_factor, init_std):
