@@ -63,7 +63,9 @@ fit in cache). Floor seconds = those bytes / the measured copy bandwidth
 
 Inference: Zero-DCE++ at scale factor 12 (the official test setting) and 1 on
 one 1200x900 image, images per second at 1 and 2 threads, model alone
-(``model(x)`` under ``no_grad``, called directly), before
+(``model(x)`` under ``no_grad``, called directly; at scale 12 its parts too,
+with the fused C upsample + curve ``tasklle.ops.curve_upsampled`` against its
+twin, F.interpolate then the curve), before
 (``TASKLLE_FAST_ALLOC=0``) and after (``import tasklle`` as it is), with
 CPU time per image. Enhance: a folder of
 1200x900 JPEGs end to end (decode, model, encode, atomic write), images per
@@ -242,13 +244,20 @@ def _infer_case(spec):
             xd = F.interpolate(x, size=small, mode="bilinear", align_corners=False, antialias=False)
             s = model.scale_factor
             model.scale_factor = 1
-            a = model.curve_maps(xd)
+            a = model._small_maps(xd)
             calls = {"downsample_input": lambda: F.interpolate(x, size=small, mode="bilinear", align_corners=False,
                                                                antialias=False),
-                     "network_at_small_size": lambda: model.curve_maps(xd),
+                     "network_at_small_size": lambda: model._small_maps(xd),
                      "upsample_map": lambda: F.interpolate(a, size=(h, w), mode="bilinear", align_corners=True)}
             big = calls["upsample_map"]()
             calls["curve_8_steps"] = lambda: curve(x, big, 8)
+            # what the model runs instead of the two above: the fused C op, and its twin
+            from tasklle.ops.curve import curve_upsampled
+            from tasklle.reference.curve import curve_upsampled as curve_upsampled_twin
+
+            calls["fused_upsample_curve_c"] = lambda: curve_upsampled(x, a, 8)
+            calls["fused_upsample_curve_c_no_maps"] = lambda: curve_upsampled(x, a, 8, return_maps=False)
+            calls["fused_upsample_curve_twin"] = lambda: curve_upsampled_twin(x, a, 8)
             for k, fn in calls.items():
                 parts[k] = _measure(fn, 2, spec["repeat"])["median_s"]
             model.scale_factor = s

@@ -47,8 +47,9 @@ def test_same_bits_for_any_thread_count():
     assert torch.equal(outs[0][0], outs[1][0]) and torch.equal(outs[0][1], outs[1][1])
 
 
-def test_gradient_runs_the_twin():
-    # no C backward: with a gradient wanted the op is the (differentiable) twin, same values
+def test_gradient_path():
+    # no fused backward: with a gradient wanted the op is torch's upsampling and the C curve op (gradchecked
+    # in test_curve.py); same values as the fused forward
     x = torch.rand(1, 3, 12, 15, dtype=torch.float64, requires_grad=True)
     a = (torch.rand(1, 3, 3, 4, dtype=torch.float64) * 2 - 1).requires_grad_(True)
     assert torch.autograd.gradcheck(lambda x, a: curve_upsampled(x, a, 8), (x, a))

@@ -102,9 +102,11 @@ def curve_upsampled(x, a, iterations=8, return_maps=True):
     requires one), the C core does both in one pass
     (``tll_curve_upsample_forward``): each output row's map is interpolated
     into scratch and the curve applied at once, so the full map is never read
-    back (and not even written without ``return_maps``). Otherwise, and on
-    other devices, the twin ``tasklle.reference.curve.curve_upsampled`` (plain
-    torch, differentiable) runs. Same errors on both paths.
+    back (and not even written without ``return_maps``). When a gradient is
+    wanted: ``F.interpolate`` then :func:`curve` (the C curve and its C
+    backward). On other devices: the twin
+    ``tasklle.reference.curve.curve_upsampled`` (plain torch). Same errors on
+    every path.
     """
     from ..reference.curve import check_curve_upsampled_args
     from ..reference.curve import curve_upsampled as _ref_upsampled
@@ -112,9 +114,15 @@ def curve_upsampled(x, a, iterations=8, return_maps=True):
     iterations = check_curve_upsampled_args(x, a, iterations)
     if not isinstance(return_maps, bool):
         raise TypeError(f"return_maps must be a bool, got {type(return_maps).__name__}")
-    wants_grad = torch.is_grad_enabled() and (x.requires_grad or a.requires_grad)
-    if wants_grad or not use_c("curve_upsampled", x=x, a=a):
+    if not use_c("curve_upsampled", x=x, a=a):
         return _ref_upsampled(x, a, iterations, return_maps)
+    if torch.is_grad_enabled() and (x.requires_grad or a.requires_grad):
+        # a gradient is wanted: torch's upsampling, then the C curve op with its C backward
+        import torch.nn.functional as F
+
+        maps = F.interpolate(a, size=tuple(x.shape[2:]), mode="bilinear", align_corners=True)
+        out = curve(x, maps, iterations)
+        return (out, maps) if return_maps else out
     x, a = resolved(x), resolved(a)
     out = torch.empty_like(x, memory_format=torch.contiguous_format)
     maps = torch.empty_like(x, memory_format=torch.contiguous_format) if return_maps else None
