@@ -6,22 +6,34 @@ Training cases (batch 4): Zero-DCE++ forward + backward (the full forward:
 DCE-Net++, the curve, both outputs summed into a scalar) at 4x3x512x512 and
 4x3x192x192, and a full joint step (what ``tasklle.train.joint`` does per step:
 forward, L_up, the frozen lite TinaFace's L_down, backward, and the
-optimiser step of its default recipe: Adam, no clipping) at 192 and 256. Each in three variants:
+optimiser step of its default recipe: Adam, no clipping) at 192 (and 256
+without --quick). Variants:
 
-  a  torch as it was: ``ZeroDCEPP(impl='reference')`` (plain torch), NCHW,
-     glibc's default allocator behaviour (``TASKLLE_FAST_ALLOC=0``, no scope)
-  b  torch at its best: the same model and input in channels-last, inside
-     ``tasklle._alloc.fast_alloc()``
-  a_alloc  (for the record) a with the allocator fixed: NCHW, inside
-     ``fast_alloc()``, i.e. what the allocator alone buys
-  c  the C kernel: ``ZeroDCEPP()`` (default impl, the fused C separable conv
-     ``tasklle.ops.separable_conv`` on CPU), NCHW, inside ``fast_alloc()``;
-     recorded as ``"available": false`` when this checkout has no such op
+  a        torch as it was: ``ZeroDCEPP(impl='reference')`` (plain torch), NCHW,
+           glibc's allocator as it is (``TASKLLE_FAST_ALLOC=0``)
+  b        torch at its best: the same model and input in channels-last, inside
+           ``tasklle._alloc.fast_alloc()``
+  c_glibc  the C kernels (``ZeroDCEPP()``), a user's own loop, glibc as it is
+           (``TASKLLE_FAST_ALLOC=0``): what a notebook got before issue 18
+  c_user   the same loop with ``import tasklle`` as it is now (the allocator
+           settings in force from import, no tasklle entry point around the loop)
+  c        the C kernels inside ``fast_alloc()``, as tasklle's entry points run
 
 Every variant runs in its own subprocess (mallopt settings are process-wide
 and glibc's dynamic mmap threshold cannot be restored, so one process per
 variant is the only clean switch). The joint step's losses run on the C core in
-all three (they are not what is compared).
+all of them (they are not what is compared). The joint case also times the
+frozen detector's part alone (``det.loss`` on a (4, 3, S, S) leaf image and
+its backward to the image), NCHW weights vs channels-last weights (what
+``TinaFace.freeze()`` now sets).
+
+Profile (``--only profile``, part of the default run): the C enhancer's
+forward+backward at 192 and 512 in a user's loop under ``torch.profiler``,
+self CPU time per step of every op (the separable convolutions forward and
+backward, the curve, tanh, the gradient accumulations of the skip
+connections, copies), and the same kernel shapes one by one: the fused
+separable convolution's forward and backward per (Cin, Cout), its GFLOP/s and
+its share of the ``torch.mm`` rate measured in the same process.
 
 Per case: median seconds per step after warm-up; GFLOP/s of DCE-Net++'s
 convolutions; that rate as a fraction of a large ``torch.mm``'s rate measured
@@ -51,8 +63,11 @@ fit in cache). Floor seconds = those bytes / the measured copy bandwidth
 
 Inference: Zero-DCE++ at scale factor 12 (the official test setting) and 1 on
 one 1200x900 image, images per second at 1 and 2 threads, model alone
-(``model(x)`` under ``no_grad``), before (``TASKLLE_FAST_ALLOC=0``) and after
-(inside ``fast_alloc()``, as ``tasklle.enhance`` runs it). Enhance: a folder of
+(``model(x)`` under ``no_grad``, called directly; at scale 12 its parts too,
+with the fused C upsample + curve ``tasklle.ops.curve_upsampled`` against its
+twin, F.interpolate then the curve), before
+(``TASKLLE_FAST_ALLOC=0``) and after (``import tasklle`` as it is), with
+CPU time per image. Enhance: a folder of
 1200x900 JPEGs end to end (decode, model, encode, atomic write), images per
 second: "before" is the one-after-the-other loop with the conversions as they
 were (reproduced below) and the allocator as glibc has it, "after" is
@@ -60,7 +75,9 @@ were (reproduced below) and the allocator as glibc has it, "after" is
 start-up included).
 
 The machine is shared: the JSON records ``os.getloadavg()`` before and after
-each measurement; compare variants measured in the same run.
+each measurement; compare variants measured in the same run. ``done_when`` in
+the JSON (and the last lines printed) holds issue 18's targets next to what
+this run measured.
 """
 import argparse
 import json
@@ -82,6 +99,7 @@ BLOCKS = [(3, 32), (32, 32), (32, 32), (32, 32), (64, 32), (64, 32), (64, 3)]
 FWD_FLOP_PER_PX = sum(9 * 2 * ci + 2 * ci * co for ci, co in BLOCKS)  # 20,150
 FWD_BWD_FLOP_PER_PX = 3 * FWD_FLOP_PER_PX
 FLOOR_BYTES_PER_PX = 3 * sum(ci + co for ci, co in BLOCKS) * 4  # 5,832
+VARIANTS = ("a", "b", "c_glibc", "c_user", "c")
 
 
 def _rss_mb():
@@ -133,12 +151,12 @@ def _train_case(spec):
     variant, kind, size = spec["variant"], spec["kind"], spec["size"]
     out = {"variant": variant, "kind": kind, "size": size, "threads": tasklle.get_num_threads(),
            "rss_mb_start": _rss_mb()}
-    if variant == "c" and not _has_c_op():
+    if variant.startswith("c") and not _has_c_op():
         out.update(available=False, why="tasklle.ops.separable_conv is absent in this checkout")
         return out
     out["available"] = True
     torch.manual_seed(0)
-    model = ZeroDCEPP(impl="auto" if variant == "c" else "reference")  # a, a_alloc, b: plain torch
+    model = ZeroDCEPP(impl="auto" if variant.startswith("c") else "reference")  # a, b: plain torch
     model.init_weights(0.02)
     g = torch.Generator().manual_seed(size)
     x = torch.rand(4, 3, size, size, generator=g) * 0.3
@@ -147,9 +165,10 @@ def _train_case(spec):
         x = x.contiguous(memory_format=torch.channels_last)
     out["impl"] = model.impl
     out["layout"] = "channels_last" if variant == "b" else "NCHW"
-    fixed = variant in ("a_alloc", "b", "c")
-    scope = _alloc.fast_alloc() if fixed else contextlib.nullcontext()
-    out["fast_alloc"] = fixed and _alloc.enabled()
+    scoped = variant in ("b", "c")
+    scope = _alloc.fast_alloc() if scoped else contextlib.nullcontext()
+    out["inside_entry_point_scope"] = scoped
+    out["fast_alloc_in_force"] = _alloc.active()
     if kind == "dcenet":
         def step():
             model.zero_grad(set_to_none=True)
@@ -182,13 +201,25 @@ def _train_case(spec):
     with scope:
         out.update(_measure(step, spec["warmup"], spec["repeat"]))
         del step
-    out["rss_mb_after_run"] = _rss_mb()
+    out["rss_mb_after_run"] = _rss_mb()  # an entry point's scope trims on exit; a user's loop does not
+    tasklle.trim_memory()
+    out["rss_mb_after_trim_memory"] = _rss_mb()
+    if kind == "joint" and variant == "c_user":
+        # the frozen detector's share: its loss forward + backward to the image, alone
+        img = (x.detach() * 2).clamp_(0, 1).requires_grad_(True)
+
+        def downstream():
+            img.grad = None
+            loss, _ = det.loss(img, targets)
+            loss.backward()
+
+        out["detector_loss_fwd_bwd_channels_last"] = _measure(downstream, 1, spec["repeat"] + 1)
+        det = det.to(memory_format=torch.contiguous_format)
+        out["detector_loss_fwd_bwd_nchw"] = _measure(downstream, 1, spec["repeat"] + 1)
     return out
 
 
 def _infer_case(spec):
-    import contextlib
-
     import torch
 
     import tasklle
@@ -199,8 +230,7 @@ def _infer_case(spec):
     torch.manual_seed(0)
     model = ZeroDCEPP(scale_factor=spec["scale"]).init_weights(0.02).eval()
     x = torch.rand(1, 3, 900, 1200, generator=torch.Generator().manual_seed(0)) * 0.3
-    scope = _alloc.fast_alloc() if spec["variant"] == "after" else contextlib.nullcontext()
-    with scope, torch.no_grad():
+    with torch.no_grad():  # called directly: no tasklle entry point around it
         res = _measure(lambda: model(x), spec["warmup"], spec["repeat"])
         parts = {}
         if spec["scale"] != 1 and spec.get("profile"):
@@ -214,21 +244,95 @@ def _infer_case(spec):
             xd = F.interpolate(x, size=small, mode="bilinear", align_corners=False, antialias=False)
             s = model.scale_factor
             model.scale_factor = 1
-            a = model.curve_maps(xd)
+            a = model._small_maps(xd)
             calls = {"downsample_input": lambda: F.interpolate(x, size=small, mode="bilinear", align_corners=False,
                                                                antialias=False),
-                     "network_at_small_size": lambda: model.curve_maps(xd),
+                     "network_at_small_size": lambda: model._small_maps(xd),
                      "upsample_map": lambda: F.interpolate(a, size=(h, w), mode="bilinear", align_corners=True)}
             big = calls["upsample_map"]()
             calls["curve_8_steps"] = lambda: curve(x, big, 8)
+            # what the model runs instead of the two above: the fused C op, and its twin
+            from tasklle.ops.curve import curve_upsampled
+            from tasklle.reference.curve import curve_upsampled as curve_upsampled_twin
+
+            calls["fused_upsample_curve_c"] = lambda: curve_upsampled(x, a, 8)
+            calls["fused_upsample_curve_c_no_maps"] = lambda: curve_upsampled(x, a, 8, return_maps=False)
+            calls["fused_upsample_curve_twin"] = lambda: curve_upsampled_twin(x, a, 8)
             for k, fn in calls.items():
                 parts[k] = _measure(fn, 2, spec["repeat"])["median_s"]
             model.scale_factor = s
     res.update(variant=spec["variant"], scale=spec["scale"], threads=tasklle.get_num_threads(),
-               images_per_s=1.0 / res["median_s"], fast_alloc=spec["variant"] == "after" and _alloc.enabled())
+               images_per_s=1.0 / res["median_s"], fast_alloc_in_force=_alloc.active(),
+               cpu_s_per_image=res["user_s_per_step"] + res["sys_s_per_step"])
     if parts:
         res["profile_median_s"] = parts
     return res
+
+
+def _profile_case(spec):
+    """The C enhancer's forward+backward in a user's loop: op by op under
+    torch.profiler, then each fused separable-convolution shape alone."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    import tasklle
+    from tasklle.models import ZeroDCEPP
+    from tasklle.ops.separable_conv import separable_conv
+
+    th = spec["threads"]
+    tasklle.set_num_threads(th)
+    size, rep = spec["size"], spec["repeat"]
+    torch.manual_seed(0)
+    model = ZeroDCEPP().init_weights(0.02)
+    x = torch.rand(4, 3, size, size, generator=torch.Generator().manual_seed(size)) * 0.3
+
+    def step():
+        model.zero_grad(set_to_none=True)
+        enhanced, maps = model(x)
+        (enhanced.sum() + maps.sum()).backward()
+
+    out = {"size": size, "threads": tasklle.get_num_threads(), "step": _measure(step, 2, rep)}
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(rep):
+            step()
+    ops = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)
+    out["ops_self_ms_per_step"] = [{"op": e.key, "self_ms": e.self_cpu_time_total / 1e3 / rep,
+                                    "calls": e.count / rep} for e in ops[:25]]
+    mm = mm_gflops(th)
+    out["torch_mm_gflops_same_process"] = mm
+
+    def best_of(fn, n):
+        fn()
+        wall, cpu = float("inf"), float("inf")
+        for _ in range(n):
+            r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+            fn()
+            r1, t1 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+            wall = min(wall, t1 - t0)
+            cpu = min(cpu, r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime)
+        return wall, cpu
+
+    kernels = []
+    for ci, co in sorted(set(BLOCKS)):
+        g = torch.Generator().manual_seed(ci * 100 + co)
+        xi = torch.rand(4, ci, size, size, generator=g).requires_grad_(True)
+        ws = [torch.randn(ci, 1, 3, 3, generator=g), torch.randn(ci, generator=g),
+              torch.randn(co, ci, 1, 1, generator=g) * 0.1, torch.randn(co, generator=g)]
+        ws = [w.requires_grad_(True) for w in ws]
+        fwd_flop = (18 * ci + 2 * ci * co) * 4 * size * size
+        with torch.no_grad():
+            fw, fc = best_of(lambda: separable_conv(xi, *ws, relu=True), max(3, rep))
+        y = separable_conv(xi, *ws, relu=True)
+        gy = torch.rand_like(y)
+        bw, bc = best_of(lambda: torch.autograd.grad(y, [xi, *ws], gy, retain_graph=True), max(3, rep))
+        kernels.append({"cin": ci, "cout": co, "uses_per_step": BLOCKS.count((ci, co)),
+                        "fwd_ms": fw * 1e3, "fwd_cpu_ms": fc * 1e3, "fwd_gflop_per_s": fwd_flop / fw / 1e9,
+                        "fwd_fraction_of_mm": fwd_flop / fw / 1e9 / mm,
+                        "bwd_ms": bw * 1e3, "bwd_cpu_ms": bc * 1e3, "bwd_gflop_per_s": 2 * fwd_flop / bw / 1e9,
+                        "bwd_fraction_of_mm": 2 * fwd_flop / bw / 1e9 / mm})
+    out["separable_conv_kernels"] = kernels
+    out["separable_conv_ms_per_step_sum"] = sum((k["fwd_ms"] + k["bwd_ms"]) * k["uses_per_step"] for k in kernels)
+    return out
 
 
 def _old_enhance_loop(src, dst, model, batch_size=4):
@@ -299,7 +403,8 @@ def _enhance_case(spec):
 
 
 def worker(spec):
-    fn = {"train": _train_case, "infer": _infer_case, "enhance": _enhance_case}[spec["case"]]
+    fn = {"train": _train_case, "infer": _infer_case, "enhance": _enhance_case,
+          "profile": _profile_case}[spec["case"]]
     print("RESULT " + json.dumps(fn(spec)), flush=True)
 
 
@@ -309,7 +414,7 @@ def run_worker(spec, env_extra=None, timeout=1800):
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT / "python") + os.pathsep + env.get("PYTHONPATH", "")
     env.pop("GLIBC_TUNABLES", None)
-    env["TASKLLE_FAST_ALLOC"] = "0" if spec.get("variant") in ("a", "before") else "1"
+    env["TASKLLE_FAST_ALLOC"] = "0" if spec.get("variant") in ("a", "before", "c_glibc") else "1"
     env.update(env_extra or {})
     load0 = os.getloadavg()
     p = subprocess.run([sys.executable, __file__, "--worker", json.dumps(spec)], env=env, capture_output=True,
@@ -357,6 +462,41 @@ def mm_gflops(threads, n=2048, repeat=15):
     return 2 * n ** 3 / min(ts) / 1e9
 
 
+def done_when(results):
+    """Issue 18's targets next to this run's numbers (None where the part did not run)."""
+    out = {}
+    rows = {(r["kind"], r["size"], r["variant"]): r for r in results.get("train", []) if r.get("available")}
+    for variant, where in (("c_user", "outside any entry point"), ("c", "inside an entry point")):
+        r = rows.get(("joint", 192, variant))
+        if r:
+            out[f"joint step 192 {where}: <= 0.15 s, sys < 5% of wall"] = {
+                "s": round(r["median_s"], 4), "sys_share": round(r["sys_s_per_step"] / r["median_s"], 4),
+                "minflt": round(r["minflt_per_step"]), "peak_rss_mb": round(r["peak_rss_mb"]),
+                "rss_mb_after_run": round(r["rss_mb_after_run"]),
+                "met": r["median_s"] <= 0.15 and r["sys_s_per_step"] < 0.05 * r["median_s"]}
+    r = rows.get(("dcenet", 192, "c_user"))
+    if r:
+        out["enhancer fwd+bwd 4x3x192x192: <= 60 ms and >= 45% of torch.mm"] = {
+            "s": round(r["median_s"], 4), "fraction_of_torch_mm": round(r["fraction_of_torch_mm"], 3),
+            "met": r["median_s"] <= 0.060 and r["fraction_of_torch_mm"] >= 0.45}
+    inf = [r for r in results.get("inference", []) if r["scale"] == 12 and r["threads"] == results["threads"]
+           and r["variant"] == "after"]
+    if inf:
+        out["Zero-DCE++ 1200x900 scale 12 model alone: >= 200 img/s"] = {
+            "images_per_s": round(inf[0]["images_per_s"], 1),
+            "cpu_ms_per_image": round(inf[0]["cpu_s_per_image"] * 1e3, 2), "met": inf[0]["images_per_s"] >= 200}
+    cli = results.get("enhance", {}).get("cli")
+    if cli:
+        folder = [r for r in results["enhance"]["folder"] if r["variant"] == "after"]
+        out["tasklle enhance 1200x900 JPEGs end to end: >= 40 img/s"] = {
+            "cli_images_per_s": round(cli["images_per_s"], 1),
+            "enhance_folder_images_per_s": round(folder[0]["images_per_s_median"], 1) if folder else None,
+            "cpu_ms_per_image": round((folder[0]["runs"][-1]["user_s_per_image"]
+                                       + folder[0]["runs"][-1]["sys_s_per_image"]) * 1e3, 1) if folder else None,
+            "met": cli["images_per_s"] >= 40}
+    return out
+
+
 def make_jpegs(folder, n, seed=0):
     """n 1200x900 JPEGs (quality 90) with smooth dark content and sensor-like noise."""
     import numpy as np
@@ -376,7 +516,7 @@ def main():
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--quick", action="store_true", help="few repeats, fewer images (a smoke run)")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--only", choices=["train", "infer", "enhance"], nargs="+", default=None)
+    ap.add_argument("--only", choices=["train", "profile", "infer", "enhance"], nargs="+", default=None)
     ap.add_argument("--tag", default="", help="suffix of the results file name")
     args = ap.parse_args()
     if args.worker:
@@ -386,7 +526,7 @@ def main():
     from common import write_results
 
     quick = args.quick
-    parts = set(args.only or ["train", "infer", "enhance"])
+    parts = set(args.only or ["train", "profile", "infer", "enhance"])
     th = args.threads
     results = {"quick": quick, "threads": th, "loadavg_start": list(os.getloadavg()),
                "flop_per_px_forward": FWD_FLOP_PER_PX, "flop_per_px_forward_backward": FWD_BWD_FLOP_PER_PX,
@@ -404,12 +544,15 @@ def main():
             print("!" * 78 + "\n!! variant c: tasklle.ops.separable_conv is ABSENT in this checkout; "
                   "recorded as available: false\n" + "!" * 78, flush=True)
         rows = []
-        cases = [("dcenet", 512), ("dcenet", 192), ("joint", 192), ("joint", 256)]
+        cases = [("dcenet", 512), ("dcenet", 192), ("joint", 192)] + ([] if quick else [("joint", 256)])
         for kind, size in cases:
-            for variant in ("a", "a_alloc", "b", "c"):
+            for variant in VARIANTS:
                 slow = kind == "dcenet" and size == 512
                 spec = {"case": "train", "kind": kind, "size": size, "variant": variant, "threads": th,
-                        "warmup": 1 if (quick or slow) else 2, "repeat": 2 if quick else (3 if slow else 5)}
+                        # two warm-up steps: with the allocator settings the heap reaches its high-water mark
+                        # in the second step (fragmentation), so a first measured step could still fault
+                        "warmup": 1 if (slow and variant in ("a", "c_glibc")) else 2,
+                        "repeat": 2 if quick else (3 if slow else 5)}
                 r = run_worker(spec)
                 if r.get("available"):
                     px = 4 * size * size
@@ -424,7 +567,13 @@ def main():
                           f"floor {r['floor_s']:.3f} s, sys {r['sys_s_per_step']:.3f} s/step, "
                           f"{r['minflt_per_step']:.0f} faults/step, RSS {r['rss_mb_end_of_steps']:.0f} MB in run "
                           f"(peak {r['peak_rss_mb']:.0f}), "
-                          f"{r['rss_mb_after_run']:.0f} MB after; load {r['loadavg_after'][0]:.2f}", flush=True)
+                          f"{r['rss_mb_after_run']:.0f} MB after ({r['rss_mb_after_trim_memory']:.0f} after "
+                          f"trim_memory); load {r['loadavg_after'][0]:.2f}", flush=True)
+                    for lay in ("channels_last", "nchw"):
+                        d = r.get(f"detector_loss_fwd_bwd_{lay}")
+                        if d:
+                            print(f"       detector loss fwd+bwd alone, {lay:13s} weights: {d['median_s'] * 1e3:.1f} ms"
+                                  f", cpu {(d['user_s_per_step'] + d['sys_s_per_step']) * 1e3:.1f} ms", flush=True)
                 else:
                     print(f"{kind:6s} {size:3d} {variant}: NOT AVAILABLE ({r.get('why')})", flush=True)
                 rows.append(r)
@@ -443,12 +592,37 @@ def main():
             summary[key]["peak_rss_mb"] = {v: round(by[v]["peak_rss_mb"]) for v in by if by[v].get("available")}
             summary[key]["rss_mb_after_run"] = {v: round(by[v]["rss_mb_after_run"]) for v in by
                                                 if by[v].get("available")}
-            summary[key]["speedup_a_alloc_over_a"] = round(by["a"]["median_s"] / by["a_alloc"]["median_s"], 2)
+            summary[key]["rss_mb_after_trim_memory"] = {v: round(by[v]["rss_mb_after_trim_memory"]) for v in by
+                                                        if by[v].get("available")}
+            summary[key]["sys_share_of_wall"] = {v: round(by[v]["sys_s_per_step"] / by[v]["median_s"], 4)
+                                                 for v in by if by[v].get("available")}
             summary[key]["speedup_b_over_a"] = round(by["a"]["median_s"] / by["b"]["median_s"], 2)
             if by["c"].get("available"):
                 summary[key]["speedup_c_over_a"] = round(by["a"]["median_s"] / by["c"]["median_s"], 2)
                 summary[key]["speedup_c_over_b"] = round(by["b"]["median_s"] / by["c"]["median_s"], 2)
+                summary[key]["speedup_c_user_over_c_glibc"] = round(by["c_glibc"]["median_s"]
+                                                                    / by["c_user"]["median_s"], 2)
         results["train_summary"] = summary
+
+    if "profile" in parts:
+        rows = []
+        for size in (192, 512):
+            spec = {"case": "profile", "size": size, "threads": th, "repeat": 2 if quick else 5}
+            r = run_worker(spec)
+            rows.append(r)
+            st = r["step"]
+            print(f"profile enhancer fwd+bwd 4x3x{size}x{size} (user loop): {st['median_s'] * 1e3:.1f} ms/step, cpu "
+                  f"{(st['user_s_per_step'] + st['sys_s_per_step']) * 1e3:.1f} ms; torch.mm here "
+                  f"{r['torch_mm_gflops_same_process']:.0f} GFLOP/s; load {r['loadavg_after'][0]:.2f}", flush=True)
+            for o in r["ops_self_ms_per_step"][:14]:
+                print(f"    {o['op'][:48]:48s} {o['self_ms']:8.2f} ms/step  x{o['calls']:.0f}", flush=True)
+            for k in r["separable_conv_kernels"]:
+                print(f"    separable_conv ({k['cin']:2d},{k['cout']:2d}) x{k['uses_per_step']}: fwd {k['fwd_ms']:6.2f} ms "
+                      f"{k['fwd_gflop_per_s']:5.0f} GF/s ({k['fwd_fraction_of_mm']:.0%} of mm), bwd {k['bwd_ms']:6.2f} ms "
+                      f"{k['bwd_gflop_per_s']:5.0f} GF/s ({k['bwd_fraction_of_mm']:.0%})", flush=True)
+            print(f"    separable convs alone, summed over the step: {r['separable_conv_ms_per_step_sum']:.1f} ms",
+                  flush=True)
+        results["profile"] = rows
 
     if "infer" in parts:
         rows = []
@@ -511,6 +685,9 @@ def main():
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
+    results["done_when"] = done_when(results)
+    for k, v in results["done_when"].items():
+        print(f"done when: {k}: {v}", flush=True)
     results["loadavg_end"] = list(os.getloadavg())
     name = "dcenet" + (f"_{args.tag}" if args.tag else "") + ("_quick" if quick else "")
     write_results(name, results)

@@ -1,5 +1,7 @@
-"""tasklle._alloc: the glibc settings are in force inside the scope, restored
-after, can be turned off, and do nothing without glibc.
+"""tasklle._alloc: the glibc settings are in force from ``import tasklle`` on
+(a user's own loop gets them, not only tasklle's entry points), the entry
+points keep them and trim on exit, they can be turned off (before or after
+import) and back on, and they do nothing without glibc.
 
 mallopt is process-wide, so each check runs in a fresh subprocess. What is
 read back are counts, not timings: glibc's number of mmapped blocks
@@ -67,7 +69,9 @@ PROBE = textwrap.dedent("""
     def rss_pages():
         return int(open("/proc/self/statm").read().split()[1])
 
-    res = {"before": mmapped_while_held(), "faults_before": faults()}
+    # right after import, outside any tasklle entry point: a user's own loop
+    res = {"before": mmapped_while_held(), "faults_before": faults(), "active_before": _alloc.active()}
+    res["thread_faults_before"] = in_thread(lambda: faults(size=16 << 20))
     with _alloc.fast_alloc():
         res["active"] = _alloc.active()
         res["inside"] = mmapped_while_held()
@@ -90,6 +94,18 @@ PROBE = textwrap.dedent("""
     res["after"] = mmapped_while_held()
     res["active_after"] = _alloc.active()
     res["faults_after"] = faults()
+    # the user turns it off after import: glibc as it is, and an entry point keeps it off
+    tasklle.set_fast_alloc(False)
+    res["off"] = mmapped_while_held()
+    res["faults_off"] = faults()
+    with _alloc.fast_alloc():
+        res["off_inside"] = mmapped_while_held()
+        res["off_active_inside"] = _alloc.active()
+    res["off_after"] = mmapped_while_held()
+    # and back on
+    tasklle.set_fast_alloc(True)
+    res["on_again"] = mmapped_while_held()
+    res["faults_on_again"] = faults()
     print(json.dumps(res))
 """)
 
@@ -121,33 +137,46 @@ PAGES = (40 << 20) // 4096
 
 
 @glibc_only
-def test_settings_applied_inside_and_restored_after():
+def test_settings_in_force_from_import_for_any_caller():
     r = run_probe()
-    assert r["before"] == 1  # default glibc: mmapped
-    assert r["active"] and not r["active_after"]
-    assert r["inside"] == 0 and r["nested"] == 0 and r["after_nested"] == 0
-    assert r["after"] == 1  # mmap is back after the outermost scope
-    # default: every round faults the whole block in again; inside: at most the first round does
-    assert r["faults_before"] >= 5 * PAGES
-    assert r["faults_inside"] <= 1.2 * PAGES
-    assert r["faults_after"] >= 5 * PAGES
-    # a second thread (its own arena) reuses its 16 MiB block too
+    # outside any entry point, right after import: no mmap, the block is reused
+    assert r["active_before"] and r["before"] == 0
+    assert r["faults_before"] <= 1.2 * PAGES  # default glibc: >= 6 x PAGES (every round faults it in)
+    assert r["thread_faults_before"] <= 1.2 * (16 << 20) // 4096  # a second thread's arena too
+    # inside an entry point's scope, nested, and after it: still in force
+    assert r["active"] and r["active_after"]
+    assert r["inside"] == 0 and r["nested"] == 0 and r["after_nested"] == 0 and r["after"] == 0
+    assert r["faults_inside"] <= 1.2 * PAGES and r["faults_after"] <= 1.2 * PAGES
     assert r["thread_faults_inside"] <= 1.2 * (16 << 20) // 4096
     assert r["thread_100mib_mmapped_inside"] == 1  # served (by mmap), not refused
-    # malloc_trim on exit hands the freed 240 MiB back
+    # malloc_trim on leaving the outermost scope hands the freed 240 MiB back
     assert r["rss_inside_pages"] - r["rss_after_pages"] >= 0.8 * 6 * PAGES
+    # turned off after import: glibc's values are back, and an entry point does not override the choice
+    assert r["off"] == 1 and r["off_inside"] == 1 and r["off_after"] == 1 and not r["off_active_inside"]
+    assert r["faults_off"] >= 5 * PAGES
+    # and on again
+    assert r["on_again"] == 0 and r["faults_on_again"] <= 1.2 * PAGES
+
+
+@glibc_only
+def test_glibc_tunables_are_what_off_sets_back():
+    # the user started the process with their own threshold: turning tasklle's settings off restores it
+    r = run_probe({"GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=268435456"})
+    assert r["before"] == 0 and r["after"] == 0
+    assert r["off"] == 0  # 40 MiB is below the user's 256 MiB threshold: heap, as they set it
 
 
 @glibc_only
 @pytest.mark.parametrize("how", ["env", "api"])
-def test_turning_it_off(how):
+def test_turning_it_off_before_import_work(how):
     if how == "env":
         r = run_probe({"TASKLLE_FAST_ALLOC": "0"})
     else:
+        # the opt-out before any tensor work: right after import
         r = run_probe(prelude="import tasklle\ntasklle.set_fast_alloc(False)\n")
-    assert r["inside"] == 1 and r["nested"] == 1 and r["after"] == 1
-    assert not r["active"]
-    assert r["faults_inside"] >= 5 * PAGES
+    assert r["before"] == 1 and r["inside"] == 1 and r["nested"] == 1 and r["after"] == 1
+    assert not r["active_before"] and not r["active"]
+    assert r["faults_before"] >= 5 * PAGES and r["faults_inside"] >= 5 * PAGES
 
 
 def test_noop_without_glibc(monkeypatch):
@@ -181,6 +210,9 @@ def test_set_fast_alloc_validates_and_show_config_reports(monkeypatch):
         tasklle.show_config(file=buf)
         assert "fast alloc        off (set_fast_alloc()" in buf.getvalue()
         tasklle.set_fast_alloc(None)
+        buf = io.StringIO()
+        tasklle.show_config(file=buf)
+        assert "for the whole process since import" in buf.getvalue()
 
 
 def test_entry_points_are_scoped():
@@ -217,4 +249,4 @@ def test_scope_is_active_during_enhance(monkeypatch):
     monkeypatch.setattr(_alloc, "_enabled", True)
     enhance(torch.rand(3, 8, 8), model=Probe())
     assert seen == [_alloc.glibc_version() is not None]
-    assert not _alloc.active()
+    assert _alloc.active() == (_alloc.glibc_version() is not None)  # in force for the process, not only the call

@@ -32,6 +32,14 @@
  *     g_k = g_{k+1} * (1 + A_k * (2 x_k - 1))      (+ dL/dhalf if k == half_after)
  *     dL/dx = g_0
  * The shared-map sum runs k = n-1 .. 0 in that fixed order for every pixel.
+ *
+ * tll_curve_upsample_forward (inference of Zero-DCE++ at a scale factor > 1):
+ * the small map is upsampled (bilinear, align_corners=True) row by row into
+ * per-thread scratch (or into the optional full map output) and the curve is
+ * applied to that row at once, so the full-resolution map is never read back
+ * from memory: one pass over x and the output instead of three (upsample
+ * write, curve read of x and the map, curve write). Elementwise per output
+ * row, bit-identical for any thread count.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -72,6 +80,23 @@ static tll_status curve_check(size_t batch, size_t height, size_t width, int ite
     if (hw && planes > SIZE_MAX / elem / hw)
         return TLL_ERR_OVERFLOW;
     *plane = hw;
+    return TLL_OK;
+}
+
+/* The fused upsample + curve (inference): x, out, map (batch, 3, height, width), a (batch, 3, ha, wa). */
+static tll_status curve_upsample_check(size_t batch, size_t height, size_t width, size_t height_a, size_t width_a,
+                                       int iterations, size_t elem, size_t *plane)
+{
+    if (height_a == 0 || width_a == 0)
+        return TLL_ERR_ARG;
+    tll_status st = curve_check(batch, height, width, iterations, 0, 0, elem, plane);
+    if (st != TLL_OK)
+        return st;
+    size_t hwa = height_a * width_a, planes = 3 * batch;
+    if (hwa / height_a != width_a || (batch && planes / batch != 3) || (hwa && planes > SIZE_MAX / elem / hwa) ||
+        width > SIZE_MAX / 2 / (elem > sizeof(size_t) ? elem : sizeof(size_t)) ||
+        width_a > SIZE_MAX / elem - width)
+        return TLL_ERR_OVERFLOW;
     return TLL_OK;
 }
 

@@ -170,3 +170,82 @@ tll_status FN(tll_curve_backward_)(T *grad_x, T *grad_A, const T *grad_out, cons
     free(scratch.block);
     return TLL_OK;
 }
+
+/*
+ * Fused inference of Zero-DCE++ at a scale factor > 1: the (ha, wa) map a is
+ * upsampled to (height, width) with bilinear interpolation, align_corners=True
+ * (torch's F.interpolate; coordinates in T as torch computes them for float
+ * and double), and the curve with that shared map is applied to x, one output
+ * row at a time: the full-resolution map is written only if `map` is given,
+ * and never read back. Per thread: one vertically interpolated row of the
+ * small map (wa) and, without `map`, one row of the full map (width).
+ */
+tll_status FN(tll_curve_upsample_forward_)(T *out, T *map, const T *x, const T *a, size_t batch, size_t height,
+                                          size_t width, size_t height_a, size_t width_a, int iterations)
+{
+    size_t hw;
+    tll_status st = curve_upsample_check(batch, height, width, height_a, width_a, iterations, sizeof(T), &hw);
+    if (st != TLL_OK || batch * hw == 0)
+        return st;
+    /* horizontal source columns and weights, shared by every row */
+    size_t *cx = malloc(2 * width * sizeof(size_t));
+    T *wx = malloc(2 * width * sizeof(T));
+    if (!cx || !wx) {
+        free(cx);
+        free(wx);
+        return TLL_ERR_NOMEM;
+    }
+    T sxs = width > 1 ? (T)(width_a - 1) / (T)(width - 1) : (T)0;
+    for (size_t j = 0; j < width; j++) {
+        T src = sxs * (T)j;
+        size_t j0 = (size_t)src;
+        if (j0 > width_a - 1)
+            j0 = width_a - 1;
+        T l = src - (T)j0;
+        l = l < 0 ? (T)0 : (l > 1 ? (T)1 : l);
+        cx[2 * j] = j0;
+        cx[2 * j + 1] = j0 + (j0 < width_a - 1 ? 1 : 0);
+        wx[2 * j] = 1 - l;
+        wx[2 * j + 1] = l;
+    }
+    T sys_ = height > 1 ? (T)(height_a - 1) / (T)(height - 1) : (T)0;
+    size_t rows = batch * 3 * height;
+    int par = batch * 3 * hw >= CURVE_PAR_MIN;
+    int nthreads = par ? tll_get_num_threads() : 1;
+    tll_scratch scratch;
+    st = tll_scratch_alloc(&scratch, (width_a + (map ? 0 : width)) * sizeof(T), nthreads);
+    if (st != TLL_OK) {
+        free(cx);
+        free(wx);
+        return st;
+    }
+#pragma omp parallel num_threads(nthreads) if(par)
+    {
+        T *v = tll_scratch_slot(&scratch);
+        T *arow_own = v + width_a;
+#pragma omp for schedule(static)
+        for (size_t r = 0; r < rows; r++) {
+            size_t pl = r / height, i = r % height;
+            T src = sys_ * (T)i;
+            size_t i0 = (size_t)src;
+            if (i0 > height_a - 1)
+                i0 = height_a - 1;
+            size_t i1 = i0 + (i0 < height_a - 1 ? 1 : 0);
+            T l = src - (T)i0;
+            l = l < 0 ? (T)0 : (l > 1 ? (T)1 : l);
+            T l0 = 1 - l;
+            const T *a0 = a + (pl * height_a + i0) * width_a, *a1 = a + (pl * height_a + i1) * width_a;
+            for (size_t k = 0; k < width_a; k++)
+                v[k] = l0 * a0[k] + l * a1[k];
+            size_t off = pl * hw + i * width;
+            T *arow = map ? map + off : arow_own;
+            for (size_t j = 0; j < width; j++)
+                arow[j] = wx[2 * j] * v[cx[2 * j]] + wx[2 * j + 1] * v[cx[2 * j + 1]];
+            FN(curve_fwd_tile_)(out + off, NULL, x + off, arow, 0, width, iterations, 0);
+        }
+    }
+    free(scratch.block);
+    free(cx);
+    free(wx);
+    return TLL_OK;
+}

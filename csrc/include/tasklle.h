@@ -85,6 +85,21 @@ tll_status tll_curve_backward_f32(float *grad_x, float *grad_A, const float *gra
 tll_status tll_curve_backward_f64(double *grad_x, double *grad_A, const double *grad_out,
                                   const double *grad_half, const double *x, const double *A, size_t batch,
                                   size_t height, size_t width, int iterations, int per_iteration, int half_after);
+/*
+ * Fused upsample + curve (inference, no backward): map = bilinear upsampling
+ * (align_corners=True) of a (batch, 3, height_a, width_a) to (batch, 3, height,
+ * width), out = the curve of x with that shared map, `iterations` steps. map
+ * may be NULL (not written). height_a, width_a >= 1. Scratch per thread:
+ * width_a (+ width without map) elements. Deterministic for any thread count.
+ * Returns TLL_ERR_ARG for iterations < 1 or an empty map, TLL_ERR_OVERFLOW,
+ * TLL_ERR_NOMEM.
+ */
+tll_status tll_curve_upsample_forward_f32(float *out, float *map, const float *x, const float *a, size_t batch,
+                                          size_t height, size_t width, size_t height_a, size_t width_a,
+                                          int iterations);
+tll_status tll_curve_upsample_forward_f64(double *out, double *map, const double *x, const double *a,
+                                          size_t batch, size_t height, size_t width, size_t height_a,
+                                          size_t width_a, int iterations);
 /* END curve */
 
 /* ---- depthwise-separable convolution (core/separable_conv.c) ----------- */

@@ -2,6 +2,7 @@
  * Binding of the curve kernels (core/curve.c):
  *   _C.curve_forward(out, half, x, A, iterations, half_after)
  *   _C.curve_backward(grad_x, grad_A, grad_out, grad_half, x, A, iterations, half_after)
+ *   _C.curve_upsample_forward(out, maps, x, a, iterations)   (inference: a is the small map)
  * Outputs first (preallocated, C-contiguous, same dtype as x), then inputs, then
  * scalars. half, grad_x, grad_A, grad_out and grad_half may be None. The map
  * layout follows from A's channel count: 3 = one shared map, 3*iterations = one
@@ -143,6 +144,53 @@ static PyObject *py_curve_backward(PyObject *self, PyObject *args)
     return run_chunked(&c, 1);
 }
 
+static PyObject *py_curve_upsample_forward(PyObject *self, PyObject *args)
+{
+    PyObject *oo, *mo, *xo, *ao, *ito;
+    if (!PyArg_ParseTuple(args, "OOOOO:curve_upsample_forward", &oo, &mo, &xo, &ao, &ito))
+        return NULL;
+    long long it;
+    if (tll_int_arg(ito, "iterations", 1, TLL_MAX_CURVE_ITERATIONS, &it))
+        return NULL;
+    PyArrayObject *x = tll_array_arg(xo, "x", 4, TLL_DT_FLOAT, 0);
+    if (!x || tll_dim_is(x, "x", 1, 3))
+        return NULL;
+    PyArrayObject *a = tll_array_arg(ao, "a", 4, TLL_DT_FLOAT, 0);
+    if (!a || tll_same_dtype(a, "a", x, "x") || tll_dim_is(a, "a", 1, 3) || tll_dim_is(a, "a", 0, PyArray_DIM(x, 0)))
+        return NULL;
+    if (PyArray_DIM(a, 2) < 1 || PyArray_DIM(a, 3) < 1) {
+        PyErr_SetString(PyExc_ValueError, "a must have a height and width >= 1");
+        return NULL;
+    }
+    PyArrayObject *out = tll_array_arg(oo, "out", 4, TLL_DT_FLOAT, 1);
+    if (!out || tll_same_dtype(out, "out", x, "x") || tll_same_shape(out, "out", x, "x"))
+        return NULL;
+    PyArrayObject *maps;
+    if (optional_like(mo, "maps", x, "x", 1, &maps))
+        return NULL;
+    PyArrayObject *outs[2] = {out, maps}, *ins[2] = {x, a};
+    const char *out_names[2] = {"out", "maps"}, *in_names[2] = {"x", "a"};
+    if (tll_outputs_disjoint(outs, out_names, 2, ins, in_names, 2))
+        return NULL;
+    size_t b = (size_t)PyArray_DIM(x, 0), h = (size_t)PyArray_DIM(x, 2), w = (size_t)PyArray_DIM(x, 3);
+    size_t ha = (size_t)PyArray_DIM(a, 2), wa = (size_t)PyArray_DIM(a, 3), es = (size_t)PyArray_ITEMSIZE(x);
+    size_t step = chunk_items(b, h, w, (int)it), xstep = 3 * h * w * es, astep = 3 * ha * wa * es;
+    for (size_t i0 = 0; i0 < b; i0 += step) {
+        size_t nb = b - i0 < step ? b - i0 : step;
+        tll_status st;
+        Py_BEGIN_ALLOW_THREADS;
+        st = TLL_CALL_BY_DTYPE(x, tll_curve_upsample_forward, tll_data_at(out, i0 * xstep),
+                               tll_data_at(maps, i0 * xstep), tll_data_at(x, i0 * xstep), tll_data_at(a, i0 * astep),
+                               nb, h, w, ha, wa, (int)it);
+        Py_END_ALLOW_THREADS;
+        if (st != TLL_OK)
+            return tll_raise_status(st, "curve_upsample_forward");
+        if (PyErr_CheckSignals())
+            return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 PyMethodDef tll_curve_methods[] = {
     {"curve_forward", py_curve_forward, METH_VARARGS,
      "curve_forward(out, half, x, A, iterations, half_after): out <- x after `iterations` curve steps,\n"
@@ -152,5 +200,9 @@ PyMethodDef tll_curve_methods[] = {
      "curve_backward(grad_x, grad_A, grad_out, grad_half, x, A, iterations, half_after): gradients of the\n"
      "curve w.r.t. x and A given those of the final and half images. Any of grad_x, grad_A, grad_out,\n"
      "grad_half may be None (not wanted / zero)."},
+    {"curve_upsample_forward", py_curve_upsample_forward, METH_VARARGS,
+     "curve_upsample_forward(out, maps, x, a, iterations): maps <- bilinear (align_corners=True) upsampling\n"
+     "of the (B,3,h,w) map a to x's (B,3,H,W) size (maps may be None: not stored), out <- x after\n"
+     "`iterations` curve steps with that map. float32 or float64, C-contiguous. Inference only."},
     {NULL, NULL, 0, NULL},
 };

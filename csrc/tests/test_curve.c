@@ -166,8 +166,75 @@ static void test_edges(void)
           TLL_ERR_OVERFLOW);
 }
 
+/* Naive bilinear (align_corners=True) value of plane a (h x w) at output (i, j) of (H x W). */
+static double naive_up(const double *a, size_t h, size_t w, size_t H, size_t W, size_t i, size_t j)
+{
+    double sy = H > 1 ? (double)i * (double)(h - 1) / (double)(H - 1) : 0;
+    double sx = W > 1 ? (double)j * (double)(w - 1) / (double)(W - 1) : 0;
+    size_t y0 = (size_t)sy, x0 = (size_t)sx;
+    y0 = y0 > h - 1 ? h - 1 : y0;
+    x0 = x0 > w - 1 ? w - 1 : x0;
+    size_t y1 = y0 + 1 < h ? y0 + 1 : y0, x1 = x0 + 1 < w ? x0 + 1 : x0;
+    double ly = sy - (double)y0, lx = sx - (double)x0;
+    double top = (1 - lx) * a[y0 * w + x0] + lx * a[y0 * w + x1];
+    double bot = (1 - lx) * a[y1 * w + x0] + lx * a[y1 * w + x1];
+    return (1 - ly) * top + ly * bot;
+}
+
+/* The fused upsample + curve against the naive upsampling then the naive curve;
+   with and without the map output (same out bits); thread-count invariance. */
+static void test_upsample(size_t B, size_t H, size_t W, size_t h, size_t w, int n)
+{
+    size_t N = B * 3 * H * W, NA = B * 3 * h * w;
+    double *x = rand_buf(N, 0, 1), *a = rand_buf(NA, -1, 1);
+    double *out = malloc(N * sizeof(double)), *map = malloc(N * sizeof(double)), *out2 = malloc(N * sizeof(double));
+    CHECK(tll_curve_upsample_forward_f64(out, map, x, a, B, H, W, h, w, n) == TLL_OK);
+    CHECK(tll_curve_upsample_forward_f64(out2, NULL, x, a, B, H, W, h, w, n) == TLL_OK);
+    CHECK(memcmp(out, out2, N * sizeof(double)) == 0);
+    for (size_t p = 0; p < B * 3; p++)
+        for (size_t i = 0; i < H; i++)
+            for (size_t j = 0; j < W; j++) {
+                size_t k = (p * H + i) * W + j;
+                double m = naive_up(a + p * h * w, h, w, H, W, i, j), hv;
+                CHECK_CLOSE(map[k], m, 1e-14);
+                CHECK_CLOSE(out[k], naive(x[k], (double[]){m, m, m, m, m, m, m, m, m, m, m, m, m, m, m, m}, n, -1,
+                                          &hv), 1e-13);
+            }
+    float *xf = malloc(N * sizeof(float)), *af = malloc(NA * sizeof(float)), *of[2];
+    for (size_t i = 0; i < N; i++)
+        xf[i] = (float)x[i];
+    for (size_t i = 0; i < NA; i++)
+        af[i] = (float)a[i];
+    for (int t = 0; t < 2; t++) {
+        of[t] = malloc(N * sizeof(float));
+        tll_set_num_threads(t + 1);
+        CHECK(tll_curve_upsample_forward_f32(of[t], NULL, xf, af, B, H, W, h, w, n) == TLL_OK);
+    }
+    tll_set_num_threads(0);
+    CHECK(memcmp(of[0], of[1], N * sizeof(float)) == 0);
+    for (size_t i = 0; i < N; i++)
+        CHECK_CLOSE(of[0][i], out[i], 1e-5);
+    free(x), free(a), free(out), free(map), free(out2), free(xf), free(af), free(of[0]), free(of[1]);
+}
+
+static void test_upsample_edges(void)
+{
+    double x[3] = {0.5, 0.5, 0.5}, a[3] = {0.1, 0.2, 0.3}, out[3];
+    CHECK(tll_curve_upsample_forward_f64(out, NULL, x, a, 1, 1, 1, 0, 1, 8) == TLL_ERR_ARG); /* empty map */
+    CHECK(tll_curve_upsample_forward_f64(out, NULL, x, a, 1, 1, 1, 1, 1, 0) == TLL_ERR_ARG); /* no iteration */
+    CHECK(tll_curve_upsample_forward_f64(out, NULL, x, a, 1, SIZE_MAX / 2, 3, 1, 1, 8) == TLL_ERR_OVERFLOW);
+    CHECK(tll_curve_upsample_forward_f32(NULL, NULL, NULL, NULL, 0, 5, 5, 2, 2, 8) == TLL_OK); /* empty batch */
+}
+
 int main(void)
 {
+    test_upsample(2, 37, 53, 3, 4, 8);
+    test_upsample(1, 90, 120, 7, 10, 8);
+    test_upsample(1, 5, 7, 1, 3, 1);
+    test_upsample(1, 1, 1, 1, 1, 16);
+    test_upsample(1, 6, 6, 6, 6, 3);
+    test_upsample(3, 10, 1, 2, 1, 8);
+    test_upsample_edges();
     for (int per = 0; per < 2; per++) {
         test_forward(per, 8, 4);
         test_forward(per, 1, 0);

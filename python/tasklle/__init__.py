@@ -31,11 +31,19 @@ The notebook API (each name's help() has shapes, defaults and an example):
   eval.ap_table({group: result})        Markdown table of groups; .rows for a DataFrame
   experiments.budget(name)              run sizes 'tiny', 'small', 'default', 'long'
   set_num_threads(n), show_config()     threads of the C core and torch; build info
+  set_fast_alloc(on), trim_memory()     allocator settings (on by default), free heap back to the OS
 """
+from ._alloc import apply_at_import as _apply_alloc_settings
 from ._alloc import set_fast_alloc
+from ._alloc import trim as trim_memory
 from ._threads import get_num_threads, set_num_threads, show_config
 
 __version__ = "0.1.0"
+
+# Large tensor buffers stay in the heap for the whole process, so a user's own
+# training loop does not fault every activation in again at every step
+# (tasklle._alloc; off: TASKLLE_FAST_ALLOC=0 or set_fast_alloc(False)).
+_apply_alloc_settings()
 
 # Loaded on first use so that `import tasklle` stays fast in a notebook.
 _SUBPACKAGES = ("ops", "reference", "losses", "models", "data", "eval", "train", "experiments", "io", "noise")
@@ -59,4 +67,4 @@ def __dir__():
     return sorted(list(globals()) + list(_SUBPACKAGES) + list(_FUNCTIONS))
 
 
-__all__ = ["get_num_threads", "set_num_threads", "set_fast_alloc", "show_config", *_SUBPACKAGES, *_FUNCTIONS]
+__all__ = ["get_num_threads", "set_num_threads", "set_fast_alloc", "trim_memory", "show_config", *_SUBPACKAGES, *_FUNCTIONS]

@@ -1,5 +1,6 @@
-"""Keep large tensor buffers in the process heap while tasklle trains or
-enhances, instead of handing them back to the kernel after every use.
+"""Keep large tensor buffers in the process heap, instead of handing them
+back to the kernel after every use: set once at ``import tasklle``, for every
+caller.
 
 Why: glibc serves every allocation above its mmap threshold (128 KiB at
 start, raised dynamically up to 32 MiB) with a fresh ``mmap`` and gives it
@@ -10,13 +11,9 @@ MiB) dozens of times, so every step faults all of them in again page by page.
 Measured (2 cores shared with other jobs, torch 2.13 CPU, 2 threads, batch
 4; ``benchmarks/bench_dcenet.py``, ``benchmarks/results/dcenet*.json``): a
 192x192 joint step with glibc as it is takes 399,000 minor page faults and
-0.7-1.0 s of system time per step; inside the scope 0 faults and 3-40 ms.
-Step time at a load average of 1-2: 0.71 s as it is, 0.38-0.44 s inside the
-scope, 0.28 s inside the scope with a channels-last model and input.
+0.7-1.0 s of system time per step; with these settings 0 faults and 3-40 ms.
 
-What: inside ``fast_alloc()`` (a context manager, re-entrant and thread-safe,
-applied by tasklle's training loops, enhancement, darkening and evaluation),
-three glibc ``mallopt`` parameters are set:
+What: three glibc ``mallopt`` parameters, set when ``tasklle`` is imported:
 
 - ``M_MMAP_MAX = 0``: no mmap for large blocks, they come from the heap;
 - ``M_TRIM_THRESHOLD = -1`` (glibc: "disables trimming completely") and
@@ -27,52 +24,70 @@ three glibc ``mallopt`` parameters are set:
   faults per image, because the freed top passed 1 GiB and was trimmed every
   time; with -1, none after the first image.
 
-On leaving the outermost scope the previous values are set again and
-``malloc_trim(0)`` hands every free page back to the kernel (the top of each
-heap is shrunk and free pages inside the heaps are released with
-``MADV_DONTNEED``), so resident memory after a run is what the live objects
-need, not the run's peak.
+Why at import (issue 18), and not only inside tasklle's entry points as
+before: a user's own loop (``ZeroDCEPP(...)(x)``, ``tasklle.losses``,
+``detector.loss``, ``backward()``, Adam, as the README's quick start writes
+it) runs outside every entry point and got glibc as it is. Measured in one
+run (2 threads, batch 4, load average 2.8-3.8 on 2 shared cores): the joint
+step at 192 written with the public API outside any entry point took 0.37 s,
+0.135 s of it system time (37%), 54,000 minor faults per step with glibc as
+it is; with the settings made at import 0.28 s, 4 ms of system time (1.4%),
+0 faults; peak resident memory 666 vs 665 MB, and after the run 666 MB (the
+heap's high-water mark) vs 337 MB after ``tasklle.trim_memory()``; inside an
+entry point's scope 6 ms of system time, peak 703 MB, 337 MB after it. The
+heap reaches its high-water mark in the second step of a loop (fragmentation
+included), after which a step takes no page faults.
+The other mechanisms considered: a scope entered by the ops and models
+themselves cannot cover the autograd engine, the losses and the optimiser
+that run between them (the buffers are freed there, after the op's call has
+returned); reusing buffers inside the ops would mean owning the autograd of
+every op in the model (and torch's own ops would still fault);
+``GLIBC_TUNABLES`` works but must be set before the process starts, which a
+notebook kernel or a DDP worker started by someone else does not have;
+``THP_MEM_ALLOC_ENABLE=1`` (torch) helped only partly in issue 10's
+measurement (0.58-0.73 s per step); mmap allowed up to glibc's largest
+threshold (``M_MMAP_THRESHOLD = 32 MiB``, trim at 1 GiB) left 155,000 faults
+per joint step at 192, since the 64-channel concatenations are 38 MB.
 
-Safe inside a user's notebook process because:
+Entry points (the trainers, ``enhance``, ``darken``, ``detect_split``) run
+inside ``fast_alloc()``: it brings the settings in line with ``enabled()``
+(the environment variable may have changed since import) and, on leaving the
+outermost scope, ``malloc_trim(0)`` hands every free page back to the kernel
+(the top of each heap is shrunk and free pages inside the heaps are released
+with ``MADV_DONTNEED``), so resident memory after a run is what the live
+objects need, not the run's peak. A user's own loop ends when the user says
+so: ``tasklle.trim_memory()`` does the same trim.
 
-- only three allocator parameters change, only while a tasklle entry point
-  runs; nothing about the memory's contents or ownership changes;
-- the previous values are set again on exit. One thing glibc cannot undo:
-  any ``mallopt`` call switches off its dynamic mmap threshold for the rest
-  of the process; afterwards the thresholds are the fixed values we restore
-  (glibc's documented defaults, or what ``GLIBC_TUNABLES`` set), i.e. the
-  conservative ones that return memory soonest;
+What it costs a user's process (all measured in ``benchmarks/bench_dcenet.py``,
+``peak_rss_mb`` / ``rss_mb_after_run`` / ``rss_mb_after_trim_memory`` per
+variant in its JSON):
+
 - resident memory *during* a run is higher: the heap keeps its high-water
-  mark, fragmentation included, instead of following the live tensors. Peak
-  resident memory (``ru_maxrss``, ``benchmarks/results/dcenet.json``), glibc
-  as it is vs inside the scope, same NCHW model: joint step at 192 1.00 vs
-  1.15 GB, at 256 1.38 vs 1.97 GB; DCE-Net forward+backward at 4x192x192
-  0.95 vs 1.05 GB, at 4x512x512 4.2 vs 6.0 GB (channels-last: 4.9 GB).
-  *After* the run it is lower than with glibc as it is, because of the
-  ``malloc_trim``: 0.34 vs 0.61 GB (joint 192), 0.26 vs 1.1 GB (512);
+  mark, fragmentation included, instead of following the live tensors;
+- after a user's own loop it stays at that mark until ``trim_memory()`` (or
+  an entry point's exit) hands it back; after an entry point it is lower than
+  with glibc as it is, because of the trim;
+- only three allocator parameters change; nothing about the memory's contents
+  or ownership. One thing glibc cannot undo: any ``mallopt`` call switches off
+  its dynamic mmap threshold for the rest of the process; when turned off the
+  thresholds are the fixed values set back (glibc's documented defaults, or
+  what ``GLIBC_TUNABLES`` set), i.e. the conservative ones that return memory
+  soonest;
 - large blocks allocated by other threads (OpenMP workers, DataLoader
   threads) live in glibc's per-thread arenas: those grow in 64 MiB heap
   segments, and a request larger than a segment still falls back to mmap
   there (glibc does that even with ``M_MMAP_MAX = 0``), so nothing fails;
-  such a block is faulted in on every use, as without the scope. tasklle's
+  such a block is faulted in on every use, as without the settings. tasklle's
   large tensors are allocated on the calling thread (autograd on CPU runs
   there), and the tests check a second thread's 16 MiB blocks are reused and
-  its 100 MiB block is still served;
-- it is off with ``tasklle.set_fast_alloc(False)`` or the environment
-  variable ``TASKLLE_FAST_ALLOC=0`` (read at each scope entry), and a no-op on
-  any C library other than glibc (musl, macOS, Windows);
-- ``tasklle.show_config()`` reports whether it is on and the values used.
+  its 100 MiB block is still served.
 
-Other options: ``GLIBC_TUNABLES`` works (same faults and step time in our
-measurement) but must be set before the process starts, which a notebook
-kernel or a DDP worker started by someone else does not have, and it keeps the
-run's peak resident afterwards (1.12 GB after the joint run vs 0.34 GB with
-the scope's ``malloc_trim``); ``THP_MEM_ALLOC_ENABLE=1`` (torch) helped only
-partly in issue 10's measurement (0.58-0.73 s per step); mmap allowed up to
-glibc's largest threshold (``M_MMAP_THRESHOLD = 32 MiB``, trim at 1 GiB) left
-155,000 faults per joint step at 192, since the 64-channel concatenations
-are 38 MB; reusing buffers by hand would mean rewriting the autograd of every
-op in the model.
+Off: ``TASKLLE_FAST_ALLOC=0`` in the environment before the import, or
+``tasklle.set_fast_alloc(False)`` at any time (the previous values are set
+back at once and free memory is trimmed; entry points then leave the
+allocator alone); ``set_fast_alloc(True)`` turns it on again. A no-op on any
+C library other than glibc (musl, macOS, Windows). ``tasklle.show_config()``
+reports whether it is on and in force, and the values used.
 """
 import contextlib
 import ctypes
@@ -85,7 +100,7 @@ M_TOP_PAD = -2
 M_MMAP_THRESHOLD = -3
 M_MMAP_MAX = -4
 
-#: the values set inside the scope
+#: the values tasklle sets (from import on, unless turned off)
 FAST = {"mmap_max": 0, "trim_threshold": -1, "top_pad": 64 << 20}
 #: glibc's documented defaults (malloc.c / malloc-machine.h)
 GLIBC_DEFAULTS = {"mmap_max": 65536, "trim_threshold": 128 << 10, "top_pad": 128 << 10,
@@ -96,7 +111,7 @@ _PARAM = {"mmap_max": M_MMAP_MAX, "trim_threshold": M_TRIM_THRESHOLD, "top_pad":
 _lock = threading.Lock()
 _depth = 0
 _enabled = None  # None: follow TASKLLE_FAST_ALLOC; True/False: set_fast_alloc()
-_applied = False  # whether the current outermost scope changed the settings
+_applied = False  # whether the settings are in force now (set by _sync only)
 _libc = None
 _libc_checked = False
 
@@ -141,8 +156,7 @@ def _tunables_defaults():
     return vals
 
 
-# what to restore on leaving the outermost scope; updated when the user
-# changes a value through set_malloc_params
+# what to set back when the settings are turned off (read once, before our first mallopt)
 _previous = None
 
 
@@ -152,20 +166,24 @@ def _env_enabled():
 
 
 def enabled():
-    """Whether ``fast_alloc()`` scopes will change the allocator settings."""
+    """Whether tasklle wants its allocator settings in force (glibc, and not
+    turned off by ``set_fast_alloc(False)`` or ``TASKLLE_FAST_ALLOC=0``)."""
     if _glibc() is None:
         return False
     return _env_enabled() if _enabled is None else _enabled
 
 
 def set_fast_alloc(on=True):
-    """Turn tasklle's allocator settings on or off for this process (``None``
-    goes back to following the ``TASKLLE_FAST_ALLOC`` environment variable).
-    Takes effect at the next entry into a tasklle training/inference call."""
+    """Turn tasklle's allocator settings on or off for this process, now
+    (``None`` goes back to following the ``TASKLLE_FAST_ALLOC`` environment
+    variable). Off sets back the values in force before tasklle changed them
+    (glibc's defaults or what ``GLIBC_TUNABLES`` set) and hands free heap
+    memory back to the kernel."""
     global _enabled
     if on is not None and not isinstance(on, bool):
         raise TypeError(f"on must be True, False or None, got {on!r}")
     _enabled = on
+    _sync()
 
 
 def _set(values):
@@ -177,39 +195,63 @@ def _set(values):
 
 def trim():
     """Give free heap memory back to the kernel (glibc ``malloc_trim(0)``);
-    returns True if some was released, False otherwise or without glibc."""
+    returns True if some was released, False otherwise or without glibc.
+    Public as ``tasklle.trim_memory()``: for a user's own loop, which no
+    tasklle entry point ends."""
     lib = _glibc()
     return bool(lib.malloc_trim(0)) if lib is not None else False
 
 
+def _sync():
+    """Make the process's settings follow ``enabled()``: set them when wanted
+    and not in force, set the previous values back (and trim) when in force
+    and no longer wanted."""
+    global _applied, _previous
+    if _glibc() is None:
+        return  # nothing to set (nor ever set)
+    with _lock:
+        want = enabled()
+        if want and not _applied:
+            if _previous is None:
+                _previous = _tunables_defaults()
+            _set(FAST)
+            _applied = True
+        elif not want and _applied:
+            _set({k: _previous[k] for k in FAST})
+            _applied = False
+            trim()
+
+
+def apply_at_import():
+    """Called once by ``import tasklle``: the settings for the whole process
+    (unless turned off by ``TASKLLE_FAST_ALLOC=0``), so a user's own loop over
+    the public models, losses and ``backward()`` gets them too."""
+    _sync()
+
+
 def _enter():
-    global _depth, _applied, _previous
+    global _depth
+    _sync()  # the environment variable may have changed since import
     with _lock:
         _depth += 1
-        if _depth == 1:
-            _applied = enabled()
-            if _applied:
-                if _previous is None:
-                    _previous = _tunables_defaults()
-                _set(FAST)
 
 
 def _exit():
-    global _depth, _applied
+    global _depth
     with _lock:
         _depth -= 1
-        if _depth == 0 and _applied:
-            _applied = False
-            _set({k: _previous[k] for k in FAST})
-            trim()
+        last = _depth == 0
+    if last and active():
+        trim()  # resident memory after a run: what the live objects need, not the run's peak
 
 
 @contextlib.contextmanager
 def fast_alloc():
-    """Context manager: glibc keeps large buffers in the heap for its duration
-    (see the module docstring); previous settings back and free memory
-    returned to the kernel on exit. Re-entrant; a no-op when turned off or
-    without glibc."""
+    """Context manager of tasklle's entry points: brings the settings in line
+    with ``enabled()`` on entry (they are normally in force since import) and
+    hands free heap memory back to the kernel (``malloc_trim(0)``) on leaving
+    the outermost scope. Re-entrant and thread-safe; leaves the user's choice
+    (``set_fast_alloc``) as it was; a no-op without glibc."""
     _enter()
     try:
         yield
@@ -229,20 +271,9 @@ def with_fast_alloc(fn):
     return wrapper
 
 
-def apply_for_process():
-    """Enter the scope for the rest of this process, for processes tasklle
-    starts and owns (the darkening pool's workers), where there is nothing of
-    the user's to restore to. The caller has already decided it is wanted
-    (the parent's ``enabled()``), so it applies whatever this process's
-    environment says."""
-    global _enabled
-    _enabled = True
-    _enter()
-
-
 def active():
-    """Whether the settings are in force right now (inside an applied scope)."""
-    return _applied
+    """Whether the settings are in force right now."""
+    return _applied and _glibc() is not None
 
 
 def describe():
@@ -256,6 +287,7 @@ def describe():
     if state == "off":
         return f"off ({how}; glibc {ver}; the allocator is left as glibc has it)"
     vals = ", ".join(f"{k}={v}" for k, v in FAST.items())
-    return (f"on ({how}; glibc {ver}; while tasklle trains/enhances/darkens/detects: mallopt {vals}; "
-            f"previous values and malloc_trim(0) after; off: tasklle.set_fast_alloc(False) or "
-            f"TASKLLE_FAST_ALLOC=0){' [active now]' if _applied else ''}")
+    return (f"on ({how}; glibc {ver}; for the whole process since import: mallopt {vals}; "
+            f"malloc_trim(0) at the end of each tasklle entry point, tasklle.trim_memory() for your own loop; "
+            f"off: tasklle.set_fast_alloc(False) or TASKLLE_FAST_ALLOC=0)"
+            f"{' [in force]' if _applied else ' [not in force yet]'}")

@@ -91,8 +91,8 @@ def _init_worker(model_state, settings, parent_pid=None):
 
     torch.set_num_threads(1)
     _C.set_num_threads(1)
-    if model_state.get("fast_alloc"):  # the parent's choice (set_fast_alloc / TASKLLE_FAST_ALLOC)
-        _alloc.apply_for_process()  # our own worker: keep large buffers in its heap
+    # the parent's choice (set_fast_alloc / TASKLLE_FAST_ALLOC), whatever this process's import did
+    _alloc.set_fast_alloc(bool(model_state.get("fast_alloc")))
     if model_state["kind"] == "lednet":
         from .models.lednet_darkener import ConditionZeroDCE
 

@@ -299,7 +299,8 @@ def state_dict_sha256(module):
             t = t.detach().cpu().contiguous()
             h.update(str(t.dtype).encode())
             h.update(str(tuple(t.shape)).encode())
-            # flattened first: a 0-dim buffer (BatchNorm's num_batches_tracked) has no byte view
+            # flattened first: a 0-dim buffer (BatchNorm's num_batches_tracked) has no byte view, and a
+            # channels-last (O, I, 1, 1) weight counts as contiguous with stride(-1) != 1
             h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
         else:
             h.update(repr(t).encode())

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..ops.curve import curve_upsampled
 from ..ops.separable_conv import separable_conv
 from ._dce_common import check_images, curve_function, init_conv_weights, load_state_strict, read_checkpoint
 
@@ -67,7 +68,10 @@ class ZeroDCEPP(nn.Module):
       map is stretched back over the whole image, so every pixel is enhanced.
 
     ``forward(x)`` returns ``(enhanced, curve_maps)``, both (B, 3, H, W); the
-    maps are the full-resolution ones (what L_tvA is applied to).
+    maps are the full-resolution ones (what L_tvA is applied to). For s > 1
+    with ``impl='auto'`` the upsampling and the curve run as one op,
+    :func:`tasklle.ops.curve_upsampled` (one C pass over the image when no
+    gradient is wanted; the same values up to float rounding).
 
     Args:
         scale_factor: s >= 1 (int or float; official test: 12, training: 1).
@@ -102,6 +106,13 @@ class ZeroDCEPP(nn.Module):
 
     def curve_maps(self, x):
         """The full-resolution (B, 3, H, W) curve map in [-1, 1] for (B, 3, H, W) x."""
+        a = self._small_maps(x)
+        if self.scale_factor != 1:
+            a = F.interpolate(a, size=tuple(x.shape[-2:]), mode="bilinear", align_corners=True)
+        return a
+
+    def _small_maps(self, x):
+        """The tanh map at the network's size: (B, 3, H // s, W // s) (x's size for s == 1)."""
         s = self.scale_factor
         h, w = x.shape[-2:]
         if s == 1:
@@ -118,13 +129,14 @@ class ZeroDCEPP(nn.Module):
         # the skip concatenations go in as pairs: cat([x3, x4], 1) etc., never built on the C path
         x5 = self.e_conv5((x3, x4), relu=True, impl=impl)
         x6 = self.e_conv6((x2, x5), relu=True, impl=impl)
-        a = torch.tanh(self.e_conv7((x1, x6), impl=impl))
-        if s != 1:
-            a = F.interpolate(a, size=(h, w), mode="bilinear", align_corners=True)
-        return a
+        return torch.tanh(self.e_conv7((x1, x6), impl=impl))
 
     def forward(self, x):
         check_images(x)
+        if self.scale_factor != 1 and self.impl == "auto":
+            # upsampling and curve in one pass over the image (the C core when no gradient is
+            # wanted, e.g. inference under no_grad; plain torch, differentiable, otherwise)
+            return curve_upsampled(x, self._small_maps(x), self.iterations)
         a = self.curve_maps(x)
         return curve_function(self.impl)(x, a, self.iterations), a
 

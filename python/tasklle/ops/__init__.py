@@ -4,7 +4,7 @@ the pure-PyTorch twin in ``tasklle.reference`` with the same semantics. One
 rule picks the path for every op: ``tasklle.ops._common.use_c``."""
 from .._lazy import lazy_module
 # bound eagerly: the submodule of the same name must not shadow the function
-from .curve import curve  # noqa: E402,F401
+from .curve import curve, curve_upsampled  # noqa: E402,F401
 from .separable_conv import separable_conv  # noqa: E402,F401
 
 __getattr__, __dir__ = lazy_module(__name__, {

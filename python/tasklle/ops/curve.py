@@ -18,7 +18,7 @@ from ..reference.curve import curve as _reference
 from ._common import c_array as _np
 from ._common import resolved, use_c
 
-__all__ = ["curve"]
+__all__ = ["curve", "curve_upsampled"]
 
 
 class _Curve(torch.autograd.Function):
@@ -82,3 +82,49 @@ def curve(x, A, iterations=8, return_half=False):
     if not use_c("curve", x=x, A=A):
         return _reference(x, A, iterations, return_half)
     return _Curve.apply(x, A, iterations, return_half)
+
+
+def curve_upsampled(x, a, iterations=8, return_maps=True):
+    """Zero-DCE++ at a scale factor > 1, after the network: upsample the small
+    curve map to the image's size (bilinear, ``align_corners=True``, as
+    ``F.interpolate``) and apply the curve with it, in one pass over the image.
+
+    Args:
+        x: (B, 3, H, W) float32/float64 image.
+        a: (B, 3, h, w) curve map at the network's size (h, w >= 1), same dtype.
+        iterations: curve steps (1..64, default 8).
+        return_maps: also return the full-resolution (B, 3, H, W) map.
+
+    Returns:
+        ``(enhanced, maps)``, or ``enhanced`` alone without ``return_maps``.
+
+    On CPU, when no gradient is wanted (grad mode off, or neither x nor a
+    requires one), the C core does both in one pass
+    (``tll_curve_upsample_forward``): each output row's map is interpolated
+    into scratch and the curve applied at once, so the full map is never read
+    back (and not even written without ``return_maps``). When a gradient is
+    wanted: ``F.interpolate`` then :func:`curve` (the C curve and its C
+    backward). On other devices: the twin
+    ``tasklle.reference.curve.curve_upsampled`` (plain torch). Same errors on
+    every path.
+    """
+    from ..reference.curve import check_curve_upsampled_args
+    from ..reference.curve import curve_upsampled as _ref_upsampled
+
+    iterations = check_curve_upsampled_args(x, a, iterations)
+    if not isinstance(return_maps, bool):
+        raise TypeError(f"return_maps must be a bool, got {type(return_maps).__name__}")
+    if not use_c("curve_upsampled", x=x, a=a):
+        return _ref_upsampled(x, a, iterations, return_maps)
+    if torch.is_grad_enabled() and (x.requires_grad or a.requires_grad):
+        # a gradient is wanted: torch's upsampling, then the C curve op with its C backward
+        import torch.nn.functional as F
+
+        maps = F.interpolate(a, size=tuple(x.shape[2:]), mode="bilinear", align_corners=True)
+        out = curve(x, maps, iterations)
+        return (out, maps) if return_maps else out
+    x, a = resolved(x), resolved(a)
+    out = torch.empty_like(x, memory_format=torch.contiguous_format)
+    maps = torch.empty_like(x, memory_format=torch.contiguous_format) if return_maps else None
+    _C.curve_upsample_forward(_np(out), None if maps is None else _np(maps), _np(x), _np(a), iterations)
+    return (out, maps) if return_maps else out

@@ -14,7 +14,7 @@ import numbers
 
 import torch
 
-__all__ = ["curve", "check_curve_args", "MAX_ITERATIONS"]
+__all__ = ["curve", "check_curve_args", "curve_upsampled", "check_curve_upsampled_args", "MAX_ITERATIONS"]
 
 _DTYPES = (torch.float32, torch.float64)
 
@@ -96,3 +96,35 @@ def curve(x, A, iterations=8, return_half=False):
         # a fresh tensor even when half is the input itself (iterations == 1)
         return x, (half.clone() if half_after == 0 else half)
     return x
+
+
+def check_curve_upsampled_args(x, a, iterations):
+    """Validate the arguments of ``curve_upsampled`` (shared by the C op and
+    this twin). Returns ``iterations``. TypeError / ValueError naming the argument."""
+    iterations, _ = check_curve_args(x, x, iterations, False)  # x and iterations as for curve
+    if not isinstance(a, torch.Tensor):
+        raise TypeError(f"a must be a torch.Tensor, got {type(a).__name__}")
+    if a.dtype != x.dtype:
+        raise TypeError(f"a and x must have the same dtype ({a.dtype} vs {x.dtype})")
+    if a.device != x.device:
+        raise ValueError(f"a and x must be on the same device ({a.device} vs {x.device})")
+    if a.ndim != 4 or a.shape[0] != x.shape[0] or a.shape[1] != 3 or a.shape[2] < 1 or a.shape[3] < 1:
+        raise ValueError(f"a must have shape (B, 3, h, w) with x's batch size and h, w >= 1, got "
+                         f"{tuple(a.shape)} (x {tuple(x.shape)})")
+    return iterations
+
+
+def curve_upsampled(x, a, iterations=8, return_maps=True):
+    """Zero-DCE++'s last two stages at a scale factor > 1: the (B, 3, h, w) map
+    ``a`` brought to x's (H, W) with bilinear interpolation,
+    ``align_corners=True`` (``F.interpolate``), then the curve with that shared
+    map. Returns ``(enhanced, maps)`` ((B, 3, H, W) each), or ``enhanced``
+    alone without ``return_maps``. Differentiable (plain torch)."""
+    iterations = check_curve_upsampled_args(x, a, iterations)
+    if not isinstance(return_maps, bool):
+        raise TypeError(f"return_maps must be a bool, got {type(return_maps).__name__}")
+    import torch.nn.functional as F
+
+    maps = F.interpolate(a, size=tuple(x.shape[2:]), mode="bilinear", align_corners=True)
+    out = curve(x, maps, iterations)
+    return (out, maps) if return_maps else out
