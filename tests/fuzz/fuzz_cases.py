@@ -72,6 +72,12 @@ def _curve_bwd(rng, dt):
             "grad_half": rng.normal(size=x.shape).astype(dt), "x": x, "A": A, "iterations": 8, "half_after": 4}
 
 
+def _curve_up(rng, dt):
+    x = rng.uniform(0, 1, (2, 3, 7, 9)).astype(dt)
+    a = rng.uniform(-1, 0, (2, 3, 3, 4)).astype(dt)
+    return {"out": np.empty_like(x), "maps": np.empty_like(x), "x": x, "a": a, "iterations": 8}
+
+
 def _zl_fwd(rng, dt):
     y = rng.uniform(0, 1, (2, 3, 16, 16)).astype(dt)
     return {"losses": np.zeros(3), "grad_spa": np.empty((2, 4, 4)), "grad_exp": np.empty((2, 2, 2)),
@@ -177,6 +183,11 @@ def _twin_curve_fwd(v):
     return {"out": final.numpy(), "half": half.numpy()}
 
 
+def _twin_curve_up(v):
+    out, maps = ref_curve.curve_upsampled(_t(v["x"]), _t(v["a"]), v["iterations"])
+    return {"out": out.numpy(), "maps": maps.numpy()}
+
+
 def _twin_sep_fwd(v):
     y = ref_sep.separable_conv((_t(v["x"]), _t(v["x2"])), _t(v["dw_w"]), _t(v["dw_b"]), _t(v["pw_w"]), _t(v["pw_b"]),
                                relu=v["relu"])
@@ -220,6 +231,7 @@ def _twin_tv_fwd(v):
 
 SPECS = [
     Spec("curve_forward", _curve_fwd, ["out", "half"], {"iterations": "int", "half_after": "int"}, _twin_curve_fwd),
+    Spec("curve_upsample_forward", _curve_up, ["out", "maps"], {"iterations": "int"}, _twin_curve_up),
     Spec("curve_backward", _curve_bwd, ["grad_x", "grad_A"], {"iterations": "int", "half_after": "int"}),
     Spec("zerodce_loss_forward", _zl_fwd, ["losses", "grad_spa", "grad_exp", "grad_col"],
          {"spa_pool": "int", "exp_pool": "int", "terms": "int"}, _twin_zl_fwd),
