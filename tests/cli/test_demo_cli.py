@@ -27,8 +27,8 @@ def test_demo_tiny(tmp_path, tmp_path_factory, monkeypatch, capsys):
     assert "paired differences scored by tinaface-lite-demo (judge" in text
     assert "95% bootstrap intervals" in text
     assert set(res["intervals"]) == set(res["groups"]) and res["bootstrap"]["resamples"] == 1000
-    # the default frozen detector is the WIDER FACE-pretrained RetinaFace at input scale 3; the lite TinaFace judges
-    assert res["detector_name"] == "retinaface-mobilenet0.25" and res["detector"]["input_scale"] == 3.0
+    # the default frozen detector is the WIDER FACE-pretrained RetinaFace at input scale 2; the lite TinaFace judges
+    assert res["detector_name"] == "retinaface-mobilenet0.25" and res["detector"]["input_scale"] == 2.0
     assert list(res["groups_by_detector"]) == ["retinaface-mobilenet0.25", "tinaface-lite-demo"]
     assert res["judges"]["tinaface-lite-demo"]["detect_kwargs"] == {"scale": 1.0, "score_thr": 0.05}
 
@@ -52,11 +52,11 @@ def test_resamples_and_seeds_options():
     _, opts, _ = resolve(a, builtin=True)
     assert opts["seeds"] == 2 and opts["resamples"] == 500
     d = parser.parse_args(["demo", "--detector", "tinaface-lite-demo", "--budget", "tiny"])
-    _, opts, _ = resolve(d, builtin=True)  # swapped: the lite TinaFace frozen, the RetinaFace (x3) judges
+    _, opts, _ = resolve(d, builtin=True)  # swapped: the lite TinaFace frozen, the RetinaFace (x2) judges
     assert opts["detector"] == "tinaface-lite-demo" and opts["input_scale"] is None
     assert opts["detect_kwargs"] == {"scale": 1.0, "score_thr": 0.05}
     (judge, kw), = opts["judges"].values()
-    assert list(opts["judges"]) == ["retinaface-mobilenet0.25"] and judge.input_scale == 3.0 and kw == {}
+    assert list(opts["judges"]) == ["retinaface-mobilenet0.25"] and judge.input_scale == 2.0 and kw == {}
     n = parser.parse_args(["demo", "--no-judges", "--detector-scale", "2"])
     _, opts, _ = resolve(n, builtin=True)
     assert opts["judges"] is None and opts["input_scale"] == 2.0 and opts["detector"] == "retinaface-mobilenet0.25"

@@ -39,7 +39,7 @@ def add_common_arguments(p, demo=False):
     if demo:
         p.add_argument("--detector", default=None, choices=SHIPPED_DETECTORS,
                        help="the frozen detector joint training uses (default retinaface-mobilenet0.25, WIDER FACE-"
-                            "pretrained, at input scale 3; the other shipped detector judges every group)")
+                            "pretrained, at input scale 2; the other shipped detector judges every group)")
     else:
         p.add_argument("--root", default=None, help="WIDER-format root (default: the built-in dataset)")
         g = p.add_mutually_exclusive_group()
@@ -113,7 +113,7 @@ def add_common_arguments(p, demo=False):
                    help="score the groups with the frozen detector only (no judge)")
     p.add_argument("--detector-scale", type=float, default=None, metavar="S",
                    help="input scale of a RetinaFace detector: its loss and detection resize images by S inside "
-                        "(default: 3 for the shipped RetinaFace on the built-in data, else 1)")
+                        "(default: 2 for the shipped RetinaFace on the built-in data, else 1)")
     p.add_argument("--no-progress", action="store_true")
 
 

@@ -3,8 +3,11 @@
 # Run sizes for the built-in data (the demo and the notebooks). Step counts are
 # fixed, never derived from measured speed, so the same seed gives the same
 # table on any machine. Wall time of `tasklle demo` on 2 CPU cores, fresh
-# cache: tiny < 1 min (smoke test), small ~2 min, default 7.5 min measured
-# (1,000 steps per enhancer; the limit is 8), long ~30 min.
+# cache: tiny < 1 min (smoke test), small ~2 min, default <= 8 min (1,000
+# steps per enhancer; README, "What the demo gives" has the measured run),
+# long ~40 min. The default crop is 160 (192 before the frozen RetinaFace
+# became the demo's default): with 192 crops and the RetinaFace at input scale 3
+# the default run measured 11.6 min (experiments/detectors.py).
 # default and long use the method's lr 1e-4: at 1,000 steps it gave higher AP
 # for both enhancers than lr 1e-3 (README, "What the demo gives"). tiny and
 # small train too few steps for 1e-4 to move a Zero-DCE++ from N(0, 0.02),
@@ -17,7 +20,7 @@ BUDGETS = {
                  detect_scale=1.0, score_thr=0.05, darken_workers=1),
     "small": dict(steps=60, image_size=160, batch_size=4, lr=1e-3, max_val=40, figure_images=3, n_train=None,
                   n_val=None, detect_scale=None, score_thr=0.05, darken_workers=None),
-    "default": dict(steps=1000, image_size=192, batch_size=4, lr=1e-4, max_val=None, figure_images=4, n_train=None,
+    "default": dict(steps=1000, image_size=160, batch_size=4, lr=1e-4, max_val=None, figure_images=4, n_train=None,
                     n_val=None, detect_scale=None, score_thr=0.05, darken_workers=None),
     "long": dict(steps=3000, image_size=256, batch_size=4, lr=1e-4, max_val=None, figure_images=4, n_train=None,
                  n_val=None, detect_scale=None, score_thr=0.05, darken_workers=None),

@@ -10,18 +10,22 @@ the built-in val split, 120 images, easy / medium / hard AP):
 - the method's setting is a detector pretrained on real faces, frozen; under
   its darkening the report's TinaFace loses .023 / .031 / .045 (most on hard,
   small faces);
-- the shipped RetinaFace at input scale 3 loses .006 / .041 / .090 on the dark
-  copy (.898 / .868 / .730 -> .892 / .827 / .640): a few points, most on hard,
-  like the report;
+- the shipped RetinaFace at input scale 2 loses .004 / .068 / .087 on the dark
+  copy (.866 / .821 / .619 -> .862 / .753 / .532; at scale 3 .006 / .041 /
+  .090): a few points, most on hard, like the report;
 - the lite TinaFace loses .31 / .29 / .30 (.706 / .850 / .894 -> .399 / .564 /
   .596): a third of its AP everywhere, nothing like the report's setting.
 
-The RetinaFace runs at ``input_scale`` 3 on the built-in images (the loss and
-``detect`` resize its input by 3 inside, differentiably): the built-in faces are
-8-120 px and its smallest anchor is 16 px. Measured on the original val images:
-AP .778 / .485 / .314 at x1, .866 / .821 / .619 at x2, .898 / .868 / .730 at
-x3, .900 / .877 / .751 at x4; x3 is where the gain per step falls from .111 to
-.021 on hard while x4 costs 1.8x the pixels of x3.
+The RetinaFace runs at ``input_scale`` 2 on the built-in images (the loss and
+``detect`` resize its input by 2 inside, differentiably): the built-in faces
+are 8-120 px and its smallest anchor is 16 px. Measured on the original val
+images: AP .778 / .485 / .314 at x1, .866 / .821 / .619 at x2, .898 / .868 /
+.730 at x3, .900 / .877 / .751 at x4; on the dark copy .862 / .753 / .532 at x2
+(a drop of .004 / .068 / .087, still the report's shape: least on easy, most
+on hard). x3 scores higher, but its loss costs 0.20 s of a joint step (the
+default budget with 192 crops: 1,000 joint steps took 362 s at x3 against
+161 s for Zero-DCE++ alone, 11.6 min for the whole demo), which does not fit
+the demo's 8 minutes; ``--detector-scale 3`` runs it.
 
 The budgets' detection settings (``detect_scale``, ``score_thr``; see
 :mod:`.budgets`) are the lite TinaFace's; the RetinaFace keeps biubug6's test
@@ -32,7 +36,7 @@ from ..models.shipped import DETECTORS
 __all__ = ["BUILTIN_DEFAULT", "BUILTIN_INPUT_SCALE", "DETECTORS", "builtin_detectors", "load_with_scale", "set_input_scale"]
 
 BUILTIN_DEFAULT = "retinaface-mobilenet0.25"
-BUILTIN_INPUT_SCALE = {"retinaface-mobilenet0.25": 3.0, "tinaface-lite-demo": None}
+BUILTIN_INPUT_SCALE = {"retinaface-mobilenet0.25": 2.0, "tinaface-lite-demo": None}
 
 
 def set_input_scale(det, input_scale=None, name="input_scale"):
