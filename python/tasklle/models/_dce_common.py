@@ -1,20 +1,11 @@
-"""Pieces shared by DCE-Net (Zero-DCE) and DCE-Net++ (Zero-DCE++): the curve
-function choice, weight init, and loading official / tasklle checkpoints."""
+"""Pieces shared by DCE-Net (Zero-DCE) and DCE-Net++ (Zero-DCE++): weight
+init and loading official / tasklle checkpoints. (Which path the C-backed ops
+take is the ops' own rule, ``tasklle.ops._common.use_c``: the models pass their
+``impl`` through.)"""
 import numbers
 
 import torch
 from torch import nn
-
-
-def curve_function(impl):
-    """``tasklle.ops.curve`` (C on CPU) for impl 'auto', the pure-PyTorch twin for 'reference'."""
-    if impl == "auto":
-        from ..ops.curve import curve
-    elif impl == "reference":
-        from ..reference.curve import curve
-    else:
-        raise ValueError(f"impl must be 'auto' or 'reference', got {impl!r}")
-    return curve
 
 
 def check_images(x, name="x"):

@@ -56,6 +56,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..ops._common import check_impl
 from ._dce_common import check_images
 from .shipped_files import SHIPPED, WEIGHTS_DIR
 from .zero_dce_pp import _SeparableConv  # the same depthwise-separable block as Zero-DCE++
@@ -117,9 +118,10 @@ class ECZeroDCE(nn.Module):
             curve output's channel mean to the input's, as LEDNet scales RGB
             by its darkened lightness (default); False: each channel goes
             through its own curve, which raises colour saturation when darkening.
-        impl: 'auto' (the estimator's depthwise-separable layers run the fused
-            C kernels on CPU, :func:`tasklle.ops.separable_conv`) or
-            'reference' (plain ``nn.Conv2d``); the same parameters either way.
+        impl: passed to the ops the model calls (:func:`tasklle.ops.separable_conv`,
+            :func:`tasklle.ops.curve`): 'auto' (C on CPU), 'c' or 'reference'
+            (their pure-PyTorch twins), by the ops' one rule
+            (``tasklle.ops._common.use_c``); the same parameters either way.
 
     ``forward(x, exposure)``: x (B, 3, H, W) in [0, 1], any H, W >= 1;
     exposure a float or (B,) tensor in (0, 1). Returns ``(y, A)``:
@@ -129,9 +131,7 @@ class ECZeroDCE(nn.Module):
     def __init__(self, channels=32, iterations=8, context=4, window=16, gain=0.9, scale_factor=1,
                  keep_saturated=False, preserve_color=True, impl="auto"):
         super().__init__()
-        if impl not in ("auto", "reference"):
-            raise ValueError(f"impl must be 'auto' or 'reference', got {impl!r}")
-        self.impl = impl
+        self.impl = check_impl(impl)  # the ops resolve it per call, so `model.impl` can be switched
         for name, v in (("channels", channels), ("iterations", iterations), ("context", context),
                         ("window", window)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -243,7 +243,7 @@ class ECZeroDCE(nn.Module):
 
         xg = x * self.gain if self.gain != 1.0 else x
         a = self.curve_map(xg, e)
-        y = curve(xg.contiguous(), a.contiguous(), iterations=self.iterations)
+        y = curve(xg.contiguous(), a.contiguous(), iterations=self.iterations, impl=self.impl)
         if self.preserve_color:
             # LEDNet scales RGB by the ratio of darkened to original lightness: hue and
             # saturation stay; the channel mean (what L_exp and the fidelity see) is the curve's

@@ -8,7 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._dce_common import check_images, curve_function, init_conv_weights, load_state_strict, read_checkpoint
+from ..ops._common import check_impl
+from ..ops.curve import curve
+from ._dce_common import check_images, init_conv_weights, load_state_strict, read_checkpoint
 
 
 class DCENet(nn.Module):
@@ -28,7 +30,8 @@ class DCENet(nn.Module):
     Args:
         iterations: curve steps (8 in the paper).
         channels: hidden width (32).
-        impl: 'auto' (C curve on CPU) or 'reference' (pure PyTorch).
+        impl: the curve op's ('auto': C on CPU; 'c'; 'reference': the pure-PyTorch
+            twin), by the ops' one rule (``tasklle.ops._common.use_c``).
 
     Shape:
         - x: (B, 3, H, W) in [0, 1]
@@ -40,8 +43,7 @@ class DCENet(nn.Module):
         if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
             raise ValueError(f"iterations must be an int >= 1, got {iterations!r}")
         self.iterations = iterations
-        self.impl = impl
-        curve_function(impl)  # validate now; resolved per call so `model.impl` can be switched
+        self.impl = check_impl(impl)  # the op resolves it per call, so `model.impl` can be switched
         c = channels
         self.e_conv1 = nn.Conv2d(3, c, 3, 1, 1, bias=True)
         self.e_conv2 = nn.Conv2d(c, c, 3, 1, 1, bias=True)
@@ -64,7 +66,7 @@ class DCENet(nn.Module):
     def forward(self, x):
         check_images(x)
         maps = self.curve_maps(x)
-        enhanced, half = curve_function(self.impl)(x, maps, self.iterations, return_half=True)
+        enhanced, half = curve(x, maps, self.iterations, return_half=True, impl=self.impl)
         return half, enhanced, maps
 
     def init_weights(self, std=0.02):
