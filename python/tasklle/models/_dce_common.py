@@ -8,17 +8,6 @@ import torch
 from torch import nn
 
 
-def check_images(x, name="x"):
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor in [0, 1], got {x.dtype}")
-    if x.dim() != 4 or x.shape[1] != 3:
-        raise ValueError(f"{name} must have shape (B, 3, H, W), got {tuple(x.shape)}")
-    if x.numel() == 0:
-        raise ValueError(f"{name} must not be empty, got shape {tuple(x.shape)}")
-
-
 def init_conv_weights(module, std):
     """Conv weights ~ N(0, std), biases keep PyTorch's default init. This is the
     method's (the report's) init and the original Zero-DCE script's

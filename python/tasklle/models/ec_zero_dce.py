@@ -57,7 +57,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..ops._common import check_impl
-from ._dce_common import check_images
+from .._checks import check_images
 from .shipped_files import SHIPPED, WEIGHTS_DIR
 from .zero_dce_pp import _SeparableConv  # the same depthwise-separable block as Zero-DCE++
 
@@ -237,7 +237,7 @@ class ECZeroDCE(nn.Module):
         return a
 
     def forward(self, x, exposure):
-        check_images(x)
+        check_images(x, "x")
         e = _as_exposure(exposure, x.shape[0], x)
         from ..ops.curve import curve
 

@@ -78,7 +78,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ._dce_common import check_images
+from .._checks import check_images
 from .ec_zero_dce import _as_exposure  # the same exposure argument rules as the project's darkener
 
 __all__ = ["ConditionZeroDCE", "opencv_lightness", "lednet_darken", "exposure_map", "SATURATION_THRESHOLD",
@@ -343,7 +343,7 @@ class ConditionZeroDCE(nn.Module):
 
 def lednet_darken(net, x, exposure):
     """Darken RGB images x (B, 3, H, W) in [0, 1] to exposure E with LEDNet's pipeline (module docstring)."""
-    check_images(x)
+    check_images(x, "x")
     e = _as_exposure(exposure, x.shape[0], x)
     with torch.no_grad():
         L = opencv_lightness(x, net.channel_order)

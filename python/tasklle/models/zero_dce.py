@@ -10,7 +10,8 @@ from torch import nn
 
 from ..ops._common import check_impl
 from ..ops.curve import curve
-from ._dce_common import check_images, init_conv_weights, load_state_strict, read_checkpoint
+from .._checks import check_images
+from ._dce_common import init_conv_weights, load_state_strict, read_checkpoint
 
 
 class DCENet(nn.Module):
@@ -64,7 +65,7 @@ class DCENet(nn.Module):
         return torch.tanh(self.e_conv7(torch.cat([x1, x6], 1)))
 
     def forward(self, x):
-        check_images(x)
+        check_images(x, "x")
         maps = self.curve_maps(x)
         enhanced, half = curve(x, maps, self.iterations, return_half=True, impl=self.impl)
         return half, enhanced, maps

@@ -13,7 +13,8 @@ from torch import nn
 from ..ops._common import check_impl
 from ..ops.curve import curve, curve_upsampled
 from ..ops.separable_conv import separable_conv
-from ._dce_common import check_images, init_conv_weights, load_state_strict, read_checkpoint
+from .._checks import check_images
+from ._dce_common import init_conv_weights, load_state_strict, read_checkpoint
 
 
 class _SeparableConv(nn.Module):
@@ -127,7 +128,7 @@ class ZeroDCEPP(nn.Module):
         return torch.tanh(self.e_conv7((x1, x6), impl=impl))
 
     def forward(self, x):
-        check_images(x)
+        check_images(x, "x")
         if self.scale_factor != 1:
             # upsampling and curve in one pass over the image (the C core when no gradient is
             # wanted, e.g. inference under no_grad; torch upsampling + the C curve otherwise)

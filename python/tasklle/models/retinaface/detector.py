@@ -25,6 +25,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..._checks import check_images
 from ...io import load_checkpoint, save_checkpoint
 from .._state_dict import load_strict, read_state_dict
 from .fpn_ssh import FPN, SSH, Head
@@ -62,17 +63,6 @@ def _check_config(cfg):
         raise ValueError("config: min_sizes and steps need 3 levels, variance 2 numbers")
     if any(len(m) != len(cfg["min_sizes"][0]) for m in cfg["min_sizes"]):
         raise ValueError("config: every level needs the same number of min_sizes (anchors a location)")
-
-
-def _check_images(images):
-    if not isinstance(images, torch.Tensor):
-        raise TypeError(f"images must be a torch.Tensor (B, 3, H, W), got {type(images).__name__}")
-    if not images.is_floating_point():
-        raise TypeError(f"images must be floating point in [0, 1], got {images.dtype}")
-    if images.dim() != 4 or images.shape[1] != 3:
-        raise ValueError(f"images must be (B, 3, H, W), got {tuple(images.shape)}")
-    if images.shape[0] == 0 or images.shape[2] == 0 or images.shape[3] == 0:
-        raise ValueError(f"images must be non-empty, got {tuple(images.shape)}")
 
 
 def _scaled_size(h, w, scale):
@@ -188,7 +178,7 @@ class RetinaFace(nn.Module):
     # ---------------------------------------------------------------- forward
     def preprocess(self, images):
         """(B, 3, H, W) RGB in [0, 1] -> BGR x 255 minus (104, 117, 123). Differentiable."""
-        _check_images(images)
+        check_images(images, "images")
         return images.flip(1) * 255.0 - self.pixel_mean.to(images.dtype)
 
     def forward(self, images):
@@ -220,7 +210,7 @@ class RetinaFace(nn.Module):
         are); other entries are passed on. Returns (images, targets), the
         inputs themselves when input_scale is 1.
         """
-        _check_images(images)
+        check_images(images, "images")
         if not isinstance(targets, (list, tuple)) or len(targets) != images.shape[0]:
             n = len(targets) if hasattr(targets, "__len__") else "?"
             raise ValueError(f"targets must be a list of {images.shape[0]} dicts, got "

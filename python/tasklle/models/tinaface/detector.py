@@ -18,6 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..._checks import check_images
 from ...io import load_checkpoint, save_checkpoint
 from .._state_dict import load_strict, read_state_dict
 from . import postprocess as pp
@@ -151,7 +152,7 @@ class TinaFace(nn.Module):
     def preprocess(self, images):
         """(B, 3, H, W) in [0, 1] -> normalised (x * 255 - mean) / std, zero-padded
         bottom/right to a multiple of 32. Differentiable in images."""
-        _check_images(images)
+        check_images(images, "images")
         x = (images * 255.0 - self.pixel_mean.to(images.dtype)) / self.pixel_std.to(images.dtype)
         H, W = x.shape[-2:]
         ph = (-H) % SIZE_DIVISOR
@@ -307,17 +308,6 @@ class TinaFace(nn.Module):
         model = cls(config)
         load_strict(model, sd, str(path))
         return model
-
-
-def _check_images(images):
-    if not isinstance(images, torch.Tensor):
-        raise TypeError(f"images must be a torch.Tensor (B, 3, H, W), got {type(images).__name__}")
-    if images.dim() != 4 or images.shape[1] != 3:
-        raise ValueError(f"images must be (B, 3, H, W), got {tuple(images.shape)}")
-    if not images.is_floating_point():
-        raise TypeError(f"images must be floating point in [0, 1], got {images.dtype}")
-    if images.shape[0] == 0 or images.shape[2] == 0 or images.shape[3] == 0:
-        raise ValueError(f"images must be non-empty, got {tuple(images.shape)}")
 
 
 def count_parameters(model):
