@@ -52,6 +52,16 @@ def load_state_strict(model, state, source):
     return model
 
 
+def save_model(model, path, fmt, **extra):
+    """Write ``{'format': fmt, 'kind': class name, **extra, 'model': state_dict}``
+    atomically (loadable with ``weights_only=True``): the file ``read_checkpoint``
+    and the classes' ``load`` read. Returns ``path``."""
+    from ..io import save_checkpoint
+
+    save_checkpoint(path, {"format": fmt, "kind": type(model).__name__, **extra, "model": model.state_dict()})
+    return path
+
+
 def read_checkpoint(path):
     """(state_dict, metadata dict) from an official state_dict file or a tasklle
     checkpoint ``{'format', 'kind', 'model': state_dict, ...}``."""

@@ -11,7 +11,9 @@ from torch import nn
 from ..ops._common import check_impl
 from ..ops.curve import curve
 from .._checks import check_images
-from ._dce_common import init_conv_weights, load_state_strict, read_checkpoint
+from ._dce_common import init_conv_weights, load_state_strict, read_checkpoint, save_model
+
+FORMAT = "tasklle.zero_dce/1"  # the checkpoint written by DCENet.save
 
 
 class DCENet(nn.Module):
@@ -84,6 +86,11 @@ class DCENet(nn.Module):
         return load_state_strict(cls(**kwargs), state, str(path)).eval()
 
     load = from_official
+
+    def save(self, path, **extra):
+        """Save ``{'format': 'tasklle.zero_dce/1', 'kind': 'DCENet', **extra, 'model': state_dict}``
+        atomically (:meth:`load` reads it back). Returns ``path``."""
+        return save_model(self, path, FORMAT, **extra)
 
     def extra_repr(self):
         return f"iterations={self.iterations}, impl={self.impl!r}"

@@ -14,7 +14,9 @@ from ..ops._common import check_impl
 from ..ops.curve import curve, curve_upsampled
 from ..ops.separable_conv import separable_conv
 from .._checks import check_images
-from ._dce_common import init_conv_weights, load_state_strict, read_checkpoint
+from ._dce_common import init_conv_weights, load_state_strict, read_checkpoint, save_model
+
+FORMAT = "tasklle.zero_dce_pp/1"  # the checkpoint written by ZeroDCEPP.save
 
 
 class _SeparableConv(nn.Module):
@@ -150,6 +152,14 @@ class ZeroDCEPP(nn.Module):
         model in eval mode."""
         state, _ = read_checkpoint(path)
         return load_state_strict(cls(scale_factor=scale_factor, **kwargs), state, str(path)).eval()
+
+    def save(self, path, **extra):
+        """Save a tasklle checkpoint atomically:
+        ``{'format': 'tasklle.zero_dce_pp/1', 'kind': 'ZeroDCEPP', 'scale_factor': s, **extra, 'model': state_dict}``
+        (what the trainers write as ``final.pt``; :meth:`load` reads it back).
+        ``extra``: more entries, e.g. ``config=`` (a ``scale_factor`` given here
+        replaces the model's own in place). Returns ``path``."""
+        return save_model(self, path, FORMAT, **{"scale_factor": self.scale_factor, **extra})
 
     @classmethod
     def load(cls, path, scale_factor=None, **kwargs):
