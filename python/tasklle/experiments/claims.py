@@ -116,6 +116,24 @@ def claims_by_detector(frozen_name, frozen, judged, gt, boot, pairs):
     return out
 
 
+def results_claims(claim, frozen_name, boot, n_images, judged, seed_aps):
+    """The claims block of an experiment's results.json (the same keys, in the
+    same order, for four_groups and ratio_sweep): the frozen detector's
+    intervals and differences, the bootstrap settings, the detector's name,
+    the per-detector claims (:func:`claims_by_detector`), the judges and each
+    group's spread over seeds."""
+    return {
+        # the claims (each AP's interval, the paired differences with their verdicts, per detector)
+        "intervals": claim["intervals_by_detector"][frozen_name],
+        "differences": claim["differences_by_detector"][frozen_name],
+        "bootstrap": dict(boot, n_images=n_images),
+        "detector_name": frozen_name,
+        **claim,
+        "judges": {n: dict(j["info"], name=n) for n, j in judged.items()},
+        "seeds_spread": {g: seed_spread(v) for g, v in seed_aps.items()},
+    }
+
+
 def seed_folder(folder, k):
     """Seed k's folder: ``folder`` itself for k = 0 (so a run with one seed keeps its
     folders and cache keys), ``folder/seed<k>`` otherwise."""
