@@ -8,6 +8,16 @@ import torch
 from torch import nn
 
 
+def add_dce_layers(module, layer, cin, c, cout):
+    """Register DCE-Net's seven layers as ``module.e_conv1`` .. ``e_conv7`` (the
+    official key names), in that order: conv1 cin -> c, conv2-4 c -> c,
+    conv5-7 read the symmetric skip concatenations (2c channels), conv7
+    outputs ``cout``. ``layer(in_channels, out_channels)`` builds one layer."""
+    widths = [(cin, c), (c, c), (c, c), (c, c), (2 * c, c), (2 * c, c), (2 * c, cout)]
+    for k, (i, o) in enumerate(widths, 1):
+        setattr(module, f"e_conv{k}", layer(i, o))
+
+
 def init_conv_weights(module, std):
     """Conv weights ~ N(0, std), biases keep PyTorch's default init. This is the
     method's (the report's) init and the original Zero-DCE script's

@@ -58,6 +58,7 @@ import torch.nn.functional as F
 
 from ..ops._common import check_impl
 from .._checks import check_images
+from ._dce_common import add_dce_layers
 from .shipped_files import SHIPPED, WEIGHTS_DIR
 from .zero_dce_pp import _SeparableConv  # the same depthwise-separable block as Zero-DCE++
 
@@ -147,13 +148,7 @@ class ECZeroDCE(nn.Module):
         self.keep_saturated = bool(keep_saturated)
         self.preserve_color = bool(preserve_color)
         c = channels
-        self.e_conv1 = _SeparableConv(5, c)
-        self.e_conv2 = _SeparableConv(c, c)
-        self.e_conv3 = _SeparableConv(c, c)
-        self.e_conv4 = _SeparableConv(c, c)
-        self.e_conv5 = _SeparableConv(2 * c, c)
-        self.e_conv6 = _SeparableConv(2 * c, c)
-        self.e_conv7 = _SeparableConv(2 * c, 3)
+        add_dce_layers(self, _SeparableConv, 5, c, 3)
         # condition branch: [E, log E] -> FiLM (scale, shift) for the six hidden layers
         self.cond = nn.Sequential(nn.Linear(2, 16), nn.ReLU(inplace=True), nn.Linear(16, 6 * 2 * c))
 

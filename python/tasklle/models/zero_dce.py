@@ -11,9 +11,13 @@ from torch import nn
 from ..ops._common import check_impl
 from ..ops.curve import curve
 from .._checks import check_images
-from ._dce_common import init_conv_weights, load_state_strict, read_checkpoint, save_model
+from ._dce_common import add_dce_layers, init_conv_weights, load_state_strict, read_checkpoint, save_model
 
 FORMAT = "tasklle.zero_dce/1"  # the checkpoint written by DCENet.save
+
+
+def _conv3x3(cin, cout):
+    return nn.Conv2d(cin, cout, 3, 1, 1, bias=True)
 
 
 class DCENet(nn.Module):
@@ -47,14 +51,7 @@ class DCENet(nn.Module):
             raise ValueError(f"iterations must be an int >= 1, got {iterations!r}")
         self.iterations = iterations
         self.impl = check_impl(impl)  # the op resolves it per call, so `model.impl` can be switched
-        c = channels
-        self.e_conv1 = nn.Conv2d(3, c, 3, 1, 1, bias=True)
-        self.e_conv2 = nn.Conv2d(c, c, 3, 1, 1, bias=True)
-        self.e_conv3 = nn.Conv2d(c, c, 3, 1, 1, bias=True)
-        self.e_conv4 = nn.Conv2d(c, c, 3, 1, 1, bias=True)
-        self.e_conv5 = nn.Conv2d(2 * c, c, 3, 1, 1, bias=True)
-        self.e_conv6 = nn.Conv2d(2 * c, c, 3, 1, 1, bias=True)
-        self.e_conv7 = nn.Conv2d(2 * c, 3 * iterations, 3, 1, 1, bias=True)
+        add_dce_layers(self, _conv3x3, 3, channels, 3 * iterations)
 
     def curve_maps(self, x):
         """The (B, 3*iterations, H, W) curve maps in [-1, 1] for (B, 3, H, W) x."""

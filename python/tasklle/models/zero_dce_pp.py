@@ -14,7 +14,7 @@ from ..ops._common import check_impl
 from ..ops.curve import curve, curve_upsampled
 from ..ops.separable_conv import separable_conv
 from .._checks import check_images
-from ._dce_common import init_conv_weights, load_state_strict, read_checkpoint, save_model
+from ._dce_common import add_dce_layers, init_conv_weights, load_state_strict, read_checkpoint, save_model
 
 FORMAT = "tasklle.zero_dce_pp/1"  # the checkpoint written by ZeroDCEPP.save
 
@@ -93,14 +93,7 @@ class ZeroDCEPP(nn.Module):
         self.scale_factor = int(scale_factor) if float(scale_factor).is_integer() else float(scale_factor)
         self.iterations = iterations
         self.impl = check_impl(impl)  # the ops resolve it per call, so `model.impl` can be switched
-        c = channels
-        self.e_conv1 = _SeparableConv(3, c)
-        self.e_conv2 = _SeparableConv(c, c)
-        self.e_conv3 = _SeparableConv(c, c)
-        self.e_conv4 = _SeparableConv(c, c)
-        self.e_conv5 = _SeparableConv(2 * c, c)
-        self.e_conv6 = _SeparableConv(2 * c, c)
-        self.e_conv7 = _SeparableConv(2 * c, 3)
+        add_dce_layers(self, _SeparableConv, 3, channels, 3)
 
     def curve_maps(self, x):
         """The full-resolution (B, 3, H, W) curve map in [-1, 1] for (B, 3, H, W) x."""
