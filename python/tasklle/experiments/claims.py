@@ -26,6 +26,19 @@ from .detect_eval import SETTINGS
 CLAIM_RESAMPLES = 1000  # the fewest resamples a table's claims are made with
 
 
+def start(out, resamples, bootstrap_seed, level, seeds, judges, detector, vedadet, biubug6):
+    """The checks and the output folder every claims experiment starts with:
+    returns ``(out (created), boot, seeds, frozen_name, judges)``, see
+    :func:`bootstrap_settings`, :func:`check_seeds`, :func:`detector_name`,
+    :func:`check_judges`."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    boot = bootstrap_settings(resamples, bootstrap_seed, level)
+    seeds = check_seeds(seeds)
+    frozen_name = detector_name(detector, vedadet, biubug6)
+    return out, boot, seeds, frozen_name, check_judges(judges, frozen_name)
+
+
 def bootstrap_settings(resamples=RESAMPLES, seed=SEED, level=LEVEL):
     """The ``bootstrap`` record of results.json (checked: resamples an int >= 1)."""
     from ..eval.bootstrap import _check_int, _check_level

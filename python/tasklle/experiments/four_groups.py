@@ -180,12 +180,8 @@ def run(root=None, out="runs/four-groups", *, detector=None, vedadet=None, dark=
             trained against, scoring every group too (None: none).
     """
     t_all = time.perf_counter()
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    boot = claims.bootstrap_settings(resamples, bootstrap_seed, level)
-    seeds = claims.check_seeds(seeds)
-    frozen_name = claims.detector_name(detector, vedadet, biubug6)
-    judges = claims.check_judges(judges, frozen_name)
+    out, boot, seeds, frozen_name, judges = claims.start(out, resamples, bootstrap_seed, level, seeds, judges,
+                                                         detector, vedadet, biubug6)
     train, show = resolve_train(train, show_progress)
     prep = prepare(root, dark, detector, vedadet, dark_seed, max_val, out, n_train, n_val, darken_workers, verbose,
                    detect_kwargs, darkening, gt, pred_format, show_progress=show, biubug6=biubug6,

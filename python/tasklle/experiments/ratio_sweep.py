@@ -62,12 +62,8 @@ def run(root=None, out="runs/ratio-sweep", *, ratios=DEFAULT_RATIOS, detector=No
     """Run the sweep; returns the results dict (also ``out/results.json``). Arguments as in
     :func:`tasklle.experiments.four_groups.run`; ``ratios`` are 'a:b' strings."""
     t_all = time.perf_counter()
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    boot = claims.bootstrap_settings(resamples, bootstrap_seed, level)
-    seeds = claims.check_seeds(seeds)
-    frozen_name = claims.detector_name(detector, vedadet, biubug6)
-    judges = claims.check_judges(judges, frozen_name)
+    out, boot, seeds, frozen_name, judges = claims.start(out, resamples, bootstrap_seed, level, seeds, judges,
+                                                         detector, vedadet, biubug6)
     ratios = [str(r) for r in ratios]
     weights = {r: parse_ratio(r) for r in ratios}
     if len(set(ratios)) != len(ratios):
