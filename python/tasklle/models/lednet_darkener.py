@@ -297,12 +297,8 @@ class ConditionZeroDCE(nn.Module):
         return curve(x3, a, iterations=self.iterations)[:, :1]
 
     def forward(self, l, e):
-        for name, t in (("l", l), ("e", e)):
-            if not isinstance(t, torch.Tensor) or t.dim() != 4 or t.shape[1] != 1:
-                raise ValueError(f"{name} must be a (B, 1, H, W) tensor, got "
-                                 f"{getattr(t, 'shape', type(t).__name__)}")
-            if not t.is_floating_point():
-                raise TypeError(f"{name} must be floating point, got {t.dtype}")
+        check_images(l, "l", channels=1)
+        check_images(e, "e", channels=1)
         if e.shape != l.shape:
             if e.shape[0] == 1 and e.shape[2:] == l.shape[2:]:
                 e = e.expand_as(l)  # LEDNet repeats one map over the batch
