@@ -17,14 +17,7 @@ from common import timeit, write_results  # noqa: E402
 import tasklle  # noqa: E402
 from tasklle.losses import zero_dce_loss  # noqa: E402
 from tasklle.models import ZeroDCEPP  # noqa: E402
-
-
-def _curve(impl):
-    if impl == "c":
-        from tasklle.ops.curve import curve
-    else:
-        from tasklle.reference.curve import curve
-    return curve
+from tasklle.ops import curve  # noqa: E402
 
 
 def main(argv=None):
@@ -44,15 +37,14 @@ def main(argv=None):
                "threads": tasklle.get_num_threads()}
     losses = {}
     for impl in ("c", "reference"):
-        model = ZeroDCEPP(impl="auto" if impl == "c" else "reference")
+        model = ZeroDCEPP(impl=impl)
         model.load_state_dict(base.state_dict())
         opt = torch.optim.Adam(model.parameters(), lr=1e-4, weight_decay=1e-4)
-        loss_impl = "c" if impl == "c" else "reference"
         parts = {}
 
         def step():
             enhanced, maps = model(x)
-            total, _ = zero_dce_loss(enhanced, x, maps, impl=loss_impl)
+            total, _ = zero_dce_loss(enhanced, x, maps, impl=impl)
             opt.zero_grad(set_to_none=True)
             total.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 0.1)
@@ -63,8 +55,8 @@ def main(argv=None):
 
         def curve_and_losses():  # everything but the convolutions, forward + backward
             a = a0.clone().requires_grad_()
-            enhanced = _curve(impl)(x, a, 8)
-            total, _ = zero_dce_loss(enhanced, x, a, impl=loss_impl)
+            enhanced = curve(x, a, 8, impl=impl)
+            total, _ = zero_dce_loss(enhanced, x, a, impl=impl)
             total.backward()
 
         losses[impl] = float(step().detach())

@@ -36,6 +36,7 @@ The notebook API (each name's help() has shapes, defaults and an example):
 from ._alloc import apply_at_import as _apply_alloc_settings
 from ._alloc import set_fast_alloc
 from ._alloc import trim as trim_memory
+from ._lazy import lazy_module as _lazy_module
 from ._threads import get_num_threads, set_num_threads, show_config
 
 __version__ = "0.1.0"
@@ -49,22 +50,7 @@ _apply_alloc_settings()
 _SUBPACKAGES = ("ops", "reference", "losses", "models", "data", "eval", "train", "experiments", "io", "noise")
 _FUNCTIONS = {"enhance": ".enhancement", "darken": ".darkening", "darken_dataset": ".dataset_darkening",
               "detect_split": ".detection"}
-
-
-def __getattr__(name):
-    import importlib
-
-    if name in _SUBPACKAGES:
-        return importlib.import_module("." + name, __name__)
-    if name in _FUNCTIONS:
-        value = getattr(importlib.import_module(_FUNCTIONS[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'tasklle' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + list(_SUBPACKAGES) + list(_FUNCTIONS))
+__getattr__, __dir__ = _lazy_module(__name__, _FUNCTIONS, submodules=_SUBPACKAGES, cache=True)
 
 
 __all__ = ["get_num_threads", "set_num_threads", "set_fast_alloc", "trim_memory", "show_config", *_SUBPACKAGES, *_FUNCTIONS]

@@ -65,9 +65,9 @@ def _resolve_model(model, darkener="ec-zero-dce"):
             return ConditionZeroDCE.from_lednet(model)
         raise TypeError(f"model must be a path or a ConditionZeroDCE, got {type(model).__name__}")
     if model is None:
-        if "pretrained" not in _CACHE:
-            _CACHE["pretrained"] = ECZeroDCE.shipped()
-        return _CACHE["pretrained"]
+        if "shipped" not in _CACHE:
+            _CACHE["shipped"] = ECZeroDCE.shipped()
+        return _CACHE["shipped"]
     if isinstance(model, (str, os.PathLike)):
         return ECZeroDCE.load(model)
     if isinstance(model, torch.nn.Module):

@@ -35,6 +35,8 @@ import math
 
 import torch
 
+from ._checks import check_images
+
 __all__ = ["add_noise", "lednet_noise", "physical_noise", "generator_for", "NOISE_KINDS"]
 
 NOISE_KINDS = ("lednet", "physical", None)
@@ -66,17 +68,6 @@ def _log_uniform(g, lo, hi):
     return math.exp(_uniform(g, math.log(lo), math.log(hi)))
 
 
-def _check_image(image):
-    if not isinstance(image, torch.Tensor):
-        raise TypeError(f"image must be a torch tensor (3, H, W), got {type(image).__name__}")
-    if image.dim() != 3 or image.shape[0] != 3:
-        raise ValueError(f"image must have shape (3, H, W), got {tuple(image.shape)}")
-    if not image.is_floating_point():
-        raise TypeError(f"image must be floating point in [0, 1], got {image.dtype}")
-    if image.numel() == 0:
-        raise ValueError("image is empty")
-
-
 def _poisson_counts_noise(q, g, scale):
     """BasicSR's Poisson noise on an image ``q`` already rounded to 8-bit levels."""
     # distinct 8-bit levels by counting (q holds multiples of 1/255): O(n), unlike a sort
@@ -92,7 +83,7 @@ def lednet_noise(image, generator):
     params: {'kind': 'lednet', 'type': 'gaussian'|'poisson', 'gray': bool,
     'sigma': float (8-bit units) or 'scale': float and 'vals': int}.
     """
-    _check_image(image)
+    check_images(image, "image", batched=False)
     g = generator
     x = image.float()
     _, H, W = x.shape
@@ -137,7 +128,7 @@ def physical_noise(image, generator, white_level=None, read_noise=None):
     ``WHITE_LEVEL_RANGE`` / ``READ_NOISE_RANGE`` unless given.
     params: {'kind': 'physical', 'white_level': float, 'read_noise': float}.
     """
-    _check_image(image)
+    check_images(image, "image", batched=False)
     g = generator
     wl = _log_uniform(g, *WHITE_LEVEL_RANGE)
     rn = _log_uniform(g, *READ_NOISE_RANGE)
@@ -167,7 +158,7 @@ def add_noise(image, kind="lednet", generator=None, seed=None, **params):
     if kind not in NOISE_KINDS:
         raise ValueError(f"kind must be one of {NOISE_KINDS}, got {kind!r}")
     if kind is None:
-        _check_image(image)
+        check_images(image, "image", batched=False)
         return image, {"kind": None}
     if generator is None:
         if seed is None:

@@ -1,5 +1,6 @@
-"""The fused depthwise-separable layers (impl='auto', tasklle.ops.separable_conv)
-against plain PyTorch (impl='reference', nn.Conv2d) inside ZeroDCEPP and
+"""The fused depthwise-separable layers (impl='auto', the C core of
+tasklle.ops.separable_conv) against plain PyTorch (impl='reference', the op's
+twin: two F.conv2d on the nn.Conv2d parameters) inside ZeroDCEPP and
 ECZeroDCE: same parameters, same outputs and gradients to float rounding,
 official and shipped checkpoints included."""
 import pytest
@@ -50,16 +51,32 @@ def test_zero_dce_pp_float64_and_scale_factor():
     _assert_same(model, torch.rand(2, 3, 31, 26, dtype=torch.float64), tol=dict(rtol=1e-10, atol=1e-12))
 
 
-def test_zero_dce_pp_reference_is_plain_torch():
-    # impl='reference' runs the nn.Conv2d modules: hooks on them fire, and no C op is involved
-    model = ZeroDCEPP(impl="reference")
+def test_zero_dce_pp_reference_is_plain_torch(monkeypatch):
+    # impl='reference' runs plain PyTorch on the nn.Conv2d parameters: no C op is involved;
+    # impl='auto' runs the fused C kernel of every layer
+    import importlib
+
+    op = importlib.import_module("tasklle.ops.separable_conv")  # the module (the package binds the function)
+
     calls = []
-    model.e_conv1.depth_conv.register_forward_hook(lambda *a: calls.append(1))
-    model.curve_maps(torch.rand(1, 3, 5, 5))
-    assert calls == [1]
-    model.impl = "auto"
-    model.curve_maps(torch.rand(1, 3, 5, 5))
-    assert calls == [1]
+    c_forward = op._C.separable_conv_forward
+
+    class CountingC:
+        def separable_conv_forward(self, *args):
+            calls.append(1)
+            return c_forward(*args)
+
+    monkeypatch.setattr(op, "_C", CountingC())
+    model = ZeroDCEPP(impl="reference")
+    x = torch.rand(1, 3, 5, 5)
+    with torch.no_grad():
+        ref = model.curve_maps(x)
+        assert calls == []
+        want = model.e_conv1.point_conv(model.e_conv1.depth_conv(x)).relu()
+        torch.testing.assert_close(model.e_conv1(x, relu=True, impl="reference"), want, rtol=0, atol=0)
+        model.impl = "auto"
+        torch.testing.assert_close(model.curve_maps(x), ref, rtol=1e-4, atol=1e-5)
+    assert calls == [1] * 7
 
 
 def test_zero_dce_pp_official_weights(zero_dce_pp_weights):
@@ -97,7 +114,16 @@ def test_ec_zero_dce_shipped_weights():
 
 
 def test_bad_impl():
-    with pytest.raises(ValueError, match="impl must be 'auto' or 'reference'"):
-        ECZeroDCE(impl="c")
-    with pytest.raises(ValueError, match="impl must be 'auto' or 'reference'"):
-        ZeroDCEPP(impl="c")
+    # the ops' rule: 'auto', 'c' and 'reference' are the choices, anything else a ValueError
+    with pytest.raises(ValueError, match="impl must be 'auto', 'c' or 'reference'"):
+        ECZeroDCE(impl="fast")
+    with pytest.raises(ValueError, match="impl must be 'auto', 'c' or 'reference'"):
+        ZeroDCEPP(impl="fast")
+    for cls in (ECZeroDCE, ZeroDCEPP):
+        assert cls(impl="c").impl == "c"
+
+
+def test_impl_c_on_another_device_is_the_ops_error():
+    model = ZeroDCEPP(impl="c").to("meta")
+    with pytest.raises(ValueError, match="separable_conv: impl='c' needs CPU tensors"):
+        model(torch.rand(1, 3, 4, 4, device="meta"))

@@ -13,6 +13,17 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 # ---- independent formulations of the official forward (plain F.conv2d on the state_dict) ----
 
+def _official_trunk(layer, x):
+    """The official DCE-Net forward: layer(k, t) is layer k; ReLU after 1-6, the symmetric skips, tanh."""
+    x1 = F.relu(layer(1, x))
+    x2 = F.relu(layer(2, x1))
+    x3 = F.relu(layer(3, x2))
+    x4 = F.relu(layer(4, x3))
+    x5 = F.relu(layer(5, torch.cat([x3, x4], 1)))
+    x6 = F.relu(layer(6, torch.cat([x2, x5], 1)))
+    return torch.tanh(layer(7, torch.cat([x1, x6], 1)))
+
+
 def _official_pp(state, x, s):
     def sep(k, t):
         p = f"e_conv{k}."
@@ -20,13 +31,7 @@ def _official_pp(state, x, s):
         return F.conv2d(t, state[p + "point_conv.weight"], state[p + "point_conv.bias"])
 
     xd = x if s == 1 else F.interpolate(x, scale_factor=1 / s, mode="bilinear")  # official downsample
-    x1 = F.relu(sep(1, xd))
-    x2 = F.relu(sep(2, x1))
-    x3 = F.relu(sep(3, x2))
-    x4 = F.relu(sep(4, x3))
-    x5 = F.relu(sep(5, torch.cat([x3, x4], 1)))
-    x6 = F.relu(sep(6, torch.cat([x2, x5], 1)))
-    r = torch.tanh(sep(7, torch.cat([x1, x6], 1)))
+    r = _official_trunk(sep, xd)
     if s != 1:
         r = torch.nn.UpsamplingBilinear2d(scale_factor=s)(r)  # official upsample (align_corners=True)
     y = x
@@ -39,13 +44,7 @@ def _official_dce(state, x):
     def conv(k, t):
         return F.conv2d(t, state[f"e_conv{k}.weight"], state[f"e_conv{k}.bias"], 1, 1)
 
-    x1 = F.relu(conv(1, x))
-    x2 = F.relu(conv(2, x1))
-    x3 = F.relu(conv(3, x2))
-    x4 = F.relu(conv(4, x3))
-    x5 = F.relu(conv(5, torch.cat([x3, x4], 1)))
-    x6 = F.relu(conv(6, torch.cat([x2, x5], 1)))
-    r = torch.tanh(conv(7, torch.cat([x1, x6], 1)))
+    r = _official_trunk(conv, x)
     rs = torch.split(r, 3, dim=1)
     y = x
     for n in range(8):
@@ -192,3 +191,25 @@ def test_bad_inputs():
         ZeroDCEPP(scale_factor=0.5)
     with pytest.raises(ValueError, match="impl"):
         DCENet(impl="cuda")
+
+
+def test_save_writes_the_trainers_format_bit_for_bit(tmp_path):
+    # ZeroDCEPP.save / DCENet.save are what train_upstream and joint write as final.pt: the same bytes
+    # as the dict the trainers wrote by hand before, and load() reads them back
+    from tasklle.io import save_checkpoint
+
+    config = {"model": "zero-dce++", "scale_factor": 2, "lr": 1e-4}
+    pp = ZeroDCEPP(scale_factor=2).init_weights()
+    save_checkpoint(tmp_path / "hand.pt", {"format": "tasklle.zero_dce_pp/1", "kind": "ZeroDCEPP", "scale_factor": 2,
+                                           "config": config, "model": pp.state_dict()})
+    assert pp.save(tmp_path / "pp.pt", config=config) == tmp_path / "pp.pt"
+    assert (tmp_path / "pp.pt").read_bytes() == (tmp_path / "hand.pt").read_bytes()
+    back = ZeroDCEPP.load(tmp_path / "pp.pt")
+    assert back.scale_factor == 2
+    assert all(torch.equal(back.state_dict()[k], v) for k, v in pp.state_dict().items())
+    net = DCENet().init_weights()
+    save_checkpoint(tmp_path / "hand0.pt", {"format": "tasklle.zero_dce/1", "kind": "DCENet", "scale_factor": 1,
+                                            "config": config, "model": net.state_dict()})
+    net.save(tmp_path / "net.pt", scale_factor=1, config=config)
+    assert (tmp_path / "net.pt").read_bytes() == (tmp_path / "hand0.pt").read_bytes()
+    assert all(torch.equal(DCENet.load(tmp_path / "net.pt").state_dict()[k], v) for k, v in net.state_dict().items())

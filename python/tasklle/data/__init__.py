@@ -5,11 +5,11 @@
 one of its splits as a dataset, ``WiderFace(root, split)`` any WIDER-format
 split, ``list_split(root, split, max_images)`` its images in a fixed order;
 ``sampling`` the deterministic epoch orders and batches the trainers draw."""
-import importlib
-
 from .._lazy import lazy_module
 
-_getattr, __dir__ = lazy_module(__name__, {
+# submodules are returned as modules (the map gives names defined inside modules)
+_SUBMODULES = ("darkface", "demo", "sampling", "transforms", "wider", "wider_format")
+__getattr__, __dir__ = lazy_module(__name__, {
     "WiderFace": ".wider",
     "read_wider_annotations": ".wider_format",
     "collate": ".wider",
@@ -24,12 +24,4 @@ _getattr, __dir__ = lazy_module(__name__, {
     "TestTransform": ".transforms",
     "JointBatches": ".sampling",
     "epoch_order": ".sampling",
-})
-_SUBMODULES = ("darkface", "demo", "sampling", "transforms", "wider", "wider_format")
-
-
-def __getattr__(name):
-    # Submodules are returned as modules (lazy_module looks the name up inside the module).
-    if name in _SUBMODULES:
-        return importlib.import_module("." + name, __name__)
-    return _getattr(name)
+}, submodules=_SUBMODULES)

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .wider_format.predictions import _is_count, _read_bounded_text
+from .wider_format.predictions import _read_bounded_text, counted_lines
 
 __all__ = ["MAX_LABEL_FILE_BYTES", "IMAGE_DIR", "LABEL_DIR", "read_label_file", "write_label_file", "list_names",
            "DarkFace"]
@@ -50,20 +50,7 @@ def read_label_file(path):
     MAX_LABEL_FILE_BYTES. FileNotFoundError when it does not exist."""
     path = Path(path)
     text = _read_bounded_text(path, MAX_LABEL_FILE_BYTES, "label file")
-    lines = text.splitlines()
-    if not lines or not lines[0].strip():
-        raise ValueError(f"{path}: line 1: missing the face count")
-    count = lines[0].strip()
-    if not _is_count(count):
-        raise ValueError(f"{path}: line 1: the face count must be a non-negative integer, got {count!r}")
-    n = int(count)
-    body = lines[1:1 + n]
-    if len(body) < n:
-        raise ValueError(f"{path}: line {len(lines) + 1}: the count on line 1 says {n} faces, "
-                         f"the file has {len(body)} box lines")
-    for k, extra in enumerate(lines[1 + n:]):
-        if extra.strip():
-            raise ValueError(f"{path}: line {2 + n + k}: more box lines than the count {n} on line 1")
+    n, body = counted_lines(path, text.splitlines(), 0, "face", "faces")
     boxes = np.zeros((n, 4), dtype=np.float64)
     for k, line in enumerate(body):
         parts = line.split()

@@ -35,6 +35,8 @@ its own generator gives every worker the same stream).
 import torch
 import torch.nn.functional as F
 
+from .._checks import check_images
+
 DEFAULT_CROP_CHOICES = (0.3, 0.45, 0.6, 0.8, 1.0)
 
 
@@ -59,14 +61,7 @@ def _randint(generator, n):
 def _check_item(item, name="item"):
     if not isinstance(item, dict) or "image" not in item:
         raise TypeError(f"{name} must be a dict with an 'image' key")
-    img = item["image"]
-    if not isinstance(img, torch.Tensor) or img.dim() != 3 or img.shape[0] != 3:
-        shape = tuple(img.shape) if isinstance(img, torch.Tensor) else type(img).__name__
-        raise ValueError(f"{name}['image'] must be a (3, H, W) tensor, got {shape}")
-    if not img.is_floating_point():
-        raise TypeError(f"{name}['image'] must be floating point in [0, 1], got {img.dtype}")
-    if img.shape[1] < 1 or img.shape[2] < 1:
-        raise ValueError(f"{name}['image'] is empty: {tuple(img.shape)}")
+    check_images(item["image"], f"{name}['image']", batched=False)
 
 
 def _boxes(item):

@@ -8,8 +8,6 @@ images detected; ``ap_table({group: result})`` puts groups side by side (Markdow
 ``.rows`` for a DataFrame, ``intervals=`` to show each AP's interval);
 ``intervals.bootstrap(predictions, gt_dir)`` gives AP intervals over resampled val
 images and ``intervals.paired_difference(a, b, gt_dir)`` paired differences."""
-import importlib
-
 from .._lazy import lazy_module
 
 _names = {
@@ -27,19 +25,6 @@ _names = {
     "find_ground_truth": ".ground_truth",
     "subset_ground_truth": ".ground_truth",
 }
-_getattr, _dir = lazy_module(__name__, _names)
-
-
-def __getattr__(name):
-    # `tasklle.eval.wider` (and intervals, bootstrap) is the submodule itself (lazy_module returns attributes
-    # of modules)
-    if name in _SUBMODULES:
-        return importlib.import_module(f".{name}", __name__)
-    return _getattr(name)
-
-
+# `tasklle.eval.wider` (and intervals, bootstrap, ...) is the submodule itself
 _SUBMODULES = ("wider", "intervals", "bootstrap", "darkface", "quality")
-
-
-def __dir__():
-    return sorted([*_dir(), *_SUBMODULES])
+__getattr__, __dir__ = lazy_module(__name__, _names, submodules=_SUBMODULES)

@@ -26,6 +26,19 @@ from .detect_eval import SETTINGS
 CLAIM_RESAMPLES = 1000  # the fewest resamples a table's claims are made with
 
 
+def start(out, resamples, bootstrap_seed, level, seeds, judges, detector, vedadet, biubug6):
+    """The checks and the output folder every claims experiment starts with:
+    returns ``(out (created), boot, seeds, frozen_name, judges)``, see
+    :func:`bootstrap_settings`, :func:`check_seeds`, :func:`detector_name`,
+    :func:`check_judges`."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    boot = bootstrap_settings(resamples, bootstrap_seed, level)
+    seeds = check_seeds(seeds)
+    frozen_name = detector_name(detector, vedadet, biubug6)
+    return out, boot, seeds, frozen_name, check_judges(judges, frozen_name)
+
+
 def bootstrap_settings(resamples=RESAMPLES, seed=SEED, level=LEVEL):
     """The ``bootstrap`` record of results.json (checked: resamples an int >= 1)."""
     from ..eval.bootstrap import _check_int, _check_level
@@ -114,6 +127,24 @@ def claims_by_detector(frozen_name, frozen, judged, gt, boot, pairs):
         out["differences_by_detector"][name] = differences(boots, [(a, b) for a, b in pairs
                                                                    if a in boots and b in boots])
     return out
+
+
+def results_claims(claim, frozen_name, boot, n_images, judged, seed_aps):
+    """The claims block of an experiment's results.json (the same keys, in the
+    same order, for four_groups and ratio_sweep): the frozen detector's
+    intervals and differences, the bootstrap settings, the detector's name,
+    the per-detector claims (:func:`claims_by_detector`), the judges and each
+    group's spread over seeds."""
+    return {
+        # the claims (each AP's interval, the paired differences with their verdicts, per detector)
+        "intervals": claim["intervals_by_detector"][frozen_name],
+        "differences": claim["differences_by_detector"][frozen_name],
+        "bootstrap": dict(boot, n_images=n_images),
+        "detector_name": frozen_name,
+        **claim,
+        "judges": {n: dict(j["info"], name=n) for n, j in judged.items()},
+        "seeds_spread": {g: seed_spread(v) for g, v in seed_aps.items()},
+    }
 
 
 def seed_folder(folder, k):

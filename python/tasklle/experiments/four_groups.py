@@ -180,12 +180,8 @@ def run(root=None, out="runs/four-groups", *, detector=None, vedadet=None, dark=
             trained against, scoring every group too (None: none).
     """
     t_all = time.perf_counter()
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    boot = claims.bootstrap_settings(resamples, bootstrap_seed, level)
-    seeds = claims.check_seeds(seeds)
-    frozen_name = claims.detector_name(detector, vedadet, biubug6)
-    judges = claims.check_judges(judges, frozen_name)
+    out, boot, seeds, frozen_name, judges = claims.start(out, resamples, bootstrap_seed, level, seeds, judges,
+                                                         detector, vedadet, biubug6)
     train, show = resolve_train(train, show_progress)
     prep = prepare(root, dark, detector, vedadet, dark_seed, max_val, out, n_train, n_val, darken_workers, verbose,
                    detect_kwargs, darkening, gt, pred_format, show_progress=show, biubug6=biubug6,
@@ -250,14 +246,7 @@ def run(root=None, out="runs/four-groups", *, detector=None, vedadet=None, dark=
         "experiment": "four-groups",
         "groups": groups,
         "joint_minus_zero_dce++": delta,
-        # the claims (each AP's interval, the paired differences with their verdicts, per detector)
-        "intervals": claim["intervals_by_detector"][frozen_name],
-        "differences": claim["differences_by_detector"][frozen_name],
-        "bootstrap": dict(boot, n_images=len(entries)),
-        "detector_name": frozen_name,
-        **claim,
-        "judges": {n: dict(j["info"], name=n) for n, j in judged.items()},
-        "seeds_spread": {n: claims.seed_spread(v) for n, v in seed_aps.items()},
+        **claims.results_claims(claim, frozen_name, boot, len(entries), judged, seed_aps),
         "config": {"root": str(root), "dark": str(dark), "w_up": w_up, "w_down": w_down, "train": train,
                    "val_images": len(entries), "max_val": max_val, "detect_kwargs": detect_kwargs or {},
                    "score_threshold_figure": score_threshold, "gt_dir": str(gt), "pred_format": pred_format},

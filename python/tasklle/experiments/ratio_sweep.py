@@ -62,12 +62,8 @@ def run(root=None, out="runs/ratio-sweep", *, ratios=DEFAULT_RATIOS, detector=No
     """Run the sweep; returns the results dict (also ``out/results.json``). Arguments as in
     :func:`tasklle.experiments.four_groups.run`; ``ratios`` are 'a:b' strings."""
     t_all = time.perf_counter()
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    boot = claims.bootstrap_settings(resamples, bootstrap_seed, level)
-    seeds = claims.check_seeds(seeds)
-    frozen_name = claims.detector_name(detector, vedadet, biubug6)
-    judges = claims.check_judges(judges, frozen_name)
+    out, boot, seeds, frozen_name, judges = claims.start(out, resamples, bootstrap_seed, level, seeds, judges,
+                                                         detector, vedadet, biubug6)
     ratios = [str(r) for r in ratios]
     weights = {r: parse_ratio(r) for r in ratios}
     if len(set(ratios)) != len(ratios):
@@ -132,14 +128,7 @@ def run(root=None, out="runs/ratio-sweep", *, ratios=DEFAULT_RATIOS, detector=No
         "ratios": table,
         "bounds": bounds,
         "best": best,
-        # the claims (each AP's interval, the paired differences with their verdicts, per detector)
-        "intervals": claim["intervals_by_detector"][frozen_name],
-        "differences": claim["differences_by_detector"][frozen_name],
-        "bootstrap": dict(boot, n_images=len(entries)),
-        "detector_name": frozen_name,
-        **claim,
-        "judges": {n: dict(j["info"], name=n) for n, j in judged.items()},
-        "seeds_spread": {r: claims.seed_spread(v) for r, v in seed_aps.items()},
+        **claims.results_claims(claim, frozen_name, boot, len(entries), judged, seed_aps),
         "config": {"root": str(root), "dark": str(dark), "ratios": ratios, "train": train,
                    "val_images": len(entries), "max_val": max_val, "detect_kwargs": detect_kwargs or {},
                    "gt_dir": str(gt), "pred_format": pred_format},

@@ -1,31 +1,21 @@
-"""Pieces shared by DCE-Net (Zero-DCE) and DCE-Net++ (Zero-DCE++): the curve
-function choice, weight init, and loading official / tasklle checkpoints."""
+"""Pieces shared by DCE-Net (Zero-DCE) and DCE-Net++ (Zero-DCE++): weight
+init and loading official / tasklle checkpoints. (Which path the C-backed ops
+take is the ops' own rule, ``tasklle.ops._common.use_c``: the models pass their
+``impl`` through.)"""
 import numbers
 
 import torch
 from torch import nn
 
 
-def curve_function(impl):
-    """``tasklle.ops.curve`` (C on CPU) for impl 'auto', the pure-PyTorch twin for 'reference'."""
-    if impl == "auto":
-        from ..ops.curve import curve
-    elif impl == "reference":
-        from ..reference.curve import curve
-    else:
-        raise ValueError(f"impl must be 'auto' or 'reference', got {impl!r}")
-    return curve
-
-
-def check_images(x, name="x"):
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor in [0, 1], got {x.dtype}")
-    if x.dim() != 4 or x.shape[1] != 3:
-        raise ValueError(f"{name} must have shape (B, 3, H, W), got {tuple(x.shape)}")
-    if x.numel() == 0:
-        raise ValueError(f"{name} must not be empty, got shape {tuple(x.shape)}")
+def add_dce_layers(module, layer, cin, c, cout):
+    """Register DCE-Net's seven layers as ``module.e_conv1`` .. ``e_conv7`` (the
+    official key names), in that order: conv1 cin -> c, conv2-4 c -> c,
+    conv5-7 read the symmetric skip concatenations (2c channels), conv7
+    outputs ``cout``. ``layer(in_channels, out_channels)`` builds one layer."""
+    widths = [(cin, c), (c, c), (c, c), (c, c), (2 * c, c), (2 * c, c), (2 * c, cout)]
+    for k, (i, o) in enumerate(widths, 1):
+        setattr(module, f"e_conv{k}", layer(i, o))
 
 
 def init_conv_weights(module, std):
@@ -70,6 +60,16 @@ def load_state_strict(model, state, source):
         raise ValueError(f"{source} does not match {type(model).__name__}: " + " | ".join(parts))
     model.load_state_dict(state, strict=True)
     return model
+
+
+def save_model(model, path, fmt, **extra):
+    """Write ``{'format': fmt, 'kind': class name, **extra, 'model': state_dict}``
+    atomically (loadable with ``weights_only=True``): the file ``read_checkpoint``
+    and the classes' ``load`` read. Returns ``path``."""
+    from ..io import save_checkpoint
+
+    save_checkpoint(path, {"format": fmt, "kind": type(model).__name__, **extra, "model": model.state_dict()})
+    return path
 
 
 def read_checkpoint(path):

@@ -56,7 +56,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ._dce_common import check_images
+from ..ops._common import check_impl
+from .._checks import check_images
+from ._dce_common import add_dce_layers
 from .shipped_files import SHIPPED, WEIGHTS_DIR
 from .zero_dce_pp import _SeparableConv  # the same depthwise-separable block as Zero-DCE++
 
@@ -117,9 +119,10 @@ class ECZeroDCE(nn.Module):
             curve output's channel mean to the input's, as LEDNet scales RGB
             by its darkened lightness (default); False: each channel goes
             through its own curve, which raises colour saturation when darkening.
-        impl: 'auto' (the estimator's depthwise-separable layers run the fused
-            C kernels on CPU, :func:`tasklle.ops.separable_conv`) or
-            'reference' (plain ``nn.Conv2d``); the same parameters either way.
+        impl: passed to the ops the model calls (:func:`tasklle.ops.separable_conv`,
+            :func:`tasklle.ops.curve`): 'auto' (C on CPU), 'c' or 'reference'
+            (their pure-PyTorch twins), by the ops' one rule
+            (``tasklle.ops._common.use_c``); the same parameters either way.
 
     ``forward(x, exposure)``: x (B, 3, H, W) in [0, 1], any H, W >= 1;
     exposure a float or (B,) tensor in (0, 1). Returns ``(y, A)``:
@@ -129,9 +132,7 @@ class ECZeroDCE(nn.Module):
     def __init__(self, channels=32, iterations=8, context=4, window=16, gain=0.9, scale_factor=1,
                  keep_saturated=False, preserve_color=True, impl="auto"):
         super().__init__()
-        if impl not in ("auto", "reference"):
-            raise ValueError(f"impl must be 'auto' or 'reference', got {impl!r}")
-        self.impl = impl
+        self.impl = check_impl(impl)  # the ops resolve it per call, so `model.impl` can be switched
         for name, v in (("channels", channels), ("iterations", iterations), ("context", context),
                         ("window", window)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -147,13 +148,7 @@ class ECZeroDCE(nn.Module):
         self.keep_saturated = bool(keep_saturated)
         self.preserve_color = bool(preserve_color)
         c = channels
-        self.e_conv1 = _SeparableConv(5, c)
-        self.e_conv2 = _SeparableConv(c, c)
-        self.e_conv3 = _SeparableConv(c, c)
-        self.e_conv4 = _SeparableConv(c, c)
-        self.e_conv5 = _SeparableConv(2 * c, c)
-        self.e_conv6 = _SeparableConv(2 * c, c)
-        self.e_conv7 = _SeparableConv(2 * c, 3)
+        add_dce_layers(self, _SeparableConv, 5, c, 3)
         # condition branch: [E, log E] -> FiLM (scale, shift) for the six hidden layers
         self.cond = nn.Sequential(nn.Linear(2, 16), nn.ReLU(inplace=True), nn.Linear(16, 6 * 2 * c))
 
@@ -237,13 +232,13 @@ class ECZeroDCE(nn.Module):
         return a
 
     def forward(self, x, exposure):
-        check_images(x)
+        check_images(x, "x")
         e = _as_exposure(exposure, x.shape[0], x)
         from ..ops.curve import curve
 
         xg = x * self.gain if self.gain != 1.0 else x
         a = self.curve_map(xg, e)
-        y = curve(xg.contiguous(), a.contiguous(), iterations=self.iterations)
+        y = curve(xg.contiguous(), a.contiguous(), iterations=self.iterations, impl=self.impl)
         if self.preserve_color:
             # LEDNet scales RGB by the ratio of darkened to original lightness: hue and
             # saturation stay; the channel mean (what L_exp and the fidelity see) is the curve's

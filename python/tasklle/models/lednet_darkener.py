@@ -78,7 +78,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ._dce_common import check_images
+from .._checks import check_images
 from .ec_zero_dce import _as_exposure  # the same exposure argument rules as the project's darkener
 
 __all__ = ["ConditionZeroDCE", "opencv_lightness", "lednet_darken", "exposure_map", "SATURATION_THRESHOLD",
@@ -297,12 +297,8 @@ class ConditionZeroDCE(nn.Module):
         return curve(x3, a, iterations=self.iterations)[:, :1]
 
     def forward(self, l, e):
-        for name, t in (("l", l), ("e", e)):
-            if not isinstance(t, torch.Tensor) or t.dim() != 4 or t.shape[1] != 1:
-                raise ValueError(f"{name} must be a (B, 1, H, W) tensor, got "
-                                 f"{getattr(t, 'shape', type(t).__name__)}")
-            if not t.is_floating_point():
-                raise TypeError(f"{name} must be floating point, got {t.dtype}")
+        check_images(l, "l", channels=1)
+        check_images(e, "e", channels=1)
         if e.shape != l.shape:
             if e.shape[0] == 1 and e.shape[2:] == l.shape[2:]:
                 e = e.expand_as(l)  # LEDNet repeats one map over the batch
@@ -343,7 +339,7 @@ class ConditionZeroDCE(nn.Module):
 
 def lednet_darken(net, x, exposure):
     """Darken RGB images x (B, 3, H, W) in [0, 1] to exposure E with LEDNet's pipeline (module docstring)."""
-    check_images(x)
+    check_images(x, "x")
     e = _as_exposure(exposure, x.shape[0], x)
     with torch.no_grad():
         L = opencv_lightness(x, net.channel_order)

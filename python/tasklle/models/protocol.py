@@ -82,3 +82,41 @@ def detector_key(detector):
     sha = state_dict_sha256(detector)
     s = getattr(detector, "input_scale", 1.0)
     return sha if float(s) == 1.0 else f"{sha}@x{float(s):g}"
+
+
+def detection_inputs(images, like):
+    """The images of ``detect(images)`` one by one, as the protocol takes them:
+    a (B, 3, H, W) tensor, a list/tuple of images, or one image (anything
+    ``tasklle.io.to_tensor`` reads). Returns a list of (3, H, W) tensors on
+    ``like``'s device and dtype (``like``: a parameter of the detector).
+    ValueError naming ``images[i]`` for a batch where one image belongs."""
+    import torch
+
+    from ..io import to_tensor
+
+    if isinstance(images, torch.Tensor) and images.dim() == 4:
+        items = list(images)
+    elif isinstance(images, (list, tuple)):
+        items = list(images)
+    else:
+        items = [images]
+    out = []
+    for i, im in enumerate(items):
+        t, _ = to_tensor(im, name=f"images[{i}]")
+        if t.shape[0] != 1:
+            raise ValueError(f"images[{i}]: expected one image, got a batch of {t.shape[0]}")
+        out.append(t[0].to(device=like.device, dtype=like.dtype))
+    return out
+
+
+def equal_size_runs(sizes, batch_size):
+    """(i, j) ranges of consecutive equal entries of ``sizes``, at most
+    ``batch_size`` long: the images ``detect`` runs through the network together
+    (padding unequal sizes together would change what the network sees)."""
+    i = 0
+    while i < len(sizes):
+        j = i + 1
+        while j < len(sizes) and j - i < batch_size and sizes[j] == sizes[i]:
+            j += 1
+        yield i, j
+        i = j

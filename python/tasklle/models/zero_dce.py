@@ -8,7 +8,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._dce_common import check_images, curve_function, init_conv_weights, load_state_strict, read_checkpoint
+from ..ops._common import check_impl
+from ..ops.curve import curve
+from .._checks import check_images
+from ._dce_common import add_dce_layers, init_conv_weights, load_state_strict, read_checkpoint, save_model
+
+FORMAT = "tasklle.zero_dce/1"  # the checkpoint written by DCENet.save
+
+
+def _conv3x3(cin, cout):
+    return nn.Conv2d(cin, cout, 3, 1, 1, bias=True)
 
 
 class DCENet(nn.Module):
@@ -28,7 +37,8 @@ class DCENet(nn.Module):
     Args:
         iterations: curve steps (8 in the paper).
         channels: hidden width (32).
-        impl: 'auto' (C curve on CPU) or 'reference' (pure PyTorch).
+        impl: the curve op's ('auto': C on CPU; 'c'; 'reference': the pure-PyTorch
+            twin), by the ops' one rule (``tasklle.ops._common.use_c``).
 
     Shape:
         - x: (B, 3, H, W) in [0, 1]
@@ -40,16 +50,8 @@ class DCENet(nn.Module):
         if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
             raise ValueError(f"iterations must be an int >= 1, got {iterations!r}")
         self.iterations = iterations
-        self.impl = impl
-        curve_function(impl)  # validate now; resolved per call so `model.impl` can be switched
-        c = channels
-        self.e_conv1 = nn.Conv2d(3, c, 3, 1, 1, bias=True)
-        self.e_conv2 = nn.Conv2d(c, c, 3, 1, 1, bias=True)
-        self.e_conv3 = nn.Conv2d(c, c, 3, 1, 1, bias=True)
-        self.e_conv4 = nn.Conv2d(c, c, 3, 1, 1, bias=True)
-        self.e_conv5 = nn.Conv2d(2 * c, c, 3, 1, 1, bias=True)
-        self.e_conv6 = nn.Conv2d(2 * c, c, 3, 1, 1, bias=True)
-        self.e_conv7 = nn.Conv2d(2 * c, 3 * iterations, 3, 1, 1, bias=True)
+        self.impl = check_impl(impl)  # the op resolves it per call, so `model.impl` can be switched
+        add_dce_layers(self, _conv3x3, 3, channels, 3 * iterations)
 
     def curve_maps(self, x):
         """The (B, 3*iterations, H, W) curve maps in [-1, 1] for (B, 3, H, W) x."""
@@ -62,9 +64,9 @@ class DCENet(nn.Module):
         return torch.tanh(self.e_conv7(torch.cat([x1, x6], 1)))
 
     def forward(self, x):
-        check_images(x)
+        check_images(x, "x")
         maps = self.curve_maps(x)
-        enhanced, half = curve_function(self.impl)(x, maps, self.iterations, return_half=True)
+        enhanced, half = curve(x, maps, self.iterations, return_half=True, impl=self.impl)
         return half, enhanced, maps
 
     def init_weights(self, std=0.02):
@@ -81,6 +83,11 @@ class DCENet(nn.Module):
         return load_state_strict(cls(**kwargs), state, str(path)).eval()
 
     load = from_official
+
+    def save(self, path, **extra):
+        """Save ``{'format': 'tasklle.zero_dce/1', 'kind': 'DCENet', **extra, 'model': state_dict}``
+        atomically (:meth:`load` reads it back). Returns ``path``."""
+        return save_model(self, path, FORMAT, **extra)
 
     def extra_repr(self):
         return f"iterations={self.iterations}, impl={self.impl!r}"

@@ -10,9 +10,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..ops.curve import curve_upsampled
+from ..ops._common import check_impl
+from ..ops.curve import curve, curve_upsampled
 from ..ops.separable_conv import separable_conv
-from ._dce_common import check_images, curve_function, init_conv_weights, load_state_strict, read_checkpoint
+from .._checks import check_images
+from ._dce_common import add_dce_layers, init_conv_weights, load_state_strict, read_checkpoint, save_model
+
+FORMAT = "tasklle.zero_dce_pp/1"  # the checkpoint written by ZeroDCEPP.save
 
 
 class _SeparableConv(nn.Module):
@@ -20,11 +24,12 @@ class _SeparableConv(nn.Module):
     (bias), no activation between (the official ``CSDN_Tem``), optionally
     followed by ReLU.
 
-    ``impl='auto'`` runs :func:`tasklle.ops.separable_conv` (the fused C
-    kernels on CPU, the twin elsewhere) for float32/float64 input;
-    ``impl='reference'`` (and any other dtype) runs the two ``nn.Conv2d``
-    modules, i.e. plain PyTorch. The parameters are those modules' either way,
-    so state_dict keys and checkpoints do not depend on the implementation.
+    The block is :func:`tasklle.ops.separable_conv` on the two modules'
+    parameters; ``impl`` ('auto', 'c' or 'reference') is passed to it and
+    picks the path by the ops' one rule (``tasklle.ops._common.use_c``):
+    'reference' runs the op's plain-PyTorch twin (two ``F.conv2d``). The
+    parameters are those modules' either way, so state_dict keys and
+    checkpoints do not depend on the implementation.
     """
 
     def __init__(self, cin, cout):
@@ -35,16 +40,8 @@ class _SeparableConv(nn.Module):
     def forward(self, x, relu=False, impl="auto"):
         """x: a (B, cin, H, W) tensor, or a pair (a, b) standing for ``torch.cat([a, b], 1)``
         (the fused op reads the two halves in place)."""
-        first = x[0] if isinstance(x, (tuple, list)) else x
-        if impl == "auto" and first.dtype in (torch.float32, torch.float64):
-            return separable_conv(x, self.depth_conv.weight, self.depth_conv.bias, self.point_conv.weight,
-                                  self.point_conv.bias, relu)
-        if impl not in ("auto", "reference"):
-            raise ValueError(f"impl must be 'auto' or 'reference', got {impl!r}")
-        if isinstance(x, (tuple, list)):
-            x = torch.cat(list(x), 1)
-        y = self.point_conv(self.depth_conv(x))
-        return F.relu(y) if relu else y
+        return separable_conv(x, self.depth_conv.weight, self.depth_conv.bias, self.point_conv.weight,
+                              self.point_conv.bias, relu, impl=impl)
 
 
 class ZeroDCEPP(nn.Module):
@@ -69,7 +66,7 @@ class ZeroDCEPP(nn.Module):
 
     ``forward(x)`` returns ``(enhanced, curve_maps)``, both (B, 3, H, W); the
     maps are the full-resolution ones (what L_tvA is applied to). For s > 1
-    with ``impl='auto'`` the upsampling and the curve run as one op,
+    the upsampling and the curve run as one op,
     :func:`tasklle.ops.curve_upsampled` (one C pass over the image when no
     gradient is wanted; the same values up to float rounding).
 
@@ -77,8 +74,10 @@ class ZeroDCEPP(nn.Module):
         scale_factor: s >= 1 (int or float; official test: 12, training: 1).
         iterations: curve steps (8).
         channels: hidden width (32).
-        impl: 'auto' (C curve and C depthwise-separable layers on CPU) or
-            'reference' (pure PyTorch: ``nn.Conv2d`` layers and the curve twin).
+        impl: passed to every op the model calls ('auto': the C curve and C
+            depthwise-separable layers on CPU, the twins elsewhere; 'c'; or
+            'reference': the pure-PyTorch twins), the ops' one rule
+            (``tasklle.ops._common.use_c``). May be switched on the instance.
 
     Shape:
         - x: (B, 3, H, W) in [0, 1], any H, W >= 1
@@ -93,16 +92,8 @@ class ZeroDCEPP(nn.Module):
             raise ValueError(f"iterations must be an int >= 1, got {iterations!r}")
         self.scale_factor = int(scale_factor) if float(scale_factor).is_integer() else float(scale_factor)
         self.iterations = iterations
-        self.impl = impl
-        curve_function(impl)  # validate now; resolved per call so `model.impl` can be switched
-        c = channels
-        self.e_conv1 = _SeparableConv(3, c)
-        self.e_conv2 = _SeparableConv(c, c)
-        self.e_conv3 = _SeparableConv(c, c)
-        self.e_conv4 = _SeparableConv(c, c)
-        self.e_conv5 = _SeparableConv(2 * c, c)
-        self.e_conv6 = _SeparableConv(2 * c, c)
-        self.e_conv7 = _SeparableConv(2 * c, 3)
+        self.impl = check_impl(impl)  # the ops resolve it per call, so `model.impl` can be switched
+        add_dce_layers(self, _SeparableConv, 3, channels, 3)
 
     def curve_maps(self, x):
         """The full-resolution (B, 3, H, W) curve map in [-1, 1] for (B, 3, H, W) x."""
@@ -132,13 +123,13 @@ class ZeroDCEPP(nn.Module):
         return torch.tanh(self.e_conv7((x1, x6), impl=impl))
 
     def forward(self, x):
-        check_images(x)
-        if self.scale_factor != 1 and self.impl == "auto":
+        check_images(x, "x")
+        if self.scale_factor != 1:
             # upsampling and curve in one pass over the image (the C core when no gradient is
-            # wanted, e.g. inference under no_grad; plain torch, differentiable, otherwise)
-            return curve_upsampled(x, self._small_maps(x), self.iterations)
+            # wanted, e.g. inference under no_grad; torch upsampling + the C curve otherwise)
+            return curve_upsampled(x, self._small_maps(x), self.iterations, impl=self.impl)
         a = self.curve_maps(x)
-        return curve_function(self.impl)(x, a, self.iterations), a
+        return curve(x, a, self.iterations, impl=self.impl), a
 
     def init_weights(self, std=0.02):
         """Conv weights ~ N(0, std) as in the method's report (biases keep their default init);
@@ -154,6 +145,14 @@ class ZeroDCEPP(nn.Module):
         model in eval mode."""
         state, _ = read_checkpoint(path)
         return load_state_strict(cls(scale_factor=scale_factor, **kwargs), state, str(path)).eval()
+
+    def save(self, path, **extra):
+        """Save a tasklle checkpoint atomically:
+        ``{'format': 'tasklle.zero_dce_pp/1', 'kind': 'ZeroDCEPP', 'scale_factor': s, **extra, 'model': state_dict}``
+        (what the trainers write as ``final.pt``; :meth:`load` reads it back).
+        ``extra``: more entries, e.g. ``config=`` (a ``scale_factor`` given here
+        replaces the model's own in place). Returns ``path``."""
+        return save_model(self, path, FORMAT, **{"scale_factor": self.scale_factor, **extra})
 
     @classmethod
     def load(cls, path, scale_factor=None, **kwargs):

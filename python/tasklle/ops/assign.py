@@ -16,19 +16,20 @@ __all__ = ["assign_max_iou", "NEGATIVE", "IGNORED"]
 
 
 def assign_max_iou(anchors, gts, pos_thr=0.35, neg_thr=0.35, min_pos_thr=0.35, gt_max_assign_all=True,
-                   match_low_quality=True, gt_ignore=None):
+                   match_low_quality=True, gt_ignore=None, impl="auto"):
     """Assign each anchor a gt index, NEGATIVE (-1) or IGNORED (-2).
 
     anchors: (A, 4), gts: (G, 4) same floating dtype (x1 y1 x2 y2, no +1);
     gt_ignore: optional (G,) bool (True = this gt takes no part).
     Returns (assigned int64 (A,) -- indices into the given gts --, max_iou (A,)
     in the anchors' dtype: each anchor's best IoU over the non-ignored gts).
-    See tasklle.reference.assign for the exact semantics."""
+    impl: 'auto' (C on CPU, the twin elsewhere), 'c' or 'reference'
+    (``tasklle.ops._common.use_c``). See tasklle.reference.assign for the exact semantics."""
     # finiteness of the boxes is scanned by the C binding or by the twin
     pos, neg, min_pos, _ = _ref.check_assign_args(anchors, gts, pos_thr, neg_thr, min_pos_thr, gt_ignore,
                                                   finite=False)
     # the checker has put gt_ignore (bool) on the boxes' device
-    if not use_c("assign_max_iou", anchors=anchors, gts=gts):
+    if not use_c("assign_max_iou", impl, anchors=anchors, gts=gts):
         return _ref.assign_max_iou(anchors, gts, pos, neg, min_pos, gt_max_assign_all, match_low_quality,
                                    gt_ignore)
     a = resolved(anchors)

@@ -8,20 +8,27 @@ from .. import _C
 from ..reference import boxes as _ref
 from ._common import c_array as _np
 from ._common import resolved as _resolved
-from ._common import use_c
+from ._common import resolve_impl, use_c
 
 
-def box_iou(a, b, aligned=False):
+def box_iou(a, b, aligned=False, impl="auto"):
     """IoU of two box sets (x1, y1, x2, y2, no +1; union floored at 1e-6).
 
     a: (N, 4), b: (M, 4), same floating dtype. Returns (N, M), or (N,) for
-    ``aligned=True`` (pairs a[i], b[i]; needs M == N). When a or b requires
-    grad the differentiable reference twin is used; the C path returns a
-    tensor without grad."""
+    ``aligned=True`` (pairs a[i], b[i]; needs M == N).
+
+    impl: 'auto', 'c' or 'reference' (``tasklle.ops._common.use_c``). The C
+    kernel has no backward: when a gradient is wanted (grad mode on and a or
+    b requires grad), 'auto' runs the differentiable twin, and 'c' raises
+    ValueError rather than returning a tensor cut from the graph."""
     # finiteness is scanned by the C binding (one fast pass) or by the twin
     _ref.check_box_iou_args(a, b, aligned, finite=False)
     grad = torch.is_grad_enabled() and (a.requires_grad or b.requires_grad)
-    if not use_c("box_iou", a=a, b=b) or grad:
+    c = use_c("box_iou", impl, a=a, b=b)
+    if c and grad and resolve_impl(impl) == "c":
+        raise ValueError("box_iou: impl='c' has no backward and a or b requires grad "
+                         "(use impl='auto' or 'reference' for the differentiable twin, or torch.no_grad())")
+    if grad or not c:
         return _ref.box_iou(a, b, aligned=aligned)
     if aligned:
         out = torch.empty(a.shape[0], dtype=a.dtype)
@@ -79,7 +86,7 @@ class _DIoULoss(torch.autograd.Function):
         return grad_p, grad_t, grad_w, None, None, None
 
 
-def diou_loss(pred, target, weight=None, reduction="mean", avg_factor=None, eps=1e-6):
+def diou_loss(pred, target, weight=None, reduction="mean", avg_factor=None, eps=1e-6, impl="auto"):
     """DIoU loss of aligned box pairs (mmdet semantics).
 
     pred, target: (N, 4) same dtype, x1 y1 x2 y2 pixels. weight: optional (N,).
@@ -88,25 +95,27 @@ def diou_loss(pred, target, weight=None, reduction="mean", avg_factor=None, eps=
     reduction: 'none' -> (N,) weighted losses; 'sum'; 'mean' -> sum / N (0 for
     N == 0) or sum / avg_factor when avg_factor is given (avg_factor with
     'sum' raises ValueError, as in mmdet). Gradients reach pred, target and
-    weight (first order only on the C path)."""
+    weight (first order only on the C path). impl: 'auto', 'c' or 'reference'
+    (``tasklle.ops._common.use_c``)."""
     # finiteness is scanned by the C binding (one fast pass) or by the twin
     avg_factor, eps = _ref.check_diou_args(pred, target, weight, reduction, avg_factor, eps, finite=False)
-    if not use_c("diou_loss", pred=pred, target=target, weight=weight):
+    if not use_c("diou_loss", impl, pred=pred, target=target, weight=weight):
         return _ref.diou_loss(pred, target, weight, reduction, avg_factor, eps)
     return _DIoULoss.apply(pred, target, weight, reduction, avg_factor, eps)
 
 
-def nms(boxes, scores, iou_threshold):
+def nms(boxes, scores, iou_threshold, impl="auto"):
     """Greedy NMS: boxes (N, 4) x1 y1 x2 y2, scores (N,) floating.
 
     Visits boxes by descending score (ties: lower index first); a box is
     dropped when a kept box has IoU > iou_threshold with it (IoU as box_iou,
     compared in the boxes' dtype). Returns int64 (K,) kept indices in
-    descending score order."""
+    descending score order. impl: 'auto', 'c' or 'reference'
+    (``tasklle.ops._common.use_c``)."""
     thr = _ref.check_nms_args(boxes, scores, iou_threshold, finite=False)
     # scores go to C as float64 (exact for every float dtype): only the boxes' dtype matters;
     # the checker has put scores on the boxes' device and refused complex ones
-    if not use_c("nms", boxes=boxes):
+    if not use_c("nms", impl, boxes=boxes):
         return _ref.nms(boxes, scores, thr)
     # finiteness is scanned by the C binding
     n = boxes.shape[0]

@@ -54,7 +54,7 @@ class _Curve(torch.autograd.Function):
         return grad_x, grad_A, None, None
 
 
-def curve(x, A, iterations=8, return_half=False):
+def curve(x, A, iterations=8, return_half=False, impl="auto"):
     """Apply the iterated enhancement curve ``x <- x + A_k * (x*x - x)``.
 
     Args:
@@ -67,6 +67,8 @@ def curve(x, A, iterations=8, return_half=False):
             (``tasklle.reference.curve.MAX_ITERATIONS``; default 8).
         return_half: also return the image after n // 2 steps (Zero-DCE returns
             the image after 4 of 8). Defined for both layouts.
+        impl: 'auto' (C on CPU, the twin elsewhere), 'c' or 'reference'
+            (``tasklle.ops._common.use_c``; 'c' on a non-CPU tensor is a ValueError).
 
     Returns:
         (B, 3, H, W) enhanced image (a new tensor, inputs are not modified), or
@@ -79,12 +81,12 @@ def curve(x, A, iterations=8, return_half=False):
     wrong type, dtype (float32/float64 only, same for x and A), shape or device.
     """
     iterations, _ = check_curve_args(x, A, iterations, return_half)
-    if not use_c("curve", x=x, A=A):
+    if not use_c("curve", impl, x=x, A=A):
         return _reference(x, A, iterations, return_half)
     return _Curve.apply(x, A, iterations, return_half)
 
 
-def curve_upsampled(x, a, iterations=8, return_maps=True):
+def curve_upsampled(x, a, iterations=8, return_maps=True, impl="auto"):
     """Zero-DCE++ at a scale factor > 1, after the network: upsample the small
     curve map to the image's size (bilinear, ``align_corners=True``, as
     ``F.interpolate``) and apply the curve with it, in one pass over the image.
@@ -94,6 +96,7 @@ def curve_upsampled(x, a, iterations=8, return_maps=True):
         a: (B, 3, h, w) curve map at the network's size (h, w >= 1), same dtype.
         iterations: curve steps (1..64, default 8).
         return_maps: also return the full-resolution (B, 3, H, W) map.
+        impl: 'auto', 'c' or 'reference' (``tasklle.ops._common.use_c``).
 
     Returns:
         ``(enhanced, maps)``, or ``enhanced`` alone without ``return_maps``.
@@ -104,7 +107,7 @@ def curve_upsampled(x, a, iterations=8, return_maps=True):
     into scratch and the curve applied at once, so the full map is never read
     back (and not even written without ``return_maps``). When a gradient is
     wanted: ``F.interpolate`` then :func:`curve` (the C curve and its C
-    backward). On other devices: the twin
+    backward), under 'auto' and 'c' alike. With ``impl='reference'`` and on other devices: the twin
     ``tasklle.reference.curve.curve_upsampled`` (plain torch). Same errors on
     every path.
     """
@@ -114,14 +117,14 @@ def curve_upsampled(x, a, iterations=8, return_maps=True):
     iterations = check_curve_upsampled_args(x, a, iterations)
     if not isinstance(return_maps, bool):
         raise TypeError(f"return_maps must be a bool, got {type(return_maps).__name__}")
-    if not use_c("curve_upsampled", x=x, a=a):
+    if not use_c("curve_upsampled", impl, x=x, a=a):
         return _ref_upsampled(x, a, iterations, return_maps)
     if torch.is_grad_enabled() and (x.requires_grad or a.requires_grad):
         # a gradient is wanted: torch's upsampling, then the C curve op with its C backward
         import torch.nn.functional as F
 
         maps = F.interpolate(a, size=tuple(x.shape[2:]), mode="bilinear", align_corners=True)
-        out = curve(x, maps, iterations)
+        out = curve(x, maps, iterations, impl="c")
         return (out, maps) if return_maps else out
     x, a = resolved(x), resolved(a)
     out = torch.empty_like(x, memory_format=torch.contiguous_format)

@@ -56,7 +56,7 @@ class _SeparableConv(torch.autograd.Function):
         return (*grads, None)
 
 
-def separable_conv(x, dw_weight, dw_bias, pw_weight, pw_bias, relu=False):
+def separable_conv(x, dw_weight, dw_bias, pw_weight, pw_bias, relu=False, impl="auto"):
     """Depthwise 3x3 convolution then pointwise 1x1 convolution, optionally ReLU.
 
     ``y = [relu](conv2d(conv2d(x, dw_weight, dw_bias, padding=1, groups=Cin), pw_weight, pw_bias))``
@@ -72,6 +72,8 @@ def separable_conv(x, dw_weight, dw_bias, pw_weight, pw_bias, relu=False):
         pw_weight: (Cout, Cin, 1, 1) pointwise kernel.
         pw_bias: (Cout,).
         relu: apply ReLU to the output (fused; the backward masks with y > 0).
+        impl: 'auto' (C on CPU, the twin elsewhere), 'c' or 'reference'
+            (``tasklle.ops._common.use_c``; 'c' on a non-CPU tensor is a ValueError).
 
     Returns:
         (B, Cout, H, W), a new NCHW-contiguous tensor on CPU.
@@ -86,7 +88,7 @@ def separable_conv(x, dw_weight, dw_bias, pw_weight, pw_bias, relu=False):
     """
     parts, _, _ = check_separable_conv_args(x, dw_weight, dw_bias, pw_weight, pw_bias, relu)
     x2 = parts[1] if len(parts) == 2 else None
-    if not use_c("separable_conv", x=parts[0], x2=x2, dw_weight=dw_weight, dw_bias=dw_bias, pw_weight=pw_weight,
-                 pw_bias=pw_bias):
+    if not use_c("separable_conv", impl, x=parts[0], x2=x2, dw_weight=dw_weight, dw_bias=dw_bias,
+                 pw_weight=pw_weight, pw_bias=pw_bias):
         return _reference(x, dw_weight, dw_bias, pw_weight, pw_bias, relu)
     return _SeparableConv.apply(parts[0], x2, dw_weight, dw_bias, pw_weight, pw_bias, relu)

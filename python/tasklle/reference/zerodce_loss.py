@@ -38,33 +38,13 @@ import numbers
 import torch
 import torch.nn.functional as F
 
+from .._checks import check_images
+
 TERMS = ("spa", "exp", "col", "tv")
 DEFAULT_WEIGHTS = {"spa": 1.0, "exp": 10.0, "col": 5.0, "tv": 1600.0}
 
 
 # ---- validation (shared with the C path) ------------------------------------
-
-def _check_image(x, name):
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor, got {x.dtype}")
-    if x.dim() != 4 or x.shape[1] != 3:
-        raise ValueError(f"{name} must have shape (B, 3, H, W), got {tuple(x.shape)}")
-    if x.numel() == 0:
-        raise ValueError(f"{name} must not be empty, got shape {tuple(x.shape)}")
-
-
-def _check_maps(a, name="curve_maps"):
-    if not isinstance(a, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(a).__name__}")
-    if not a.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor, got {a.dtype}")
-    if a.dim() != 4:
-        raise ValueError(f"{name} must have shape (B, C, H, W), got {tuple(a.shape)}")
-    if a.numel() == 0:
-        raise ValueError(f"{name} must not be empty, got shape {tuple(a.shape)}")
-
 
 def _check_pool(value, name):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
@@ -151,12 +131,12 @@ def check_arguments(enhanced, original, curve_maps, exposure, weights, spa_pool,
     image_terms = [t for t in terms if t != "tv"]
     batch = None
     if image_terms:
-        _check_image(enhanced, "enhanced")
+        check_images(enhanced, "enhanced")
         batch = enhanced.shape[0]
     if "spa" in terms:
         if original is None:
             raise ValueError("original is required for the spatial consistency term")
-        _check_image(original, "original")
+        check_images(original, "original")
         _check_same(enhanced, "enhanced", original, "original")
         _check_fits(enhanced, spa_pool, "spatial consistency", "enhanced")
     if "exp" in terms:
@@ -164,7 +144,7 @@ def check_arguments(enhanced, original, curve_maps, exposure, weights, spa_pool,
     if "tv" in terms:
         if curve_maps is None:
             raise ValueError("curve_maps is required for the illumination smoothness term")
-        _check_maps(curve_maps)
+        check_images(curve_maps, "curve_maps", channels=None)
         if batch is not None:
             if curve_maps.shape[0] != batch:
                 raise ValueError(f"curve_maps must have the batch size of enhanced ({batch}), "
@@ -227,8 +207,8 @@ def _tv(curve_maps):
 
 def spatial_consistency(enhanced, original, pool_size=4):
     """L_spa of (B, 3, H, W) ``enhanced`` and ``original``: a scalar (batch mean)."""
-    _check_image(enhanced, "enhanced")
-    _check_image(original, "original")
+    check_images(enhanced, "enhanced")
+    check_images(original, "original")
     _check_same(enhanced, "enhanced", original, "original")
     pool_size = _check_pool(pool_size, "pool_size")
     _check_fits(enhanced, pool_size, "spatial consistency", "enhanced")
@@ -237,7 +217,7 @@ def spatial_consistency(enhanced, original, pool_size=4):
 
 def exposure_control(enhanced, exposure=0.6, patch_size=16):
     """L_exp of (B, 3, H, W) ``enhanced`` with target ``exposure`` (a number or (B,))."""
-    _check_image(enhanced, "enhanced")
+    check_images(enhanced, "enhanced")
     patch_size = _check_pool(patch_size, "patch_size")
     _check_fits(enhanced, patch_size, "exposure control", "enhanced")
     return _exp(enhanced, _exposure_vector(exposure, enhanced.shape[0], enhanced), patch_size)
@@ -245,13 +225,13 @@ def exposure_control(enhanced, exposure=0.6, patch_size=16):
 
 def color_constancy(enhanced):
     """L_col of (B, 3, H, W) ``enhanced``: a scalar (batch mean)."""
-    _check_image(enhanced, "enhanced")
+    check_images(enhanced, "enhanced")
     return _col(enhanced)
 
 
 def illumination_smoothness(curve_maps):
     """L_tvA of (B, C, H, W) ``curve_maps``: a scalar."""
-    _check_maps(curve_maps)
+    check_images(curve_maps, "curve_maps", channels=None)
     return _tv(curve_maps)
 
 

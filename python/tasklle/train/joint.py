@@ -86,7 +86,6 @@ import time
 import torch
 
 from .._alloc import with_fast_alloc
-from ..io import save_checkpoint
 from ..models import ZeroDCEPP
 from ..io import state_dict_sha256  # noqa: F401  (public here too: tasklle.train.joint.state_dict_sha256)
 from ..models.protocol import detector_key
@@ -300,8 +299,7 @@ def _outputs(run, model, scale_factor, config, rows, det_hash, plot, verbose, w_
     if not run.main:
         return final
     if final is not None:
-        save_checkpoint(final, {"format": "tasklle.zero_dce_pp/1", "kind": "ZeroDCEPP", "scale_factor": scale_factor,
-                                "config": config, "model": model.state_dict()})
+        model.save(final, scale_factor=scale_factor, config=config)
     summary = _summary(rows)
     write_log(run.out, rows, LOG_FIELDS, config, summary, detector_sha256_after=det_hash)
     if plot and rows:

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 
 from .._alloc import with_fast_alloc
 from ..data.sampling import epoch_order
-from ..io import ImageReadError, atomic_write, list_images, read_image, save_checkpoint
+from ..io import ImageReadError, atomic_write, list_images, read_image
 from ..progress import progress as _progress
 from .recipes import describe, resolve_recipe
 from .run import (FIXED, FREE, RunFolder, TrainResult, check_float, check_int, loop, renamed_args, restore_rows,
@@ -249,8 +249,7 @@ def _saver(run, net, opt, step_fn, config, rows, total):
                   "optimizer": opt.state_dict(), "skipped": {str(k): v for k, v in step_fn.skipped.items()}})
         write_log(run.out, rows, LOG_FIELDS, config, _summary(rows, step, total, step_fn.skipped))
         if final:
-            fmt = "tasklle.zero_dce_pp/1" if config["model"] == "zero-dce++" else "tasklle.zero_dce/1"
-            save_checkpoint(run.out / "final.pt", {"format": fmt, **payload, "model": net.state_dict()})
+            net.save(run.out / "final.pt", scale_factor=config["scale_factor"], config=config)
 
     return save
 

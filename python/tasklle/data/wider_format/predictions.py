@@ -67,6 +67,28 @@ def _is_count(text):
     return bool(text) and text.isascii() and text.isdigit()
 
 
+def counted_lines(path, lines, at, what, plural):
+    """The box lines of a counted text file (a WIDER prediction file, a DARK
+    FACE label file): line ``at + 1`` holds the count n of ``what`` (a noun:
+    'box', 'face'; ``plural`` its plural), the next n lines are the boxes, anything after them must be
+    blank. Returns (n, those n lines). ValueError naming the file and line for
+    a missing or non-integer count and for fewer or more box lines."""
+    count = lines[at].strip() if len(lines) > at else ""
+    if not count:
+        raise ValueError(f"{path}: line {at + 1}: missing the {what} count")
+    if not _is_count(count):
+        raise ValueError(f"{path}: line {at + 1}: the {what} count must be a non-negative integer, got {count!r}")
+    n = int(count)
+    body = lines[at + 1:at + 1 + n]
+    if len(body) < n:
+        raise ValueError(f"{path}: line {len(lines) + 1}: the count on line {at + 1} says {n} {plural}, "
+                         f"the file has {len(body)} box lines")
+    for k, extra in enumerate(lines[at + 1 + n:]):
+        if extra.strip():
+            raise ValueError(f"{path}: line {at + 2 + n + k}: more box lines than the count {n} on line {at + 1}")
+    return n, body
+
+
 def read_prediction_file(path):
     """One prediction file: image name line, box count line, ``x y w h score``
     lines. Returns (K, 5) float64. Raises ValueError naming the file and line
@@ -75,20 +97,7 @@ def read_prediction_file(path):
     path that is not a regular file of at most MAX_PREDICTION_FILE_BYTES."""
     path = Path(path)
     text = _read_bounded_text(path, MAX_PREDICTION_FILE_BYTES, "prediction file")
-    lines = text.splitlines()
-    if len(lines) < 2:
-        raise ValueError(f"{path}: line {len(lines) + 1}: missing the box count line")
-    count = lines[1].strip()
-    if not _is_count(count):
-        raise ValueError(f"{path}: line 2: box count must be a non-negative integer, got {count!r}")
-    n = int(count)
-    body = lines[2:2 + n]
-    if len(body) < n:
-        raise ValueError(f"{path}: line {len(lines) + 1}: the count on line 2 says {n} boxes, "
-                         f"the file has {len(body)}")
-    for k, extra in enumerate(lines[2 + n:]):
-        if extra.strip():
-            raise ValueError(f"{path}: line {3 + n + k}: more box lines than the count {n} on line 2")
+    n, body = counted_lines(path, text.splitlines(), 1, "box", "boxes")
     if n == 0:
         return np.zeros((0, 5))
     # every row on its own: 5 numbers per line (joining all tokens first would

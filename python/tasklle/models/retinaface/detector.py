@@ -25,6 +25,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..._checks import check_images
+from ..protocol import detection_inputs, equal_size_runs
 from ...io import load_checkpoint, save_checkpoint
 from .._state_dict import load_strict, read_state_dict
 from .fpn_ssh import FPN, SSH, Head
@@ -62,17 +64,6 @@ def _check_config(cfg):
         raise ValueError("config: min_sizes and steps need 3 levels, variance 2 numbers")
     if any(len(m) != len(cfg["min_sizes"][0]) for m in cfg["min_sizes"]):
         raise ValueError("config: every level needs the same number of min_sizes (anchors a location)")
-
-
-def _check_images(images):
-    if not isinstance(images, torch.Tensor):
-        raise TypeError(f"images must be a torch.Tensor (B, 3, H, W), got {type(images).__name__}")
-    if not images.is_floating_point():
-        raise TypeError(f"images must be floating point in [0, 1], got {images.dtype}")
-    if images.dim() != 4 or images.shape[1] != 3:
-        raise ValueError(f"images must be (B, 3, H, W), got {tuple(images.shape)}")
-    if images.shape[0] == 0 or images.shape[2] == 0 or images.shape[3] == 0:
-        raise ValueError(f"images must be non-empty, got {tuple(images.shape)}")
 
 
 def _scaled_size(h, w, scale):
@@ -188,7 +179,7 @@ class RetinaFace(nn.Module):
     # ---------------------------------------------------------------- forward
     def preprocess(self, images):
         """(B, 3, H, W) RGB in [0, 1] -> BGR x 255 minus (104, 117, 123). Differentiable."""
-        _check_images(images)
+        check_images(images, "images")
         return images.flip(1) * 255.0 - self.pixel_mean.to(images.dtype)
 
     def forward(self, images):
@@ -220,7 +211,7 @@ class RetinaFace(nn.Module):
         are); other entries are passed on. Returns (images, targets), the
         inputs themselves when input_scale is 1.
         """
-        _check_images(images)
+        check_images(images, "images")
         if not isinstance(targets, (list, tuple)) or len(targets) != images.shape[0]:
             n = len(targets) if hasattr(targets, "__len__") else "?"
             raise ValueError(f"targets must be a list of {images.shape[0]} dicts, got "
@@ -287,8 +278,6 @@ class RetinaFace(nn.Module):
             per image, by descending score.
         """
         from ... import ops
-        from ...io import to_tensor
-
         score_thr = float(score_thr) if isinstance(score_thr, (int, float)) and not isinstance(
             score_thr, bool) else score_thr
         if not isinstance(score_thr, float) or not 0.0 <= score_thr < 1.0:
@@ -300,29 +289,14 @@ class RetinaFace(nn.Module):
         s = self.input_scale if scale is None else _positive_number("scale", scale)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-        if isinstance(images, torch.Tensor) and images.dim() == 4:
-            items = list(images)
-        elif isinstance(images, (list, tuple)):
-            items = list(images)
-        else:
-            items = [images]
-        param = next(self.parameters())
         prepared = []
-        for i, im in enumerate(items):
-            t, _ = to_tensor(im, name=f"images[{i}]")
-            if t.shape[0] != 1:
-                raise ValueError(f"images[{i}]: expected one image, got a batch of {t.shape[0]}")
-            t = t.to(device=param.device, dtype=param.dtype)
+        for t in detection_inputs(images, next(self.parameters())):
             h, w = t.shape[-2:]
             nh, nw = _scaled_size(h, w, s)
-            prepared.append((_resize(t, (nh, nw))[0], (nh, nw), (nw / w, nh / h)))
+            prepared.append((_resize(t[None], (nh, nw))[0], (nh, nw), (nw / w, nh / h)))
         var = self.config["variance"]
         results = [None] * len(prepared)
-        i = 0
-        while i < len(prepared):
-            j = i + 1
-            while j < len(prepared) and j - i < batch_size and prepared[j][1] == prepared[i][1]:
-                j += 1
+        for i, j in equal_size_runs([p[1] for p in prepared], batch_size):
             nh, nw = prepared[i][1]
             loc, conf, _ = self(torch.stack([p[0] for p in prepared[i:j]]))
             priors = self.priors(nh, nw, dtype=loc.dtype, device=loc.device)
@@ -341,7 +315,6 @@ class RetinaFace(nn.Module):
                     boxes, scores = boxes[kept], scores[kept]
                 out = torch.cat([boxes, scores[:, None]], dim=1)
                 results[i + k] = out.detach().cpu().numpy().astype(np.float32)
-            i = j
         return results
 
     # ------------------------------------------------------------ checkpoints

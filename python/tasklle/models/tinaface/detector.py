@@ -18,6 +18,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..._checks import check_images
+from ..protocol import detection_inputs, equal_size_runs
 from ...io import load_checkpoint, save_checkpoint
 from .._state_dict import load_strict, read_state_dict
 from . import postprocess as pp
@@ -151,7 +153,7 @@ class TinaFace(nn.Module):
     def preprocess(self, images):
         """(B, 3, H, W) in [0, 1] -> normalised (x * 255 - mean) / std, zero-padded
         bottom/right to a multiple of 32. Differentiable in images."""
-        _check_images(images)
+        check_images(images, "images")
         x = (images * 255.0 - self.pixel_mean.to(images.dtype)) / self.pixel_std.to(images.dtype)
         H, W = x.shape[-2:]
         ph = (-H) % SIZE_DIVISOR
@@ -232,26 +234,13 @@ class TinaFace(nn.Module):
             list with one (N, 5) float32 NumPy array [x1, y1, x2, y2, score]
             per image, in that image's pixels, by descending score.
         """
-        from ...io import to_tensor
-
-        if isinstance(images, torch.Tensor) and images.dim() == 4:
-            items = list(images)
-        elif isinstance(images, (list, tuple)):
-            items = list(images)
-        else:
-            items = [images]
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         if scale is not None and (not isinstance(scale, (int, float)) or isinstance(scale, bool) or scale <= 0):
             raise ValueError(f"scale must be a positive number, got {scale!r}")
         ts = tuple(test_scale) if test_scale is not None else tuple(self.config["test_scale"])
-        param = next(self.parameters())
         prepared = []
-        for i, im in enumerate(items):
-            t, _ = to_tensor(im, name=f"images[{i}]")
-            if t.shape[0] != 1:
-                raise ValueError(f"images[{i}]: expected one image, got a batch of {t.shape[0]}")
-            t = t[0].to(device=param.device, dtype=param.dtype)
+        for t in detection_inputs(images, next(self.parameters())):
             h, w = t.shape[-2:]
             if scale is not None:
                 nh, nw = max(int(h * scale + 0.5), 1), max(int(w * scale + 0.5), 1)
@@ -261,11 +250,7 @@ class TinaFace(nn.Module):
                 nh, nw = h, w
             prepared.append((pp.resize(t, (nh, nw)), (nh, nw), (nw / w, nh / h)))
         results = [None] * len(prepared)
-        i = 0
-        while i < len(prepared):
-            j = i + 1
-            while j < len(prepared) and j - i < batch_size and prepared[j][1] == prepared[i][1]:
-                j += 1
+        for i, j in equal_size_runs([p[1] for p in prepared], batch_size):
             batch = torch.stack([p[0] for p in prepared[i:j]])
             outputs = self(batch)
             anchors = self.anchors(outputs)
@@ -274,7 +259,6 @@ class TinaFace(nn.Module):
                 _, shape, sf = prepared[i + k]
                 results[i + k] = pp.postprocess_single(cls[k], reg[k], iou[k], anchors, shape, sf, score_thr,
                                                        nms_thr, min_height)
-            i = j
         return results
 
     # ------------------------------------------------------------ checkpoints
@@ -307,17 +291,6 @@ class TinaFace(nn.Module):
         model = cls(config)
         load_strict(model, sd, str(path))
         return model
-
-
-def _check_images(images):
-    if not isinstance(images, torch.Tensor):
-        raise TypeError(f"images must be a torch.Tensor (B, 3, H, W), got {type(images).__name__}")
-    if images.dim() != 4 or images.shape[1] != 3:
-        raise ValueError(f"images must be (B, 3, H, W), got {tuple(images.shape)}")
-    if not images.is_floating_point():
-        raise TypeError(f"images must be floating point in [0, 1], got {images.dtype}")
-    if images.shape[0] == 0 or images.shape[2] == 0 or images.shape[3] == 0:
-        raise ValueError(f"images must be non-empty, got {tuple(images.shape)}")
 
 
 def count_parameters(model):
