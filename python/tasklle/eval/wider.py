@@ -263,22 +263,11 @@ def evaluate(predictions, gt_dir, iou_thresh=0.5, settings=SETTINGS, impl="auto"
 
 
 def result_to_json(result):
-    """A JSON-ready copy of an ``evaluate`` result (arrays as lists, NaN as None)."""
+    """A strict-JSON-ready copy of an ``evaluate`` result: arrays as lists, NaN and inf as
+    None (the one sanitiser, ``tasklle.io.json_safe``)."""
+    from ..io import json_safe
 
-    def clean(x):
-        if isinstance(x, np.ndarray):
-            return [clean(v) for v in x.tolist()]
-        if isinstance(x, dict):
-            return {k: clean(v) for k, v in x.items()}
-        if isinstance(x, (list, tuple)):
-            return [clean(v) for v in x]
-        if isinstance(x, (float, np.floating)):
-            return None if math.isnan(x) else float(x)
-        if isinstance(x, np.integer):
-            return int(x)
-        return x
-
-    return clean(result)
+    return json_safe(result)
 
 
 # ----------------------------------------------------------------------------
