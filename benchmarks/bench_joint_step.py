@@ -9,10 +9,8 @@ and the L_up-only step (W_down = 0) for comparison.
     PYTHONPATH=python python benchmarks/bench_joint_step.py [--sizes 256 512] [--repeat 5] [--threads 2]
 
 The reference path: TASKLLE_IMPL=reference, which the dispatch rule of every
-op (tasklle.ops._common.use_c) reads, so every op runs its twin; in addition
-every tasklle module's reference to a C-backed op (curve, box_iou, diou_loss,
-nms, assign_max_iou) is pointed at its twin in tasklle.reference for the
-duration of the measurement (skipping the ops' own argument checks).
+op (tasklle.ops._common.use_c) reads, so every op (and every model, which
+passes its impl to the ops) runs its twin.
 """
 import argparse
 import contextlib
@@ -27,31 +25,13 @@ from common import timeit, write_results  # noqa: E402
 
 @contextlib.contextmanager
 def reference_path():
-    import importlib
-
-    # import_module gives the modules themselves (a package attribute of the
-    # same name may be the function, e.g. tasklle.ops.curve)
-    o_assign, o_boxes, o_curve, r_assign, r_boxes, r_curve = (importlib.import_module(f"tasklle.{m}") for m in (
-        "ops.assign", "ops.boxes", "ops.curve", "reference.assign", "reference.boxes", "reference.curve"))
-
-    swaps = {id(o_curve.curve): r_curve.curve, id(o_boxes.box_iou): r_boxes.box_iou,
-             id(o_boxes.diou_loss): r_boxes.diou_loss, id(o_boxes.nms): r_boxes.nms,
-             id(o_assign.assign_max_iou): r_assign.assign_max_iou}
-    saved = []
-    for name, mod in list(sys.modules.items()):
-        if not name.startswith("tasklle.") or name.startswith("tasklle.reference") or mod is None:
-            continue
-        for attr, val in list(vars(mod).items()):
-            if id(val) in swaps:
-                saved.append((mod, attr, val))
-                setattr(mod, attr, swaps[id(val)])
+    """Every C-backed op on its pure-PyTorch twin: each op follows ``TASKLLE_IMPL``
+    through ``tasklle.ops._common.use_c`` (the models pass their ``impl`` to the ops)."""
     old = os.environ.get("TASKLLE_IMPL")
     os.environ["TASKLLE_IMPL"] = "reference"
     try:
-        yield len(saved)
+        yield
     finally:
-        for mod, attr, val in saved:
-            setattr(mod, attr, val)
         if old is None:
             os.environ.pop("TASKLLE_IMPL", None)
         else:
@@ -109,15 +89,14 @@ def main():
 
         row = {}
         for path in ("c", "reference"):
-            ctx = reference_path() if path == "reference" else contextlib.nullcontext(0)
-            with ctx as n_swapped:
+            ctx = reference_path() if path == "reference" else contextlib.nullcontext()
+            with ctx:
                 full = timeit(step(0.5), repeat=args.repeat)
                 up = timeit(step(0.0), repeat=args.repeat)
                 down = timeit(downstream, repeat=args.repeat)
             row[path] = {"joint_step": full, "upstream_only_step": up, "downstream_loss_fwd_bwd": down,
                          "downstream_share": down["median_s"] / full["median_s"],
-                         "upstream_share": 1 - down["median_s"] / full["median_s"],
-                         "ops_swapped": n_swapped}
+                         "upstream_share": 1 - down["median_s"] / full["median_s"]}
             print(f"{size}px {path:9s}: joint step {full['median_s'] * 1e3:8.1f} ms (min {full['min_s'] * 1e3:.1f}), "
                   f"L_up-only step {up['median_s'] * 1e3:7.1f} ms, detector L_down fwd+bwd "
                   f"{down['median_s'] * 1e3:7.1f} ms -> downstream share {row[path]['downstream_share']:.1%}",
