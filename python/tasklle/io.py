@@ -9,6 +9,7 @@
   from users are untrusted.
 """
 import contextlib
+import hashlib
 import math
 import os
 import re
@@ -286,8 +287,6 @@ def state_dict_sha256(module):
     """SHA-256 over a module's state_dict (parameters and buffers, sorted by
     name; names, dtypes, shapes and raw bytes all enter). Equal hashes mean
     bit-identical weights."""
-    import hashlib
-
     import torch
 
     h = hashlib.sha256()

@@ -51,7 +51,8 @@ def run(args):
     # the verdicts the paired bootstrap intervals carry (better / worse only when the interval excludes 0)
     b = res["bootstrap"]
     for det_name, d in res["differences_by_detector"].items():
-        role = "frozen detector, trained against" if det_name == res["detector_name"] else "judge, never trained against"
+        role = ("frozen detector, trained against" if det_name == res["detector_name"]
+                else "judge, never trained against")
         print(f"paired differences scored by {det_name} ({role}; {b['level']:.0%} bootstrap intervals over "
               f"{b['n_images']} val images, {b['resamples']} resamples):")
         print("  original vs low-light: " + verdict_line(d["original - low-light"]))

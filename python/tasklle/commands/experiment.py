@@ -32,7 +32,7 @@ def register(subparsers):
     p.set_defaults(func=run)
 
 
-SHIPPED_DETECTORS = ("retinaface-mobilenet0.25", "tinaface-lite-demo")  # as tasklle.models.shipped.DETECTORS
+from ..models.shipped import DETECTORS as SHIPPED_DETECTORS  # a light import: no model, no torch
 
 
 def add_common_arguments(p, demo=False):

@@ -33,7 +33,8 @@ settings (score > 0.02, top 5000, NMS 0.4, keep 750).
 """
 from ..models.shipped import DETECTORS
 
-__all__ = ["BUILTIN_DEFAULT", "BUILTIN_INPUT_SCALE", "DETECTORS", "builtin_detectors", "load_with_scale", "set_input_scale"]
+__all__ = ["BUILTIN_DEFAULT", "BUILTIN_INPUT_SCALE", "DETECTORS", "builtin_detectors", "load_with_scale",
+           "set_input_scale"]
 
 BUILTIN_DEFAULT = "retinaface-mobilenet0.25"
 BUILTIN_INPUT_SCALE = {"retinaface-mobilenet0.25": 2.0, "tinaface-lite-demo": None}

@@ -117,9 +117,8 @@ def prepare(root=None, dark=None, detector=None, vedadet=None, dark_seed=0, max_
                               darkening=darkening, show_progress=show_progress)
     t_dark = time.perf_counter() - t0
     det = set_input_scale(load_detector(detector, vedadet, biubug6), input_scale)
-    source = vedadet or biubug6 or detector
-    det_info = {"source": str(shipped_path("tinaface-lite-demo") if source is None else
-                              source if not isinstance(source, torch.nn.Module) else type(source).__name__),
+    source = vedadet or biubug6 or detector or shipped_path("tinaface-lite-demo")
+    det_info = {"source": type(source).__name__ if isinstance(source, torch.nn.Module) else str(source),
                 "kind": "vedadet" if vedadet else "biubug6" if biubug6 else "tasklle",
                 "class": type(det).__name__, "sha256": detector_key(det),
                 "input_scale": float(getattr(det, "input_scale", 1.0)),
